@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from accounts import services
+from accounts.access import Perm
+from accounts.api.serializers import (
+    InviteSerializer,
+    MembershipSerializer,
+    NewInviteSerializer,
+    NewTokenSerializer,
+    ServiceAccountCreateSerializer,
+    TeamSerializer,
+    TokenCreateSerializer,
+    TokenSerializer,
+)
+from accounts.models import ApiToken, Invite, Membership, TokenKind
+
+
+class _RevokeMixin:
+    def destroy(self, request, *args, **kwargs):
+        services.token_revoke(token=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenViewSet(_RevokeMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Your personal API tokens in the current team; they act as you, with your role."""
+
+    serializer_class = TokenSerializer
+    write_perm = Perm.READ  # anyone may manage their own tokens; they never exceed their role
+
+    def get_queryset(self):
+        actor = self.request.actor
+        if actor.user is None:
+            raise exceptions.PermissionDenied("Service accounts have no personal tokens.")
+        return ApiToken.objects.filter(team=actor.team, kind=TokenKind.USER, user=actor.user).select_related("created_by")
+
+    @extend_schema(request=TokenCreateSerializer, responses={201: NewTokenSerializer})
+    def create(self, request):
+        self.get_queryset()  # the same refusal for service accounts
+        data = TokenCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, secret = services.token_create(actor=request.actor, kind=TokenKind.USER, name=data.validated_data["name"])
+        token.token = secret
+        return Response(NewTokenSerializer(token).data, status=status.HTTP_201_CREATED)
+
+
+class ServiceAccountViewSet(_RevokeMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """The team's service accounts: named tokens for automation, read-only or read/write."""
+
+    serializer_class = TokenSerializer
+    write_perm = Perm.ADMIN
+
+    def get_queryset(self):
+        return ApiToken.objects.filter(team=self.request.actor.team, kind=TokenKind.SERVICE).select_related("created_by")
+
+    @extend_schema(request=ServiceAccountCreateSerializer, responses={201: NewTokenSerializer})
+    def create(self, request):
+        data = ServiceAccountCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, secret = services.token_create(actor=request.actor, kind=TokenKind.SERVICE, **data.validated_data)
+        token.token = secret
+        return Response(NewTokenSerializer(token).data, status=status.HTTP_201_CREATED)
+
+
+class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The team's members and their roles."""
+
+    serializer_class = MembershipSerializer
+    write_perm = Perm.ADMIN
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return Membership.objects.filter(team=self.request.actor.team).select_related("user")
+
+    def partial_update(self, request, *args, **kwargs):
+        membership = self.get_object()
+        data = MembershipSerializer(membership, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        if "role" in data.validated_data:
+            membership = services.membership_set_role(membership=membership, role=data.validated_data["role"])
+        return Response(MembershipSerializer(membership).data)
+
+    def destroy(self, request, *args, **kwargs):
+        services.membership_remove(membership=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InviteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Invite links to join the team with a role."""
+
+    serializer_class = InviteSerializer
+    read_perm = Perm.ADMIN
+    write_perm = Perm.ADMIN
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return Invite.objects.filter(team=self.request.actor.team).select_related("created_by")
+
+    @extend_schema(request=InviteSerializer, responses={201: NewInviteSerializer})
+    def create(self, request):
+        data = InviteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invite, secret = services.invite_create(actor=request.actor, **data.validated_data)
+        invite.url = request.build_absolute_uri(reverse("accounts:invite-accept", args=[secret]))
+        return Response(NewInviteSerializer(invite).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        services.invite_revoke(invite=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(responses=TeamSerializer)
+@api_view(["GET"])
+def team_detail(request):
+    """The team the caller acts for, their role, and who they are."""
+    actor = request.actor
+    return Response(
+        TeamSerializer(
+            {"name": actor.team.name, "slug": actor.team.slug, "role": actor.role, "acting_as": actor.label}
+        ).data
+    )

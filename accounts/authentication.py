@@ -1,0 +1,49 @@
+"""`Authorization: Bearer <token>` for the REST API."""
+
+from __future__ import annotations
+
+from rest_framework import authentication, exceptions
+
+from accounts.services import token_authenticate
+
+
+class ServiceAccountUser:
+    """Stands in for request.user when a service account calls; it has no person behind it."""
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+    is_staff = False
+    pk = None
+    id = None
+
+    def __init__(self, name: str) -> None:
+        self.email = ""
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"service account {self.name}"
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != self.keyword.lower():
+            return None
+        secret = secret.strip()
+        if not secret or " " in secret:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header; send: Bearer <token>.")
+        actor = token_authenticate(secret)
+        if actor is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
+        request._request.actor = actor
+        user = actor.user or ServiceAccountUser(actor.token.name)
+        return user, actor.token
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'

@@ -1,0 +1,294 @@
+"""Sign-up, teams, invites, memberships and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.access import SERVICE_ACCESS_ROLE, Actor
+from accounts.models import ApiToken, Invite, Membership, Role, Team, TokenAccess, TokenKind, User
+
+TOKEN_PREFIXES = {TokenKind.USER: "vpu_", TokenKind.SERVICE: "vps_"}
+DISPLAY_PREFIX_LENGTH = 12
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_secret(value: str) -> str:
+    """Tokens and invite links carry 256 random bits, so a plain SHA-256 is a safe lookup key."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _clean_email(email: str, *, field: str = "email") -> str:
+    email = (email or "").strip().lower()
+    if not email:
+        raise ValidationError({field: "Enter an email address."})
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({field: "Enter a valid email address, like name@example.com."}) from None
+    return email
+
+
+def _clean_team_name(name: str, *, field: str = "team_name") -> tuple[str, str]:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError({field: "Enter a team name."})
+    if len(name) > 100:
+        raise ValidationError({field: "A team name has at most 100 characters."})
+    slug = slugify(name)
+    if not slug:
+        raise ValidationError({field: "A team name needs at least one letter or digit."})
+    if Team.objects.filter(slug=slug).exists():
+        raise ValidationError({field: f"A team named “{name}” already exists; ask its admin for an invite."})
+    return name, slug
+
+
+def _check_password(password: str, user: User, *, field: str = "password") -> None:
+    if not password:
+        raise ValidationError({field: "Enter a password."})
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as e:
+        raise ValidationError({field: e.messages}) from None
+
+
+@transaction.atomic
+def team_create(*, name: str, admin: User) -> Team:
+    """Create a team with `admin` as its first admin."""
+    name, slug = _clean_team_name(name, field="name")
+    try:
+        with transaction.atomic():
+            team = Team.objects.create(name=name, slug=slug)
+    except IntegrityError:
+        raise ValidationError({"name": f"A team named “{name}” already exists."}) from None
+    Membership.objects.create(user=admin, team=team, role=Role.ADMIN)
+    return team
+
+
+@transaction.atomic
+def user_signup(*, email: str, password: str, team_name: str, name: str = "") -> tuple[User, Team]:
+    """A new vendor: their user, their team, and admin membership of it; all or nothing."""
+    errors: dict[str, list[str]] = {}
+    user = User(email="", name=(name or "").strip()[:150])
+    try:
+        user.email = _clean_email(email)
+        if User.objects.filter(email=user.email).exists():
+            raise ValidationError({"email": "An account with this email already exists; log in instead."})
+    except ValidationError as e:
+        errors.update(e.message_dict)
+    try:
+        _check_password(password, user)
+    except ValidationError as e:
+        errors.update(e.message_dict)
+    try:
+        _clean_team_name(team_name)
+    except ValidationError as e:
+        errors.update(e.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    user.set_password(password)
+    user.save()
+    try:
+        team = team_create(name=team_name, admin=user)
+    except ValidationError as e:
+        raise ValidationError({"team_name": e.message_dict["name"]}) from None
+    return user, team
+
+
+def user_create(*, email: str, password: str, name: str = "") -> User:
+    user = User(email=_clean_email(email), name=name)
+    if User.objects.filter(email=user.email).exists():
+        raise ValidationError({"email": "An account with this email already exists."})
+    _check_password(password, user)
+    user.set_password(password)
+    user.save()
+    return user
+
+
+def memberships_of(user: User):
+    return Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+
+
+def actor_for_user(user: User, team_id: int | None) -> Actor | None:
+    """The user's actor in the given team, or in their first team when that one is not theirs."""
+    memberships = memberships_of(user)
+    membership = None
+    if team_id is not None:
+        membership = memberships.filter(team_id=team_id).first()
+    membership = membership or memberships.first()
+    if membership is None:
+        return None
+    return Actor(team=membership.team, role=membership.role, user=user)
+
+
+# Invites ---------------------------------------------------------------------------
+
+
+def invite_create(*, actor: Actor, role: str, email: str = "") -> tuple[Invite, str]:
+    """A single-use invite link; the returned secret is shown once and never stored."""
+    if role not in Role.values:
+        raise ValidationError({"role": f"Choose one of: {', '.join(Role.values)}."})
+    if email:
+        email = _clean_email(email)
+        if Membership.objects.filter(team=actor.team, user__email=email).exists():
+            raise ValidationError({"email": f"{email} is already a member of {actor.team.name}."})
+    secret = secrets.token_urlsafe(32)
+    invite = Invite.objects.create(
+        team=actor.team,
+        role=role,
+        email=email,
+        token_hash=hash_secret(secret),
+        created_by=actor.user,
+        expires_at=timezone.now() + timedelta(days=settings.INVITE_TTL_DAYS),
+    )
+    return invite, secret
+
+
+def invite_lookup(secret: str) -> Invite | None:
+    if not secret:
+        return None
+    return Invite.objects.select_related("team").filter(token_hash=hash_secret(secret)).first()
+
+
+@transaction.atomic
+def invite_accept(*, secret: str, user: User) -> Membership:
+    invite = Invite.objects.select_for_update().filter(token_hash=hash_secret(secret or "")).first()
+    if invite is None or not invite.is_usable:
+        raise ValidationError("This invite link is invalid, expired or already used. Ask for a new one.")
+    if invite.email and invite.email != user.email:
+        raise ValidationError(f"This invite is for {invite.email}; log in with that address to accept it.")
+    membership, created = Membership.objects.get_or_create(
+        user=user, team=invite.team, defaults={"role": invite.role}
+    )
+    if not created:
+        raise ValidationError(f"You are already a member of {invite.team.name}.")
+    invite.accepted_by = user
+    invite.accepted_at = timezone.now()
+    invite.save(update_fields=["accepted_by", "accepted_at"])
+    return membership
+
+
+def invite_revoke(*, invite: Invite) -> None:
+    Invite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def invites_purge_expired() -> int:
+    """Delete invites that can no longer be used and are older than their lifetime."""
+    cutoff = timezone.now() - timedelta(days=settings.INVITE_TTL_DAYS)
+    deleted, _ = Invite.objects.filter(expires_at__lt=timezone.now(), created_at__lt=cutoff).delete()
+    return deleted
+
+
+# Memberships ------------------------------------------------------------------------
+
+
+def _other_admins(membership: Membership) -> bool:
+    return (
+        Membership.objects.filter(team=membership.team, role=Role.ADMIN).exclude(pk=membership.pk).exists()
+    )
+
+
+@transaction.atomic
+def membership_set_role(*, membership: Membership, role: str) -> Membership:
+    if role not in Role.values:
+        raise ValidationError({"role": f"Choose one of: {', '.join(Role.values)}."})
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if membership.role == Role.ADMIN and role != Role.ADMIN and not _other_admins(membership):
+        raise ValidationError({"role": "A team needs at least one admin; make someone else admin first."})
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    """Remove a member; their user tokens for this team stop working at once."""
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if membership.role == Role.ADMIN and not _other_admins(membership):
+        raise ValidationError("A team needs at least one admin; make someone else admin first.")
+    ApiToken.objects.filter(team=membership.team, user=membership.user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    membership.delete()
+
+
+# API tokens -------------------------------------------------------------------------
+
+
+def token_create(
+    *,
+    actor: Actor,
+    kind: str,
+    name: str,
+    access: str = TokenAccess.READ_WRITE,
+) -> tuple[ApiToken, str]:
+    """A new token; the plaintext is returned once and only its hash is stored.
+
+    User tokens belong to the acting user; service accounts need an admin.
+    """
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError({"name": "Enter a name that says what the token is for."})
+    if len(name) > 100:
+        raise ValidationError({"name": "A token name has at most 100 characters."})
+    if kind not in TokenKind.values:
+        raise ValidationError({"kind": f"Choose one of: {', '.join(TokenKind.values)}."})
+    if access not in TokenAccess.values:
+        raise ValidationError({"access": f"Choose one of: {', '.join(TokenAccess.values)}."})
+    if actor.user is None:
+        raise ValidationError("Only a person can create tokens; service accounts cannot.")
+    if kind == TokenKind.SERVICE and ApiToken.objects.filter(
+        team=actor.team, kind=TokenKind.SERVICE, name=name, revoked_at__isnull=True
+    ).exists():
+        raise ValidationError({"name": f"A service account named “{name}” already exists."})
+    secret = TOKEN_PREFIXES[kind] + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        kind=kind,
+        team=actor.team,
+        user=actor.user if kind == TokenKind.USER else None,
+        name=name,
+        access=access if kind == TokenKind.SERVICE else TokenAccess.READ_WRITE,
+        prefix=secret[:DISPLAY_PREFIX_LENGTH],
+        token_hash=hash_secret(secret),
+        created_by=actor.user,
+    )
+    return token, secret
+
+
+def token_revoke(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def token_authenticate(secret: str) -> Actor | None:
+    """The actor a bearer token stands for, or None when it is unknown, revoked or orphaned."""
+    if not secret or not secret.startswith(tuple(TOKEN_PREFIXES.values())):
+        return None
+    token = (
+        ApiToken.objects.select_related("team", "user")
+        .filter(token_hash=hash_secret(secret), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None:
+        return None
+    if token.kind == TokenKind.SERVICE:
+        actor = Actor(team=token.team, role=SERVICE_ACCESS_ROLE[token.access], token=token)
+    else:
+        if not token.user.is_active:
+            return None
+        membership = Membership.objects.filter(user=token.user, team=token.team).first()
+        if membership is None:
+            return None
+        actor = Actor(team=token.team, role=membership.role, user=token.user, token=token)
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return actor

@@ -1,0 +1,21 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("signup/", views.signup, name="signup"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("invite/<str:secret>/", views.invite_accept, name="invite-accept"),
+    path("team/", views.team_detail, name="team"),
+    path("team/members/<int:pk>/role/", views.member_role, name="member-role"),
+    path("team/members/<int:pk>/remove/", views.member_remove, name="member-remove"),
+    path("team/invites/<int:pk>/revoke/", views.invite_revoke, name="invite-revoke"),
+    path("teams/new/", views.team_create, name="team-create"),
+    path("teams/switch/", views.team_switch, name="team-switch"),
+    path("tokens/", views.token_list, name="tokens"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
+]

@@ -1,0 +1,254 @@
+"""Sign-up, log-in, team, invites and API token pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from accounts import services
+from accounts.access import Perm
+from accounts.decorators import team_view
+from accounts.forms import (
+    InviteForm,
+    InviteSignupForm,
+    RoleForm,
+    ServiceAccountForm,
+    SignupForm,
+    TeamForm,
+    TokenForm,
+)
+from accounts.middleware import SESSION_TEAM_KEY
+from accounts.models import ApiToken, Invite, Membership, TokenKind
+
+
+def _apply_errors(form, error: ValidationError) -> None:
+    """Put a service's errors on the form fields they name (or on the form as a whole)."""
+    if hasattr(error, "error_dict"):
+        for field, messages_ in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages_)
+    else:
+        form.add_error(None, error.messages)
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    def clean_username(self):
+        return self.cleaned_data["username"].strip().lower()
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    form_class = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+
+@sensitive_post_parameters("password")
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("licenses:app-list")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user, team = services.user_signup(**form.cleaned_data)
+        except ValidationError as e:
+            _apply_errors(form, e)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            request.session[SESSION_TEAM_KEY] = team.pk
+            messages.success(request, f"Welcome! Your team “{team.name}” is ready. Start by creating an app.")
+            return redirect("licenses:app-list")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@sensitive_post_parameters("password")
+def invite_accept(request, secret: str):
+    invite = services.invite_lookup(secret)
+    if invite is None or not invite.is_usable:
+        return render(request, "accounts/invite_invalid.html", status=404)
+    form = None
+    if not request.user.is_authenticated:
+        form = InviteSignupForm(request.POST or None, initial={"email": invite.email})
+    if request.method == "POST" and (form is None or form.is_valid()):
+        try:
+            with transaction.atomic():
+                user = request.user if form is None else services.user_create(**form.cleaned_data)
+                membership = services.invite_accept(secret=secret, user=user)
+        except ValidationError as e:
+            if form is not None and hasattr(e, "error_dict"):
+                _apply_errors(form, e)
+            else:
+                messages.error(request, " ".join(e.messages))
+        else:
+            if form is not None:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            request.session[SESSION_TEAM_KEY] = membership.team_id
+            messages.success(request, f"You joined {membership.team.name} as {membership.get_role_display()}.")
+            return redirect("licenses:app-list")
+    return render(request, "accounts/invite_accept.html", {"invite": invite, "form": form})
+
+
+@login_required
+def team_create(request):
+    form = TeamForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team = services.team_create(name=form.cleaned_data["name"], admin=request.user)
+        except ValidationError as e:
+            _apply_errors(form, e)
+        else:
+            request.session[SESSION_TEAM_KEY] = team.pk
+            messages.success(request, f"Team “{team.name}” created; you are its admin.")
+            return redirect("licenses:app-list")
+    return render(request, "accounts/team_form.html", {"form": form})
+
+
+@login_required
+@require_POST
+def team_switch(request):
+    membership = Membership.objects.filter(user=request.user, team_id=request.POST.get("team")).first()
+    if membership is None:
+        messages.error(request, "You are not a member of that team.")
+    else:
+        request.session[SESSION_TEAM_KEY] = membership.team_id
+        messages.success(request, f"Now working in {membership.team.name}.")
+    return redirect("licenses:app-list")
+
+
+@team_view(Perm.READ, write=Perm.ADMIN)
+def team_detail(request):
+    actor = request.actor
+    invite_form = InviteForm(request.POST or None)
+    new_invite_url = None
+    if request.method == "POST" and invite_form.is_valid():
+        try:
+            _, secret = services.invite_create(actor=actor, **invite_form.cleaned_data)
+        except ValidationError as e:
+            _apply_errors(invite_form, e)
+        else:
+            new_invite_url = request.build_absolute_uri(reverse("accounts:invite-accept", args=[secret]))
+            invite_form = InviteForm()
+    members = Membership.objects.filter(team=actor.team).select_related("user")
+    invites = Invite.objects.filter(team=actor.team, accepted_at__isnull=True, revoked_at__isnull=True)
+    return render(
+        request,
+        "accounts/team_detail.html",
+        {
+            "members": members,
+            "invites": invites if actor.can(Perm.ADMIN) else [],
+            "invite_form": invite_form,
+            "new_invite_url": new_invite_url,
+            "role_form": RoleForm(),
+        },
+    )
+
+
+@team_view(Perm.ADMIN, write=Perm.ADMIN)
+@require_POST
+def member_role(request, pk: int):
+    membership = get_object_or_404(Membership, pk=pk, team=request.actor.team)
+    form = RoleForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError("Choose a valid role.")
+        services.membership_set_role(membership=membership, role=form.cleaned_data["role"])
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        messages.success(request, f"{membership.user.email} is now {form.cleaned_data['role']}.")
+    return redirect("accounts:team")
+
+
+@team_view(Perm.ADMIN, write=Perm.ADMIN)
+def member_remove(request, pk: int):
+    membership = get_object_or_404(Membership.objects.select_related("user"), pk=pk, team=request.actor.team)
+    if request.method == "POST":
+        try:
+            services.membership_remove(membership=membership)
+        except ValidationError as e:
+            messages.error(request, " ".join(e.messages))
+        else:
+            messages.success(request, f"{membership.user.email} was removed from the team.")
+        return redirect("accounts:team")
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": f"Remove {membership.user.email}?",
+            "message": "They lose access to this team at once, and their API tokens for it stop working.",
+            "button": "Remove member",
+            "cancel_url": reverse("accounts:team"),
+        },
+    )
+
+
+@team_view(Perm.ADMIN, write=Perm.ADMIN)
+@require_POST
+def invite_revoke(request, pk: int):
+    invite = get_object_or_404(Invite, pk=pk, team=request.actor.team)
+    services.invite_revoke(invite=invite)
+    messages.success(request, "The invite link no longer works.")
+    return redirect("accounts:team")
+
+
+@team_view(Perm.READ, write=Perm.READ)
+def token_list(request):
+    actor = request.actor
+    token_form = TokenForm(prefix="token")
+    service_form = ServiceAccountForm(prefix="service")
+    if request.method == "POST":
+        kind = request.POST.get("kind")
+        if kind == TokenKind.SERVICE and not actor.can(Perm.ADMIN):
+            return render(request, "403.html", status=403)
+        form = service_form = ServiceAccountForm(request.POST, prefix="service") if kind == TokenKind.SERVICE else None
+        if form is None:
+            form = token_form = TokenForm(request.POST, prefix="token")
+        if form.is_valid():
+            try:
+                token, secret = services.token_create(actor=actor, kind=kind or TokenKind.USER, **form.cleaned_data)
+            except ValidationError as e:
+                _apply_errors(form, e)
+            else:
+                return render(request, "accounts/token_created.html", {"token": token, "secret": secret})
+    tokens = ApiToken.objects.filter(team=actor.team, kind=TokenKind.USER, user=actor.user)
+    service_accounts = ApiToken.objects.filter(team=actor.team, kind=TokenKind.SERVICE)
+    return render(
+        request,
+        "accounts/token_list.html",
+        {
+            "tokens": tokens,
+            "service_accounts": service_accounts,
+            "token_form": token_form,
+            "service_form": service_form,
+        },
+    )
+
+
+@team_view(Perm.READ, write=Perm.READ)
+def token_revoke(request, pk: int):
+    actor = request.actor
+    token = get_object_or_404(ApiToken, pk=pk, team=actor.team, revoked_at__isnull=True)
+    mine = token.kind == TokenKind.USER and token.user_id == actor.user.pk
+    if not mine and not (token.kind == TokenKind.SERVICE and actor.can(Perm.ADMIN)):
+        return render(request, "403.html", status=403)
+    if request.method == "POST":
+        services.token_revoke(token=token)
+        messages.success(request, f"Token “{token.name}” revoked; it is refused from now on.")
+        return redirect("accounts:tokens")
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": f"Revoke “{token.name}”?",
+            "message": f"Anything using the token {token.prefix}… stops working at its next request.",
+            "button": "Revoke token",
+            "cancel_url": reverse("accounts:tokens"),
+        },
+    )

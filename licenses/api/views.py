@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.response import Response
+
+from licenses import services
+from licenses.api.serializers import AppSerializer, AppUpdateSerializer
+from licenses.models import App
+
+
+class AppViewSet(viewsets.ModelViewSet):
+    """The team's apps. The slug is unique across the portal and appears in image paths."""
+
+    lookup_field = "slug"
+    lookup_value_regex = "[^/]+"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return App.objects.filter(team=self.request.actor.team).select_related("created_by")
+
+    def get_serializer_class(self):
+        return AppUpdateSerializer if self.action == "partial_update" else AppSerializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = AppSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        app = services.app_create(actor=request.actor, **serializer.validated_data)
+        return Response(AppSerializer(app).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=AppUpdateSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        app = self.get_object()
+        serializer = AppUpdateSerializer(app, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        if "name" in serializer.validated_data:
+            services.app_update(app=app, name=serializer.validated_data["name"])
+        return Response(AppSerializer(app).data)
+
+    def destroy(self, request, *args, **kwargs):
+        services.app_delete(app=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,37 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from accounts.api import views as accounts_api
+from licenses.api import views as licenses_api
+from portal import views
+
+router = DefaultRouter(trailing_slash="/?")
+router.register("apps", licenses_api.AppViewSet, basename="app")
+router.register("tokens", accounts_api.TokenViewSet, basename="token")
+router.register("service-accounts", accounts_api.ServiceAccountViewSet, basename="service-account")
+router.register("members", accounts_api.MembershipViewSet, basename="member")
+router.register("invites", accounts_api.InviteViewSet, basename="invite")
+
+api_urls = [
+    path("", include(router.urls)),
+    path("team/", accounts_api.team_detail, name="team"),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[], authentication_classes=[]),
+        name="docs",
+    ),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("api/v1/", include((api_urls, "api"))),
+    path("", include("accounts.urls")),
+    path("", include("licenses.urls")),
+    path("", include("registries.urls")),
+]
+
+handler404 = "portal.views.not_found"
+handler403 = "portal.views.forbidden"

@@ -1,0 +1,29 @@
+"""Pages that belong to no app: the front door, health, and error pages."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+
+
+def home(request):
+    return redirect("licenses:app-list" if request.user.is_authenticated else "accounts:login")
+
+
+def healthz(request):
+    """200 when the database answers; load balancers and `make run` poll this."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:  # any database failure means "not healthy"
+        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+    return JsonResponse({"status": "ok"})
+
+
+def not_found(request, exception=None):
+    return render(request, "404.html", status=404)
+
+
+def forbidden(request, exception=None):
+    return render(request, "403.html", {"reason": str(exception or "")}, status=403)

@@ -1,0 +1,105 @@
+"""The cast: an admin, a developer and a viewer of team Acme, and an outsider of team Other.
+
+Each has a logged-in browser client (`*_client`) and an API client with their own token
+(`*_api`), so permission tests read the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from accounts.models import Role
+from tests import factories
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def team(db):
+    return factories.make_team("Acme", admin=factories.make_user("admin@acme.test"))
+
+
+@pytest.fixture
+def admin(team):
+    return team.memberships.get(role=Role.ADMIN).user
+
+
+@pytest.fixture
+def developer(team):
+    return factories.add_member(team, Role.DEVELOPER, factories.make_user("dev@acme.test"))
+
+
+@pytest.fixture
+def viewer(team):
+    return factories.add_member(team, Role.READ_ONLY, factories.make_user("viewer@acme.test"))
+
+
+@pytest.fixture
+def other_team(db):
+    return factories.make_team("Other", admin=factories.make_user("boss@other.test"))
+
+
+@pytest.fixture
+def outsider(other_team):
+    return other_team.memberships.get(role=Role.ADMIN).user
+
+
+@pytest.fixture
+def app(team):
+    return factories.make_app(team, "acme-api", name="Acme API")
+
+
+def _browser(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _api(user, team) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {factories.user_token(user, team)}")
+    return client
+
+
+@pytest.fixture
+def admin_client(admin):
+    return _browser(admin)
+
+
+@pytest.fixture
+def developer_client(developer):
+    return _browser(developer)
+
+
+@pytest.fixture
+def viewer_client(viewer):
+    return _browser(viewer)
+
+
+@pytest.fixture
+def outsider_client(outsider):
+    return _browser(outsider)
+
+
+@pytest.fixture
+def admin_api(admin, team):
+    return _api(admin, team)
+
+
+@pytest.fixture
+def developer_api(developer, team):
+    return _api(developer, team)
+
+
+@pytest.fixture
+def viewer_api(viewer, team):
+    return _api(viewer, team)
+
+
+@pytest.fixture
+def outsider_api(outsider, other_team):
+    return _api(outsider, other_team)

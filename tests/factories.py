@@ -1,0 +1,50 @@
+"""Rows for tests, made through the same services the product uses."""
+
+from __future__ import annotations
+
+import itertools
+
+from accounts import services
+from accounts.access import Actor
+from accounts.models import Membership, Role, Team, TokenAccess, TokenKind, User
+from licenses.models import App
+
+PASSWORD = "a-Long-test-passw0rd"
+_seq = itertools.count(1)
+
+
+def make_user(email: str | None = None, *, password: str = PASSWORD) -> User:
+    return User.objects.create_user(email or f"user{next(_seq)}@example.test", password)
+
+
+def make_team(name: str | None = None, *, admin: User | None = None) -> Team:
+    admin = admin or make_user()
+    return services.team_create(name=name or f"Team {next(_seq)}", admin=admin)
+
+
+def add_member(team: Team, role: str, user: User | None = None) -> User:
+    user = user or make_user()
+    Membership.objects.create(user=user, team=team, role=role)
+    return user
+
+
+def actor_of(user: User, team: Team) -> Actor:
+    return Actor(team=team, role=Membership.objects.get(user=user, team=team).role, user=user)
+
+
+def make_app(team: Team, slug: str | None = None, *, name: str | None = None) -> App:
+    slug = slug or f"app-{next(_seq)}"
+    return App.objects.create(team=team, name=name or slug.title(), slug=slug)
+
+
+def user_token(user: User, team: Team, name: str = "test") -> str:
+    _, secret = services.token_create(actor=actor_of(user, team), kind=TokenKind.USER, name=name)
+    return secret
+
+
+def service_token(team: Team, *, access: str = TokenAccess.READ_WRITE, name: str | None = None) -> str:
+    admin = Membership.objects.filter(team=team, role=Role.ADMIN).first().user
+    _, secret = services.token_create(
+        actor=actor_of(admin, team), kind=TokenKind.SERVICE, name=name or f"bot-{next(_seq)}", access=access
+    )
+    return secret
