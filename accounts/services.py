@@ -166,9 +166,7 @@ def invite_accept(*, secret: str, user: User) -> Membership:
         raise ValidationError("This invite link is invalid, expired or already used. Ask for a new one.")
     if invite.email and invite.email != user.email:
         raise ValidationError(f"This invite is for {invite.email}; log in with that address to accept it.")
-    membership, created = Membership.objects.get_or_create(
-        user=user, team=invite.team, defaults={"role": invite.role}
-    )
+    membership, created = Membership.objects.get_or_create(user=user, team=invite.team, defaults={"role": invite.role})
     if not created:
         raise ValidationError(f"You are already a member of {invite.team.name}.")
     invite.accepted_by = user
@@ -192,9 +190,7 @@ def invites_purge_expired() -> int:
 
 
 def _other_admins(membership: Membership) -> bool:
-    return (
-        Membership.objects.filter(team=membership.team, role=Role.ADMIN).exclude(pk=membership.pk).exists()
-    )
+    return Membership.objects.filter(team=membership.team, role=Role.ADMIN).exclude(pk=membership.pk).exists()
 
 
 @transaction.atomic
@@ -246,9 +242,12 @@ def token_create(
         raise ValidationError({"access": f"Choose one of: {', '.join(TokenAccess.values)}."})
     if actor.user is None:
         raise ValidationError("Only a person can create tokens; service accounts cannot.")
-    if kind == TokenKind.SERVICE and ApiToken.objects.filter(
-        team=actor.team, kind=TokenKind.SERVICE, name=name, revoked_at__isnull=True
-    ).exists():
+    if (
+        kind == TokenKind.SERVICE
+        and ApiToken.objects.filter(
+            team=actor.team, kind=TokenKind.SERVICE, name=name, revoked_at__isnull=True
+        ).exists()
+    ):
         raise ValidationError({"name": f"A service account named “{name}” already exists."})
     secret = TOKEN_PREFIXES[kind] + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(

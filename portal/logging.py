@@ -10,7 +10,9 @@ _PATTERNS = [
     (re.compile(r"(?i)\b(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer)\s+[^\s'\",}]+"), r"\1\2 [redacted]"),
     # password=..., token: ..., secret ...
     (
-        re.compile(r"(?i)\b((?:password|passwd|secret|token|access_key|private_key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}&]+"),
+        re.compile(
+            r"(?i)\b((?:password|passwd|secret|token|access_key|private_key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}&]+"
+        ),
         r"\1[redacted]",
     ),
     # scheme://user:pass@host

@@ -7,11 +7,10 @@ Each has a logged-in browser client (`*_client`) and an API client with their ow
 from __future__ import annotations
 
 import pytest
-from django.test import Client
-from rest_framework.test import APIClient
 
 from accounts.models import Role
 from tests import factories
+
 
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
@@ -53,53 +52,41 @@ def app(team):
     return factories.make_app(team, "acme-api", name="Acme API")
 
 
-def _browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _api(user, team) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {factories.user_token(user, team)}")
-    return client
-
-
 @pytest.fixture
 def admin_client(admin):
-    return _browser(admin)
+    return factories.browser_client(admin)
 
 
 @pytest.fixture
 def developer_client(developer):
-    return _browser(developer)
+    return factories.browser_client(developer)
 
 
 @pytest.fixture
 def viewer_client(viewer):
-    return _browser(viewer)
+    return factories.browser_client(viewer)
 
 
 @pytest.fixture
 def outsider_client(outsider):
-    return _browser(outsider)
+    return factories.browser_client(outsider)
 
 
 @pytest.fixture
 def admin_api(admin, team):
-    return _api(admin, team)
+    return factories.api_client(admin, team)
 
 
 @pytest.fixture
 def developer_api(developer, team):
-    return _api(developer, team)
+    return factories.api_client(developer, team)
 
 
 @pytest.fixture
 def viewer_api(viewer, team):
-    return _api(viewer, team)
+    return factories.api_client(viewer, team)
 
 
 @pytest.fixture
 def outsider_api(outsider, other_team):
-    return _api(outsider, other_team)
+    return factories.api_client(outsider, other_team)

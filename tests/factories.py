@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 
+from django.test import Client
+from rest_framework.test import APIClient
+
 from accounts import services
 from accounts.access import Actor
 from accounts.models import Membership, Role, Team, TokenAccess, TokenKind, User
@@ -48,3 +51,20 @@ def service_token(team: Team, *, access: str = TokenAccess.READ_WRITE, name: str
         actor=actor_of(admin, team), kind=TokenKind.SERVICE, name=name or f"bot-{next(_seq)}", access=access
     )
     return secret
+
+
+def browser_client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def api_client(user: User, team: Team) -> APIClient:
+    """An API client with a fresh personal token of `user` in `team`."""
+    return bearer_client(user_token(user, team))
+
+
+def bearer_client(secret: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client

@@ -13,7 +13,18 @@ class TokenSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "kind", "access", "prefix", "active", "created_at", "created_by", "last_used_at", "revoked_at"]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "access",
+            "prefix",
+            "active",
+            "created_at",
+            "created_by",
+            "last_used_at",
+            "revoked_at",
+        ]
         read_only_fields = fields
 
 
@@ -55,7 +66,17 @@ class InviteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Invite
-        fields = ["id", "role", "email", "usable", "created_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+        fields = [
+            "id",
+            "role",
+            "email",
+            "usable",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "accepted_at",
+            "revoked_at",
+        ]
         read_only_fields = ["id", "usable", "created_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
 
 

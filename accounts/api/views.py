@@ -27,7 +27,9 @@ class _RevokeMixin:
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TokenViewSet(_RevokeMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class TokenViewSet(
+    _RevokeMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
     """Your personal API tokens in the current team; they act as you, with your role."""
 
     serializer_class = TokenSerializer
@@ -37,26 +39,34 @@ class TokenViewSet(_RevokeMixin, mixins.ListModelMixin, mixins.RetrieveModelMixi
         actor = self.request.actor
         if actor.user is None:
             raise exceptions.PermissionDenied("Service accounts have no personal tokens.")
-        return ApiToken.objects.filter(team=actor.team, kind=TokenKind.USER, user=actor.user).select_related("created_by")
+        return ApiToken.objects.filter(team=actor.team, kind=TokenKind.USER, user=actor.user).select_related(
+            "created_by"
+        )
 
     @extend_schema(request=TokenCreateSerializer, responses={201: NewTokenSerializer})
     def create(self, request):
         self.get_queryset()  # the same refusal for service accounts
         data = TokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token, secret = services.token_create(actor=request.actor, kind=TokenKind.USER, name=data.validated_data["name"])
+        token, secret = services.token_create(
+            actor=request.actor, kind=TokenKind.USER, name=data.validated_data["name"]
+        )
         token.token = secret
         return Response(NewTokenSerializer(token).data, status=status.HTTP_201_CREATED)
 
 
-class ServiceAccountViewSet(_RevokeMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class ServiceAccountViewSet(
+    _RevokeMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
     """The team's service accounts: named tokens for automation, read-only or read/write."""
 
     serializer_class = TokenSerializer
     write_perm = Perm.ADMIN
 
     def get_queryset(self):
-        return ApiToken.objects.filter(team=self.request.actor.team, kind=TokenKind.SERVICE).select_related("created_by")
+        return ApiToken.objects.filter(team=self.request.actor.team, kind=TokenKind.SERVICE).select_related(
+            "created_by"
+        )
 
     @extend_schema(request=ServiceAccountCreateSerializer, responses={201: NewTokenSerializer})
     def create(self, request):

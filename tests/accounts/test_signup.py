@@ -56,7 +56,9 @@ def test_signup_refuses_a_team_name_taken_and_creates_no_user(client, team):
 
 
 def test_login_accepts_email_in_any_case_and_logout_ends_the_session(client, admin):
-    response = client.post(reverse("accounts:login"), {"username": "Admin@ACME.test", "password": "a-Long-test-passw0rd"})
+    response = client.post(
+        reverse("accounts:login"), {"username": "Admin@ACME.test", "password": "a-Long-test-passw0rd"}
+    )
     assert response.status_code == 302
     assert client.get(reverse("licenses:app-list")).status_code == 200
     client.post(reverse("accounts:logout"))

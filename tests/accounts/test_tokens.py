@@ -11,12 +11,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-def _bearer(secret: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
-
-
 def _rows_containing(text: str) -> int:
     """Count rows of the token table whose any column contains `text`, straight from SQL."""
     with connection.cursor() as cursor:
@@ -35,7 +29,9 @@ def test_a_new_token_is_shown_once_and_stored_only_as_a_hash(admin_api):
     assert _rows_containing(secret[20:]) == 0
     listing = admin_api.get("/api/v1/tokens/").json()
     assert secret not in str(listing)
-    assert {"prefix": secret[:12], "name": "ci"}.items() <= next(t for t in listing["results"] if t["name"] == "ci").items()
+    assert {"prefix": secret[:12], "name": "ci"}.items() <= next(
+        t for t in listing["results"] if t["name"] == "ci"
+    ).items()
     detail = admin_api.get(f"/api/v1/tokens/{response.json()['id']}/").json()
     assert "token" not in detail
 
@@ -51,7 +47,7 @@ def test_the_token_page_shows_the_token_once_then_only_its_prefix(admin_client):
 
 def test_a_token_works_until_revoked_then_gets_401(admin, team):
     secret = factories.user_token(admin, team)
-    client = _bearer(secret)
+    client = factories.bearer_client(secret)
     assert client.get("/api/v1/apps/").status_code == 200
     token_id = ApiToken.objects.get(prefix=secret[:12]).pk
     assert client.delete(f"/api/v1/tokens/{token_id}/").status_code == 204
@@ -73,13 +69,13 @@ def test_revoking_a_token_on_the_page_asks_first(admin_client, admin, team):
     secret = factories.user_token(admin, team, "old")
     token = ApiToken.objects.get(prefix=secret[:12])
     confirm = admin_client.get(reverse("accounts:token-revoke", args=[token.pk]))
-    assert b"Revoke" in confirm.content and _bearer(secret).get("/api/v1/apps/").status_code == 200
+    assert b"Revoke" in confirm.content and factories.bearer_client(secret).get("/api/v1/apps/").status_code == 200
     admin_client.post(reverse("accounts:token-revoke", args=[token.pk]))
-    assert _bearer(secret).get("/api/v1/apps/").status_code == 401
+    assert factories.bearer_client(secret).get("/api/v1/apps/").status_code == 401
 
 
 def test_read_only_service_account_reads_but_gets_403_on_writes(team, app):
-    client = _bearer(factories.service_token(team, access=TokenAccess.READ_ONLY))
+    client = factories.bearer_client(factories.service_token(team, access=TokenAccess.READ_ONLY))
     assert [a["slug"] for a in client.get("/api/v1/apps/").json()["results"]] == ["acme-api"]
     response = client.post("/api/v1/apps/", {"name": "New"}, format="json")
     assert response.status_code == 403
@@ -88,22 +84,27 @@ def test_read_only_service_account_reads_but_gets_403_on_writes(team, app):
 
 
 def test_read_write_service_account_manages_apps_but_not_the_team(team):
-    client = _bearer(factories.service_token(team, access=TokenAccess.READ_WRITE))
+    client = factories.bearer_client(factories.service_token(team, access=TokenAccess.READ_WRITE))
     assert client.post("/api/v1/apps/", {"name": "Bot App"}, format="json").status_code == 201
-    assert client.post("/api/v1/service-accounts/", {"name": "escalate", "access": "read-write"}, format="json").status_code == 403
+    assert (
+        client.post(
+            "/api/v1/service-accounts/", {"name": "escalate", "access": "read-write"}, format="json"
+        ).status_code
+        == 403
+    )
     assert client.post("/api/v1/invites/", {"role": "admin"}, format="json").status_code == 403
     assert client.get("/api/v1/team/").json()["acting_as"].startswith("service account")
 
 
 def test_a_removed_members_token_stops_working(developer, team):
     secret = factories.user_token(developer, team)
-    assert _bearer(secret).get("/api/v1/apps/").status_code == 200
+    assert factories.bearer_client(secret).get("/api/v1/apps/").status_code == 200
     Membership.objects.filter(user=developer).delete()
-    assert _bearer(secret).get("/api/v1/apps/").status_code == 401
+    assert factories.bearer_client(secret).get("/api/v1/apps/").status_code == 401
 
 
 def test_a_user_token_follows_its_users_current_role(developer, team):
-    client = _bearer(factories.user_token(developer, team))
+    client = factories.bearer_client(factories.user_token(developer, team))
     assert client.post("/api/v1/apps/", {"name": "One"}, format="json").status_code == 201
     Membership.objects.filter(user=developer).update(role="read-only")
     assert client.post("/api/v1/apps/", {"name": "Two"}, format="json").status_code == 403
@@ -112,7 +113,7 @@ def test_a_user_token_follows_its_users_current_role(developer, team):
 def test_last_used_is_recorded(admin, team):
     secret = factories.user_token(admin, team)
     assert ApiToken.objects.get(prefix=secret[:12]).last_used_at is None
-    _bearer(secret).get("/api/v1/apps/")
+    factories.bearer_client(secret).get("/api/v1/apps/")
     assert ApiToken.objects.get(prefix=secret[:12]).last_used_at is not None
 
 

@@ -15,7 +15,9 @@ class Command(BaseCommand):
     help = "createtoken --email E --team T [--service-account NAME [--read-only]] [--name N]"
 
     def add_arguments(self, parser):
-        parser.add_argument("--email", required=True, help="The user the token acts as, or who creates the service account")
+        parser.add_argument(
+            "--email", required=True, help="The user the token acts as, or who creates the service account"
+        )
         parser.add_argument("--team", required=True, help="Team name or slug")
         parser.add_argument("--service-account", metavar="NAME", help="Create a team service account with this name")
         parser.add_argument("--read-only", action="store_true", help="Service account may only read")
@@ -36,9 +38,13 @@ class Command(BaseCommand):
         try:
             if service_account:
                 if membership.role != Role.ADMIN:
-                    raise CommandError(f"{email} is not an admin of {membership.team.name}; only admins create service accounts.")
+                    raise CommandError(
+                        f"{email} is not an admin of {membership.team.name}; only admins create service accounts."
+                    )
                 access = TokenAccess.READ_ONLY if read_only else TokenAccess.READ_WRITE
-                _, secret = services.token_create(actor=actor, kind=TokenKind.SERVICE, name=service_account, access=access)
+                _, secret = services.token_create(
+                    actor=actor, kind=TokenKind.SERVICE, name=service_account, access=access
+                )
             else:
                 _, secret = services.token_create(actor=actor, kind=TokenKind.USER, name=name or "cli")
         except ValidationError as e:

@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         user = User.objects.filter(email=DEMO_EMAIL).first()
         if user is None:
-            user, team = services.user_signup(email=DEMO_EMAIL, password=DEMO_PASSWORD, team_name=DEMO_TEAM, name="Demo")
+            user, team = services.user_signup(
+                email=DEMO_EMAIL, password=DEMO_PASSWORD, team_name=DEMO_TEAM, name="Demo"
+            )
         team = Team.objects.get(memberships__user=user, memberships__role=Role.ADMIN, name=DEMO_TEAM)
         if not App.objects.filter(slug="demo-app").exists():
             from licenses.services import app_create
