@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from portal.queue import QueueUnavailable
+
+
+class TeamScopedMixin:
+    """Objects are looked up only inside the caller's team, so another team's are a 404."""
+
+    queryset: QuerySet
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no actor
+            return self.queryset.none()
+        return self.queryset.filter(team=self.request.actor.team)
 
 
 class Pagination(PageNumberPagination):
@@ -33,6 +47,10 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     if isinstance(exc, QueueUnavailable):
         return Response(
             {"code": "queue_unavailable", "message": str(exc)},

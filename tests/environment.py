@@ -12,3 +12,8 @@ os.environ.setdefault("REGISTRIES_ALLOWED_PRIVATE_NETWORKS", "127.0.0.0/8,::1/12
 os.environ.setdefault("REGISTRIES_ALLOW_HTTP", "1")
 # Tests that drive the UI on a live server talk to it over plain HTTP.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# The suite runs on the real services, as CI does (see scripts/test.sh).
+# A database name of its own per run, so concurrent runs on one machine never collide.
+os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/portal_{os.getpid()}")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")

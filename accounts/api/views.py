@@ -19,6 +19,7 @@ from accounts.api.serializers import (
     TokenSerializer,
 )
 from accounts.models import ApiToken, Invite, Membership, TokenKind
+from portal.api import TeamScopedMixin
 
 
 class _RevokeMixin:
@@ -28,20 +29,27 @@ class _RevokeMixin:
 
 
 class TokenViewSet(
-    _RevokeMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    TeamScopedMixin,
+    _RevokeMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Your personal API tokens in the current team; they act as you, with your role."""
 
     serializer_class = TokenSerializer
     write_perm = Perm.READ  # anyone may manage their own tokens; they never exceed their role
 
+    queryset = ApiToken.objects.filter(kind=TokenKind.USER).select_related("created_by")
+
     def get_queryset(self):
-        actor = self.request.actor
-        if actor.user is None:
+        queryset = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False):
+            return queryset
+        if self.request.actor.user is None:
             raise exceptions.PermissionDenied("Service accounts have no personal tokens.")
-        return ApiToken.objects.filter(team=actor.team, kind=TokenKind.USER, user=actor.user).select_related(
-            "created_by"
-        )
+        return queryset.filter(user=self.request.actor.user)
 
     @extend_schema(request=TokenCreateSerializer, responses={201: NewTokenSerializer})
     def create(self, request):
@@ -56,17 +64,19 @@ class TokenViewSet(
 
 
 class ServiceAccountViewSet(
-    _RevokeMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    TeamScopedMixin,
+    _RevokeMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     """The team's service accounts: named tokens for automation, read-only or read/write."""
 
     serializer_class = TokenSerializer
     write_perm = Perm.ADMIN
 
-    def get_queryset(self):
-        return ApiToken.objects.filter(team=self.request.actor.team, kind=TokenKind.SERVICE).select_related(
-            "created_by"
-        )
+    queryset = ApiToken.objects.filter(kind=TokenKind.SERVICE).select_related("created_by")
 
     @extend_schema(request=ServiceAccountCreateSerializer, responses={201: NewTokenSerializer})
     def create(self, request):
@@ -77,15 +87,14 @@ class ServiceAccountViewSet(
         return Response(NewTokenSerializer(token).data, status=status.HTTP_201_CREATED)
 
 
-class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class MembershipViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The team's members and their roles."""
 
     serializer_class = MembershipSerializer
     write_perm = Perm.ADMIN
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
-    def get_queryset(self):
-        return Membership.objects.filter(team=self.request.actor.team).select_related("user")
+    queryset = Membership.objects.select_related("user")
 
     def partial_update(self, request, *args, **kwargs):
         membership = self.get_object()
@@ -100,7 +109,7 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class InviteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class InviteViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Invite links to join the team with a role."""
 
     serializer_class = InviteSerializer
@@ -108,8 +117,7 @@ class InviteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     write_perm = Perm.ADMIN
     http_method_names = ["get", "post", "delete", "head", "options"]
 
-    def get_queryset(self):
-        return Invite.objects.filter(team=self.request.actor.team).select_related("created_by")
+    queryset = Invite.objects.select_related("created_by")
 
     @extend_schema(request=InviteSerializer, responses={201: NewInviteSerializer})
     def create(self, request):

@@ -7,17 +7,17 @@ from rest_framework.response import Response
 from licenses import services
 from licenses.api.serializers import AppSerializer, AppUpdateSerializer
 from licenses.models import App
+from portal.api import TeamScopedMixin
 
 
-class AppViewSet(viewsets.ModelViewSet):
+class AppViewSet(TeamScopedMixin, viewsets.ModelViewSet):
     """The team's apps. The slug is unique across the portal and appears in image paths."""
 
     lookup_field = "slug"
     lookup_value_regex = "[^/]+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
-    def get_queryset(self):
-        return App.objects.filter(team=self.request.actor.team).select_related("created_by")
+    queryset = App.objects.select_related("created_by")
 
     def get_serializer_class(self):
         return AppUpdateSerializer if self.action == "partial_update" else AppSerializer
