@@ -74,9 +74,8 @@ def team_create(*, name: str, admin: User) -> Team:
     return team
 
 
-@transaction.atomic
-def user_signup(*, email: str, password: str, team_name: str, name: str = "") -> tuple[User, Team]:
-    """A new vendor: their user, their team, and admin membership of it; all or nothing."""
+def signup_errors(*, email: str, password: str, team_name: str, name: str = "") -> dict[str, list[str]]:
+    """Every reason a sign-up would be refused, per field, so a form can show them all at once."""
     errors: dict[str, list[str]] = {}
     user = User(email="", name=(name or "").strip()[:150])
     try:
@@ -93,8 +92,16 @@ def user_signup(*, email: str, password: str, team_name: str, name: str = "") ->
         _clean_team_name(team_name)
     except ValidationError as e:
         errors.update(e.message_dict)
+    return errors
+
+
+@transaction.atomic
+def user_signup(*, email: str, password: str, team_name: str, name: str = "") -> tuple[User, Team]:
+    """A new vendor: their user, their team, and admin membership of it; all or nothing."""
+    errors = signup_errors(email=email, password=password, team_name=team_name, name=name)
     if errors:
         raise ValidationError(errors)
+    user = User(email=_clean_email(email), name=(name or "").strip()[:150])
     user.set_password(password)
     user.save()
     try:

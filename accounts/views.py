@@ -55,7 +55,13 @@ def signup(request):
     if request.user.is_authenticated:
         return redirect("licenses:app-list")
     form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        # Show every problem at once, not only the ones the form itself can see.
+        fields = {k: request.POST.get(k, "") for k in ("email", "password", "team_name", "name")}
+        for field, problems in services.signup_errors(**fields).items():
+            if field not in form.errors:
+                form.add_error(field, problems)
+    elif request.method == "POST":
         try:
             user, team = services.user_signup(**form.cleaned_data)
         except ValidationError as e:

@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -28,6 +28,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/", include((api_urls, "api"))),
+    re_path(r"^api/", views.api_not_found),
     path("", include("accounts.urls")),
     path("", include("licenses.urls")),
     path("", include("registries.urls")),

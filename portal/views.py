@@ -27,3 +27,8 @@ def not_found(request, exception=None):
 
 def forbidden(request, exception=None):
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
+
+
+def api_not_found(request):
+    """Unknown API paths answer in the API's JSON error shape, not with the HTML page."""
+    return JsonResponse({"code": "not_found", "message": f"No API endpoint at {request.path}."}, status=404)

@@ -82,6 +82,9 @@ def test_unknown_api_routes_answer_json_404(admin_api):
     response = admin_api.get("/api/v1/apps/no-such-app/")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+    unknown = admin_api.get("/api/v1/no-such-endpoint/")
+    assert unknown.status_code == 404
+    assert unknown.json() == {"code": "not_found", "message": "No API endpoint at /api/v1/no-such-endpoint/."}
 
 
 def test_redaction_blanks_credentials_in_log_text():

@@ -1,0 +1,81 @@
+"""`portal app`: the team's apps (/api/v1/apps/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from portal_cli.client import PortalClient, PortalError, segment
+from portal_cli.context import CliError, client, common_options, output_format, stdin_is_terminal
+from portal_cli.output import Column, emit_json, emit_list, emit_value, when
+
+APP_COLUMNS = [
+    Column("SLUG", "slug"),
+    Column("NAME", "name"),
+    Column("CREATED", lambda app: when(app.get("created_at"))),
+    Column("CREATED BY", "created_by"),
+]
+
+
+@click.group()
+@common_options
+def app() -> None:
+    """Apps: what you license; the slug appears in image paths (proxy/<slug>/…)."""
+
+
+@app.command("create")
+@click.argument("name")
+@click.option("--slug", help="Lowercase DNS label, unique across the portal; defaults from NAME.")
+@common_options
+def app_create(name: str, slug: str | None) -> None:
+    """Create an app; prints its slug (or the app with --output json)."""
+    data: dict[str, Any] = {"name": name}
+    if slug is not None:
+        data["slug"] = slug
+    created = client().post("apps/", data)
+    emit_value(output_format(), created, created["slug"])
+
+
+@app.command("ls")
+@common_options
+def app_ls() -> None:
+    """List the team's apps."""
+    apps = client().list_all("apps/")
+    emit_list(output_format(), apps, APP_COLUMNS, empty="No apps yet; create one with: portal app create NAME")
+
+
+@app.command("rm")
+@click.argument("slug")
+@click.option("--yes", "-y", is_flag=True, help="Delete without asking (needed when stdin is not a terminal).")
+@common_options
+def app_rm(slug: str, yes: bool) -> None:
+    """Delete an app and its licenses; asks first unless --yes."""
+    fmt = output_format()
+    if not yes and not stdin_is_terminal():
+        raise CliError(
+            f"not deleting app “{slug}” without confirmation: stdin is not a terminal; pass --yes", exit_code=2
+        )
+    api = client()
+    found = _get_app(api, slug)
+    if not yes and not click.confirm(
+        f"Delete app “{found['name']}” ({found['slug']}) and its licenses?", default=False, err=True
+    ):
+        raise CliError(f"app “{slug}” was not deleted")
+    api.delete(f"apps/{segment(found['slug'])}/")
+    if fmt == "json":
+        emit_json(found)
+    else:
+        click.echo(f"Deleted app {found['slug']}.")
+
+
+def _get_app(api: PortalClient, slug: str) -> dict[str, Any]:
+    missing = f"no app “{slug}” in your team; see: portal app ls"
+    try:
+        return api.get(f"apps/{segment(slug)}/")
+    except ValueError:
+        raise CliError(missing) from None
+    except PortalError as e:
+        if e.status == 404:
+            raise CliError(missing) from None
+        raise

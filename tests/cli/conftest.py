@@ -1,0 +1,81 @@
+"""The real `portal` CLI, run as a subprocess against the portal served by `live_server`.
+
+Nothing is mocked: the CLI speaks HTTP to Django's threaded test server, which uses the
+test database, so tokens made here with the services are the ones the CLI presents.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from accounts.access import Actor
+from accounts.models import Role, TokenAccess, TokenKind
+from accounts.services import token_create, user_signup
+
+PASSWORD = "correct-horse-battery-staple-42"
+
+
+@dataclass
+class Portal:
+    """Runs `python -m portal_cli.main ARGS` with PORTAL_URL and PORTAL_API_TOKEN set."""
+
+    url: str
+    token: str | None
+
+    def env(self, token: str | None, url: str | None, extra: dict[str, str] | None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+        env["PORTAL_URL"] = url if url is not None else self.url
+        if token:
+            env["PORTAL_API_TOKEN"] = token
+        env.update(extra or {})
+        return env
+
+    def __call__(
+        self,
+        *args: str,
+        token: str | None = "default",
+        url: str | None = None,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "portal_cli.main", *args],
+            env=self.env(self.token if token == "default" else token, url, env),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+def make_vendor(email: str, team_name: str) -> Actor:
+    user, team = user_signup(email=email, password=PASSWORD, team_name=team_name)
+    return Actor(team=team, role=Role.ADMIN, user=user)
+
+
+@pytest.fixture
+def cli_vendor(transactional_db) -> Actor:
+    return make_vendor("vendor@cli.test", "CLI Vendor")
+
+
+@pytest.fixture
+def cli_token(cli_vendor: Actor) -> str:
+    _, secret = token_create(actor=cli_vendor, kind=TokenKind.USER, name="cli tests")
+    return secret
+
+
+@pytest.fixture
+def read_only_service_token(cli_vendor: Actor) -> str:
+    _, secret = token_create(actor=cli_vendor, kind=TokenKind.SERVICE, name="ci", access=TokenAccess.READ_ONLY)
+    return secret
+
+
+@pytest.fixture
+def portal(live_server, cli_token: str) -> Portal:
+    return Portal(url=live_server.url, token=cli_token)
