@@ -11,6 +11,8 @@ import pytest
 from accounts.models import Role
 from tests import factories
 
+pytest_plugins = ["tests.celery_worker"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
