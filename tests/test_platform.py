@@ -116,7 +116,9 @@ def test_enqueue_fails_fast_with_a_clear_error_when_the_broker_is_down(tmp_path)
         "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
     }
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert "refused after" in result.stdout, result.stdout + result.stderr
     assert "The task queue is unavailable" in result.stdout
     assert time.monotonic() - started < 15  # interpreter start-up included; the refusal itself is < 5 s

@@ -19,8 +19,10 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while
+    it lives, which would break asyncio.run() in the tests that come after."""
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):

@@ -1,0 +1,598 @@
+"""The one outbound HTTP helper for vendor-given addresses (registries, realms, token URIs).
+
+Every new connection resolves the host once, checks *every* resolved address, and connects
+to a checked address (the Advocate pattern: validate the socket address, not the URL). The
+URL keeps the hostname, so Host, TLS SNI and certificate checks are on the name. Redirects
+are followed here, hop by hop, each one re-checked; Authorization is dropped when the origin
+changes; https never downgrades to http.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import ipaddress
+import re
+import socket
+import ssl
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any, Union
+
+import anyio
+import anyio.to_thread
+import httpcore
+import httpx
+
+from .errors import ErrorCategory, RegistryError
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # noqa: UP007 (runtime alias)
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]  # noqa: UP007
+# A resolver takes (host, port) and returns address strings; it raises OSError when the
+# name does not resolve. Sync on purpose: async code runs it in a worker thread.
+Resolver = Callable[[str, int], list[str]]
+
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+MAX_REDIRECTS = 3
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+MAX_BODY_BYTES = 4 * 1024 * 1024  # manifests and token responses; blobs are streamed
+
+# Cloud metadata services, refused whatever the settings say.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
+)
+_ALWAYS_BLOCKED = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",  # "this network"; 0.0.0.0 reaches local listeners on Linux
+        "169.254.0.0/16",
+        "224.0.0.0/4",
+        "240.0.0.0/4",  # reserved, includes 255.255.255.255
+        "::/128",
+        "fe80::/10",
+        "fec0::/10",  # deprecated site-local
+        "ff00::/8",
+    )
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    """Which non-public networks may be reached, and whether plain http is allowed."""
+
+    allowed_private_networks: tuple[IPNetwork, ...] = ()
+    allow_http: bool = False
+
+    @classmethod
+    def from_settings(cls) -> GuardPolicy:
+        from django.conf import settings
+
+        return cls(
+            allowed_private_networks=tuple(settings.REGISTRIES_ALLOWED_PRIVATE_NETWORKS),
+            allow_http=bool(settings.REGISTRIES_ALLOW_HTTP),
+        )
+
+
+# --- addresses -------------------------------------------------------------------------
+
+_INET_ATON_PART = re.compile(r"^(0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*)$")
+
+
+def parse_ip_literal(host: str) -> IPAddress | None:
+    """The address a host string denotes by itself, in any encoding a resolver accepts.
+
+    Besides the usual forms this reads what inet_aton(3) reads: `2852039166`, `0xa9fea9fe`,
+    `0251.0376.0251.0376`, `169.254.43518`, so none of them can slip past as a "name".
+    """
+    host = host.strip().rstrip(".")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4 or not all(_INET_ATON_PART.match(p) for p in parts):
+        return None
+    values = []
+    for part in parts:
+        if part[:2].lower() == "0x":
+            values.append(int(part[2:] or "0", 16))
+        elif part.startswith("0"):
+            values.append(int(part, 8))
+        else:
+            values.append(int(part))
+    # All but the last part are single bytes; the last fills the remaining bytes.
+    *head, last = values
+    if any(v > 255 for v in head) or last >= 256 ** (4 - len(head)):
+        return None
+    number = 0
+    for v in head:
+        number = number * 256 + v
+    number = number * 256 ** (4 - len(head)) + last
+    return ipaddress.IPv4Address(number)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
+def address_refusal(ip: IPAddress, policy: GuardPolicy) -> str | None:
+    """Why this address may not be contacted, or None when it may."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.scope_id:
+            ip = ipaddress.IPv6Address(str(ip).split("%", 1)[0])
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return address_refusal(embedded, policy)
+    if ip in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or any(ip in net for net in _ALWAYS_BLOCKED):
+        return "a link-local, multicast or unspecified address"
+    if ip.is_loopback or ip.is_private or not ip.is_global:
+        if any(ip in net for net in policy.allowed_private_networks if net.version == ip.version):
+            return None
+        if ip.is_reserved and not ip.is_loopback:
+            return "a reserved address"
+        return "a private or loopback address"
+    return None
+
+
+def check_address(ip: IPAddress, policy: GuardPolicy, *, host: str | None = None) -> None:
+    """Raise RegistryError(blocked) unless the address may be contacted."""
+    reason = address_refusal(ip, policy)
+    if reason:
+        name = host if host and host != str(ip) else str(ip)
+        raise RegistryError(f"{name} is not allowed: it is {reason}", ErrorCategory.BLOCKED)
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """getaddrinfo, but `.invalid` names fail at once as RFC 6761 section 6.4 asks."""
+    name = host.rstrip(".").lower()
+    if name == "invalid" or name.endswith(".invalid"):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _checked(host: str, answers: Iterable[str], policy: GuardPolicy) -> list[IPAddress]:
+    addresses = []
+    for answer in answers:
+        try:
+            addresses.append(ipaddress.ip_address(answer.split("%", 1)[0]))
+        except ValueError:
+            raise RegistryError(f"{host} resolved to an invalid address", ErrorCategory.DNS) from None
+    if not addresses:
+        raise RegistryError(f"could not resolve {host}", ErrorCategory.DNS)
+    # One bad address rejects the whole set: a rebinding name may hand out either.
+    for ip in addresses:
+        check_address(ip, policy, host=host)
+    return addresses
+
+
+def resolve_checked_sync(
+    host: str, port: int, *, policy: GuardPolicy, resolver: Resolver | None = None
+) -> list[IPAddress]:
+    """Resolve once and check every address; raise RegistryError(dns|blocked)."""
+    literal = parse_ip_literal(host)
+    if literal is not None:
+        return _checked(host, [str(literal)], policy)
+    try:
+        answers = (resolver or system_resolver)(host, port)
+    except (OSError, UnicodeError):
+        raise RegistryError(f"could not resolve {host}", ErrorCategory.DNS) from None
+    return _checked(host, answers, policy)
+
+
+async def resolve_checked(
+    host: str,
+    port: int,
+    *,
+    policy: GuardPolicy,
+    resolver: Resolver | None = None,
+    timeout: float | None = 5.0,
+) -> list[IPAddress]:
+    """Async resolve_checked_sync, with a time limit on the lookup."""
+    if parse_ip_literal(host) is not None:
+        return resolve_checked_sync(host, port, policy=policy)
+    try:
+        with anyio.fail_after(timeout):
+            return await anyio.to_thread.run_sync(
+                lambda: resolve_checked_sync(host, port, policy=policy, resolver=resolver),
+                abandon_on_cancel=True,
+            )
+    except TimeoutError:
+        raise RegistryError(f"resolving {host} timed out", ErrorCategory.TIMEOUT) from None
+
+
+# --- URLs and redirects ----------------------------------------------------------------
+
+
+def check_url(url: httpx.URL | str, policy: GuardPolicy) -> httpx.URL:
+    """Refuse what no outbound call may use: other schemes, userinfo, fragments, http unless allowed."""
+    try:
+        url = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise RegistryError("the address is not a valid URL", ErrorCategory.BLOCKED) from None
+    if url.scheme not in ("https", "http") or not url.host:
+        raise RegistryError("only https:// addresses are allowed", ErrorCategory.BLOCKED)
+    if url.userinfo:
+        raise RegistryError("addresses with a user name or password are not allowed", ErrorCategory.BLOCKED)
+    if url.fragment:
+        raise RegistryError("addresses with a #fragment are not allowed", ErrorCategory.BLOCKED)
+    if url.scheme == "http" and not policy.allow_http:
+        raise RegistryError(f"plain http to {url.host} is not allowed here", ErrorCategory.INSECURE_NOT_ALLOWED)
+    return url
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
+
+
+def next_hop(response: httpx.Response, policy: GuardPolicy) -> tuple[str, httpx.URL, httpx.Headers, bytes | None]:
+    """Method, URL, headers and body for following a redirect response, all checked."""
+    request = response.request
+    location = response.headers.get("location")
+    if not location:
+        raise RegistryError("redirect without a Location", ErrorCategory.INVALID_RESPONSE)
+    try:
+        target = request.url.join(location).copy_with(fragment=None)
+    except httpx.InvalidURL:
+        raise RegistryError("redirect to an invalid URL", ErrorCategory.INVALID_RESPONSE) from None
+    if request.url.scheme == "https" and target.scheme == "http":
+        raise RegistryError("redirect from https to http refused", ErrorCategory.INSECURE_NOT_ALLOWED)
+    target = check_url(target, policy)
+    method = request.method
+    body = None if method in ("GET", "HEAD") else request.content
+    headers = httpx.Headers(request.headers)
+    del headers["host"]
+    status = response.status_code
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        method, body = "GET", None
+        for name in ("content-length", "content-type", "transfer-encoding"):
+            headers.pop(name, None)
+    if _origin(target) != _origin(request.url):
+        # RFC 9110 section 15.4: credentials are for the origin that asked for them.
+        headers.pop("authorization", None)
+        headers.pop("cookie", None)
+    return method, target, headers, body
+
+
+# --- errors from httpx -----------------------------------------------------------------
+
+
+def _has_cause(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def as_registry_error(exc: httpx.HTTPError, host: str = "") -> RegistryError:
+    """Map an httpx exception to a category. The text is ours; the library's is dropped."""
+    where = f" {host}" if host else ""
+    if isinstance(exc, httpx.TimeoutException):
+        return RegistryError(f"timed out talking to{where or ' the registry'}", ErrorCategory.TIMEOUT)
+    if _has_cause(exc, ssl.SSLCertVerificationError):
+        return RegistryError(f"TLS certificate of{where or ' the server'} is not valid", ErrorCategory.TLS)
+    if _has_cause(exc, ssl.SSLError):
+        return RegistryError(f"TLS handshake with{where or ' the server'} failed", ErrorCategory.TLS)
+    if isinstance(exc, httpx.ConnectError):
+        return RegistryError(f"could not connect to{where or ' the server'}", ErrorCategory.CONNECT)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.DecodingError):
+        return RegistryError(f"{host or 'the server'} sent an invalid HTTP response", ErrorCategory.INVALID_RESPONSE)
+    if isinstance(exc, httpx.NetworkError):
+        return RegistryError(f"the connection to{where or ' the server'} broke", ErrorCategory.CONNECT)
+    return RegistryError(f"request to{where or ' the server'} failed", ErrorCategory.CONNECT)
+
+
+# --- the guarded connection layer ------------------------------------------------------
+
+
+class _GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
+    """Resolves and checks on every new connection, then connects to a checked address."""
+
+    def __init__(self, policy: GuardPolicy, resolver: Resolver | None) -> None:
+        self._policy = policy
+        self._resolver = resolver
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await resolve_checked(host, port, policy=self._policy, resolver=self._resolver, timeout=timeout)
+        error: Exception | None = None
+        for ip in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    str(ip), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except httpcore.ConnectError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        raise RegistryError("unix sockets are not allowed", ErrorCategory.BLOCKED)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _GuardedSyncBackend(httpcore.NetworkBackend):
+    def __init__(self, policy: GuardPolicy, resolver: Resolver | None) -> None:
+        self._policy = policy
+        self._resolver = resolver
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = resolve_checked_sync(host, port, policy=self._policy, resolver=self._resolver)
+        error: Exception | None = None
+        for ip in addresses:
+            try:
+                return self._inner.connect_tcp(
+                    str(ip), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except httpcore.ConnectError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        raise RegistryError("unix sockets are not allowed", ErrorCategory.BLOCKED)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _pool_options(verify: ssl.SSLContext | bool, limits: httpx.Limits) -> dict[str, Any]:
+    ctx = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+    return {
+        "ssl_context": ctx,
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+        "retries": 0,
+    }
+
+
+# identity: manifests are hashed as sent, blobs are already compressed, and a gzip bomb
+# cannot get past a size limit it never had to expand.
+_DEFAULT_HEADERS = {"User-Agent": "vendor-portal", "Accept-Encoding": "identity"}
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    # Nothing we call needs cookies; a jar that takes none cannot carry one across hosts.
+    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
+class _AsyncTransport(httpx.AsyncHTTPTransport):
+    def __init__(
+        self, policy: GuardPolicy, resolver: Resolver | None, verify: ssl.SSLContext | bool, limits: httpx.Limits
+    ) -> None:
+        super().__init__(verify=verify, trust_env=False, limits=limits)
+        # httpx has no public hook for the network backend; swap the pool it built for
+        # one that connects through the guard (httpx is pinned <1 in requirements.txt).
+        self._pool = httpcore.AsyncConnectionPool(
+            network_backend=_GuardedAsyncBackend(policy, resolver), **_pool_options(verify, limits)
+        )
+
+
+class _SyncTransport(httpx.HTTPTransport):
+    def __init__(
+        self, policy: GuardPolicy, resolver: Resolver | None, verify: ssl.SSLContext | bool, limits: httpx.Limits
+    ) -> None:
+        super().__init__(verify=verify, trust_env=False, limits=limits)
+        self._pool = httpcore.ConnectionPool(
+            network_backend=_GuardedSyncBackend(policy, resolver), **_pool_options(verify, limits)
+        )
+
+
+def _bounded_body(chunks: Iterable[bytes], limit: int) -> bytes:
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            raise RegistryError("response body is too large", ErrorCategory.INVALID_RESPONSE)
+    return bytes(body)
+
+
+class GuardedClient:
+    """Async HTTP client for vendor-given addresses. One per worker/loop, or per task.
+
+    `request()` reads the (bounded) body; `stream()` yields a response whose body the caller
+    reads with `aiter_bytes()`. Errors come out as RegistryError, except those raised while
+    the caller reads a stream: pass those through `as_registry_error()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: GuardPolicy | None = None,
+        resolver: Resolver | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        max_redirects: int = MAX_REDIRECTS,
+        verify: ssl.SSLContext | bool = True,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self.policy = policy if policy is not None else GuardPolicy.from_settings()
+        self.max_redirects = min(max_redirects, MAX_REDIRECTS)
+        self._client = httpx.AsyncClient(
+            transport=_AsyncTransport(self.policy, resolver, verify, limits),
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            cookies=_no_cookies(),
+            headers=_DEFAULT_HEADERS,
+        )
+
+    async def __aenter__(self) -> GuardedClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        headers: dict[str, str] | httpx.Headers | None = None,
+        params: dict[str, str] | None = None,
+        content: bytes | None = None,
+        timeout: httpx.Timeout | float | None | object = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: bool = True,
+    ) -> AsyncIterator[httpx.Response]:
+        target = check_url(url, self.policy)
+        if params:
+            target = target.copy_merge_params(params)
+        hdrs = httpx.Headers(headers)
+        for _hop in range(self.max_redirects + 1):
+            request = self._client.build_request(method, target, headers=hdrs, content=content, timeout=timeout)
+            try:
+                response = await self._client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise as_registry_error(exc, target.host) from None
+            if not (follow_redirects and response.is_redirect):
+                try:
+                    yield response
+                finally:
+                    await response.aclose()
+                return
+            await response.aclose()
+            method, target, hdrs, content = next_hop(response, self.policy)
+        raise RegistryError(f"more than {self.max_redirects} redirects", ErrorCategory.INVALID_RESPONSE)
+
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        max_body: int = MAX_BODY_BYTES,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Like stream(), with the body read into `response.content` (at most max_body bytes)."""
+        async with self.stream(method, url, **kwargs) as response:
+            body = bytearray()
+            try:
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > max_body:
+                        raise RegistryError("response body is too large", ErrorCategory.INVALID_RESPONSE)
+            except httpx.HTTPError as exc:
+                raise as_registry_error(exc, response.url.host) from None
+        return _with_body(response, bytes(body))
+
+
+def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
+    # A fresh Response carrying the (decoded) bytes read, so `.content`/`.json()` work.
+    headers = httpx.Headers(response.headers)
+    headers.pop("content-encoding", None)
+    result = httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=response.request,
+        extensions={"http_version": response.extensions.get("http_version", b"HTTP/1.1")},
+    )
+    return result
+
+
+class GuardedSyncClient:
+    """The same guard for sync code (Celery tasks, google-auth's token request)."""
+
+    def __init__(
+        self,
+        *,
+        policy: GuardPolicy | None = None,
+        resolver: Resolver | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        max_redirects: int = MAX_REDIRECTS,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        self.policy = policy if policy is not None else GuardPolicy.from_settings()
+        self.max_redirects = min(max_redirects, MAX_REDIRECTS)
+        limits = httpx.Limits(max_connections=10, max_keepalive_connections=5)
+        self._client = httpx.Client(
+            transport=_SyncTransport(self.policy, resolver, verify, limits),
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            cookies=_no_cookies(),
+            headers=_DEFAULT_HEADERS,
+        )
+
+    def __enter__(self) -> GuardedSyncClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        headers: dict[str, str] | httpx.Headers | None = None,
+        params: dict[str, str] | None = None,
+        content: bytes | None = None,
+        timeout: httpx.Timeout | float | None | object = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: bool = True,
+    ) -> Iterator[httpx.Response]:
+        target = check_url(url, self.policy)
+        if params:
+            target = target.copy_merge_params(params)
+        hdrs = httpx.Headers(headers)
+        for _hop in range(self.max_redirects + 1):
+            request = self._client.build_request(method, target, headers=hdrs, content=content, timeout=timeout)
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise as_registry_error(exc, target.host) from None
+            if not (follow_redirects and response.is_redirect):
+                try:
+                    yield response
+                finally:
+                    response.close()
+                return
+            response.close()
+            method, target, hdrs, content = next_hop(response, self.policy)
+        raise RegistryError(f"more than {self.max_redirects} redirects", ErrorCategory.INVALID_RESPONSE)
+
+    def request(
+        self, method: str, url: httpx.URL | str, *, max_body: int = MAX_BODY_BYTES, **kwargs: Any
+    ) -> httpx.Response:
+        with self.stream(method, url, **kwargs) as response:
+            try:
+                body = _bounded_body(response.iter_bytes(), max_body)
+            except httpx.HTTPError as exc:
+                raise as_registry_error(exc, response.url.host) from None
+        return _with_body(response, body)
