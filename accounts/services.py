@@ -298,3 +298,9 @@ def token_authenticate(secret: str) -> Actor | None:
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return actor
+
+
+def audit(*, actor: Actor, action: str, target: str, **detail) -> None:
+    from accounts.models import AuditEvent
+
+    AuditEvent.objects.create(team=actor.team, actor=actor.label, action=action, target=target, detail=detail)

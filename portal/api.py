@@ -12,17 +12,19 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from portal.queue import QueueUnavailable
+from registries.crypto import DecryptionError
 
 
 class TeamScopedMixin:
     """Objects are looked up only inside the caller's team, so another team's are a 404."""
 
     queryset: QuerySet
+    team_field = "team"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no actor
             return self.queryset.none()
-        return self.queryset.filter(team=self.request.actor.team)
+        return self.queryset.filter(**{self.team_field: self.request.actor.team})
 
 
 class Pagination(PageNumberPagination):
@@ -51,6 +53,11 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, DecryptionError):
+        return Response(
+            {"code": "credential_corrupt", "message": f"Stored credentials cannot be read: {exc}. Enter them again."},
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, QueueUnavailable):
         return Response(
             {"code": "queue_unavailable", "message": str(exc)},

@@ -218,4 +218,6 @@ LOGGING = {
 
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-invites": {"task": "accounts.tasks.invites_purge_expired_task", "schedule": 24 * 3600},
+    "refresh-registry-tokens": {"task": "registries.tasks.registries_refresh_tokens_task", "schedule": 5 * 60},
+    "retest-registries": {"task": "registries.tasks.registries_retest_task", "schedule": 24 * 3600},
 }

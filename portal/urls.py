@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import views as accounts_api
 from licenses.api import views as licenses_api
 from portal import views
+from registries.api import views as registries_api
 
 router = DefaultRouter(trailing_slash="/?")
 router.register("apps", licenses_api.AppViewSet, basename="app")
@@ -12,6 +13,8 @@ router.register("tokens", accounts_api.TokenViewSet, basename="token")
 router.register("service-accounts", accounts_api.ServiceAccountViewSet, basename="service-account")
 router.register("members", accounts_api.MembershipViewSet, basename="member")
 router.register("invites", accounts_api.InviteViewSet, basename="invite")
+router.register("external-registries", registries_api.ExternalRegistryViewSet, basename="external-registry")
+router.register("registry-tests", registries_api.RegistryTestViewSet, basename="registry-test")
 
 api_urls = [
     path("", include(router.urls)),

@@ -747,3 +747,36 @@ async def _run_check(client: OciClient, result: CheckResult) -> None:
 def check_image_sync(endpoint: str | Endpoint, image: str, **kwargs: Any) -> CheckResult:
     """check_image for sync callers (Celery tasks); not for use inside a running event loop."""
     return asyncio.run(check_image(endpoint, image, **kwargs))
+
+
+async def verify_credentials(
+    endpoint: str | Endpoint,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    allowed_realm_hosts: Iterable[str] = (),
+    policy: GuardPolicy | None = None,
+    resolver: Resolver | None = None,
+    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+) -> str:
+    """Ping and log in without naming an image; returns "none", "basic" or "bearer".
+
+    Raises RegistryError when the registry is unreachable or refuses the credentials.
+    """
+    policy = policy if policy is not None else GuardPolicy.from_settings()
+    ep = endpoint if isinstance(endpoint, Endpoint) else parse_endpoint(endpoint, policy=policy)
+    async with GuardedClient(policy=policy, resolver=resolver, timeout=timeout) as http:
+        client = OciClient(ep, http, username=username, password=password, allowed_realm_hosts=allowed_realm_hosts)
+        challenge = await client.ping()
+        if challenge is None:
+            return "none"
+        if challenge.scheme == "basic":
+            return await client.authenticate("")
+        # A token request without a scope still checks the credentials.
+        # Reference: https://distribution.github.io/distribution/spec/auth/token/#requesting-a-token
+        await client.fetch_token(challenge, "")
+        return "bearer"
+
+
+def verify_credentials_sync(endpoint: str | Endpoint, **kwargs: Any) -> str:
+    return asyncio.run(verify_credentials(endpoint, **kwargs))

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from registries.models import ExternalRegistry, Provider, RegistryTest
+
+
+def _secret_field(help_text: str) -> serializers.CharField:
+    """Write-only: accepted on create/update, never part of any response."""
+    return serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False, max_length=70_000, help_text=help_text
+    )
+
+
+class ExternalRegistrySerializer(serializers.ModelSerializer):
+    apps = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    token_expires_at = serializers.DateTimeField(source="minted_token_expires_at", read_only=True)
+
+    class Meta:
+        model = ExternalRegistry
+        fields = [
+            "id", "name", "provider", "endpoint", "username", "region", "realm_host", "all_apps", "apps",
+            "insecure", "has_secret", "secret_updated_at", "health", "health_reason", "last_checked_at",
+            "last_good_image", "token_expires_at", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ExternalRegistryWriteSerializer(serializers.Serializer):
+    provider = serializers.ChoiceField(choices=Provider.choices)
+    endpoint = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    username = serializers.CharField(
+        required=False, allow_blank=True, max_length=300, help_text="ECR: the access key ID; GCR/GAR: leave blank."
+    )
+    region = serializers.CharField(required=False, allow_blank=True, max_length=40, help_text="ECR only")
+    realm_host = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    apps = serializers.ListField(
+        child=serializers.CharField(max_length=63), required=False, help_text="App slugs; empty serves all apps."
+    )
+    password = _secret_field("Registry password")
+    token = _secret_field("Access token (Docker Hub, GHCR, GAR)")
+    secret_access_key = _secret_field("ECR: the AWS secret access key")
+    service_account_key = _secret_field("GCR/GAR: the service-account JSON key")
+    skip_validation = serializers.BooleanField(required=False, default=False)
+
+
+class ExternalRegistryUpdateSerializer(ExternalRegistryWriteSerializer):
+    provider = None  # a registry keeps its provider
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        values.pop("provider", None)
+        return values
+
+
+class RegistryTestRequestSerializer(serializers.Serializer):
+    image = serializers.CharField(max_length=500, help_text="e.g. acme/api:1.0.0 or acme/api@sha256:…")
+
+
+class RegistryTestSerializer(serializers.ModelSerializer):
+    registry = serializers.CharField(source="registry.name", read_only=True)
+    done = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = RegistryTest
+        fields = [
+            "id", "registry", "image", "status", "done", "category", "message", "result",
+            "requested_by", "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields

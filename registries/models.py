@@ -1,0 +1,114 @@
+"""External registries a team connects, with write-only encrypted credentials, and their tests."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Team
+from licenses.models import App
+
+
+class Provider(models.TextChoices):
+    DOCKERHUB = "dockerhub", "Docker Hub"
+    ECR = "ecr", "Amazon ECR"
+    GCR = "gcr", "Google Container Registry"
+    GAR = "gar", "Google Artifact Registry"
+    GHCR = "ghcr", "GitHub Container Registry"
+    QUAY = "quay", "Quay.io"
+    OTHER = "other", "Other OCI registry"
+
+
+class Health(models.TextChoices):
+    UNKNOWN = "unknown", "Not tested"
+    HEALTHY = "healthy", "Healthy"
+    UNHEALTHY = "unhealthy", "Unhealthy"
+
+
+class ExternalRegistry(models.Model):
+    """A vendor's private registry. Its secret is stored only encrypted and never shown again."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="registries")
+    name = models.CharField(max_length=63)
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    endpoint = models.CharField(max_length=255, help_text="host[:port][/prefix]; http://… for plain HTTP")
+    username = models.CharField(max_length=255, blank=True)
+    region = models.CharField(max_length=32, blank=True)
+    realm_host = models.CharField(max_length=255, blank=True, help_text="A token realm host the vendor trusts")
+    all_apps = models.BooleanField(default=True)
+    apps = models.ManyToManyField(App, blank=True, related_name="registries")
+
+    secret = models.TextField(blank=True)  # ciphertext of a JSON object; see services.SECRET_FIELDS
+    secret_updated_at = models.DateTimeField(null=True, blank=True)
+
+    # Minted ECR/GCR tokens, encrypted like the secret and reused until shortly before expiry.
+    minted_token = models.TextField(blank=True)
+    minted_token_expires_at = models.DateTimeField(null=True, blank=True)
+
+    health = models.CharField(max_length=16, choices=Health.choices, default=Health.UNKNOWN)
+    health_reason = models.CharField(max_length=500, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_good_image = models.CharField(max_length=500, blank=True)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "external registries"
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="registry_name_unique_per_team"),
+            models.UniqueConstraint(fields=["team", "endpoint"], name="registry_endpoint_unique_per_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.endpoint})"
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret)
+
+    @property
+    def insecure(self) -> bool:
+        return self.endpoint.startswith("http://")
+
+    @property
+    def mints_tokens(self) -> bool:
+        return self.provider in (Provider.ECR, Provider.GCR, Provider.GAR) and self.username != "oauth2accesstoken"
+
+
+class CheckStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class RegistryTest(models.Model):
+    """One connection test of a registry with one image; the history of a registry's health."""
+
+    registry = models.ForeignKey(ExternalRegistry, on_delete=models.CASCADE, related_name="tests")
+    image = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=CheckStatus.choices, default=CheckStatus.QUEUED)
+    category = models.CharField(max_length=32, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    requested_by = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"test of {self.registry} with {self.image}: {self.status}"
+
+    @property
+    def done(self) -> bool:
+        return self.status in (CheckStatus.SUCCEEDED, CheckStatus.FAILED)

@@ -1,0 +1,530 @@
+"""External registries: save (validated, secret encrypted), test, mint and refresh tokens."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.access import Actor
+from accounts.services import audit
+from licenses.models import App
+from registries import crypto
+from registries.clients import ecr, gcr, oci
+from registries.clients.errors import RegistryError
+from registries.clients.netguard import GuardPolicy, parse_ip_literal
+from registries.models import CheckStatus, ExternalRegistry, Health, Provider, RegistryTest
+
+logger = logging.getLogger(__name__)
+
+# The fields a vendor may send as secrets; none is ever returned.
+SECRET_INPUTS = ("password", "token", "secret_access_key", "service_account_key")
+MAX_SECRET_LENGTH = 64 * 1024
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+HOST_RE = re.compile(r"^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?)(?::\d{1,5})?(?:/[a-z0-9._/-]*)?$")
+DEFAULT_ENDPOINTS = {Provider.DOCKERHUB: "index.docker.io", Provider.GHCR: "ghcr.io", Provider.QUAY: "quay.io"}
+DOCKERHUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+# Refresh a minted token this long before it expires (ECR tokens live 12 h, Google's 1 h).
+REFRESH_MARGIN = {
+    Provider.ECR: timedelta(hours=2),
+    Provider.GCR: timedelta(minutes=15),
+    Provider.GAR: timedelta(minutes=15),
+}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What goes to the upstream registry for one request; lives only in memory."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password=<hidden>)"
+
+
+def _no_control_chars(value: str, field: str) -> str:
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+        raise ValidationError({field: "Must not contain control or invisible characters."})
+    return value
+
+
+def _aad(registry: ExternalRegistry, purpose: str) -> str:
+    return f"registries.ExternalRegistry:{registry.uid}:team={registry.team_id}:{purpose}"
+
+
+def _private_literal(host: str) -> bool:
+    """A loopback/private IP the settings allow: tests and private mirrors skip provider host checks."""
+    ip = parse_ip_literal(host.split(":")[0] if not host.startswith("[") else host.split("]")[0] + "]")
+    if ip is None:
+        return False
+    return any(ip in net for net in GuardPolicy.from_settings().allowed_private_networks)
+
+
+def _clean_endpoint(provider: str, endpoint: str, region: str) -> tuple[str, str]:
+    """The stored form of an endpoint (and ECR region), or a ValidationError naming the field."""
+    raw = _no_control_chars((endpoint or "").strip(), "endpoint")
+    if not raw:
+        if provider in DEFAULT_ENDPOINTS:
+            raw = DEFAULT_ENDPOINTS[provider]
+        else:
+            raise ValidationError({"endpoint": "Enter the registry's address, e.g. registry.example.com."})
+    scheme = ""
+    lowered = raw.lower()
+    if lowered.startswith("http://"):
+        scheme, lowered = "http://", lowered[len("http://") :]
+    elif lowered.startswith("https://"):
+        lowered = lowered[len("https://") :]
+    lowered = lowered.rstrip("/")
+    if not HOST_RE.match(lowered):
+        raise ValidationError({"endpoint": "Use host[:port][/path-prefix], e.g. registry.example.com/team."})
+    host = lowered.split("/")[0]
+    policy = GuardPolicy.from_settings()
+    if scheme and not policy.allow_http:
+        raise ValidationError({"endpoint": "Plain-HTTP registries are not allowed here; use an https endpoint."})
+    try:
+        oci.parse_endpoint(scheme + lowered, policy=policy)
+    except RegistryError as e:
+        raise ValidationError({"endpoint": e.message}) from None
+    if _private_literal(host):
+        return scheme + lowered, region
+    if provider == Provider.DOCKERHUB:
+        if lowered not in DOCKERHUB_ALIASES:
+            raise ValidationError({"endpoint": "Docker Hub's endpoint is index.docker.io."})
+        return "index.docker.io", region
+    if provider == Provider.ECR:
+        try:
+            parsed = ecr.parse_ecr_endpoint(lowered, region or None)
+        except ecr.EcrInputError as e:
+            raise ValidationError({e.field if e.field in ("endpoint", "region") else "endpoint": e.message}) from None
+        return parsed.host, parsed.region
+    if provider in (Provider.GCR, Provider.GAR):
+        try:
+            gcr.parse_google_endpoint(provider, lowered)
+        except gcr.GcrInputError as e:
+            raise ValidationError({"endpoint": e.message}) from None
+    if provider == Provider.GHCR and host != "ghcr.io":
+        raise ValidationError({"endpoint": "GitHub Container Registry's endpoint is ghcr.io."})
+    if provider == Provider.QUAY and host != "quay.io":
+        raise ValidationError({"endpoint": "Quay's endpoint is quay.io; use “other” for a self-hosted Quay."})
+    return scheme + lowered, region
+
+
+@sensitive_variables("secrets", "value", "info")
+def _clean_secret(provider: str, username: str, secrets: dict[str, str], *, required: bool) -> tuple[str, dict | None]:
+    """(username, secret dict) for this provider; secret None means "keep the stored one"."""
+    given = {k: v for k, v in secrets.items() if v}
+    for field, value in given.items():
+        if len(value) > MAX_SECRET_LENGTH:
+            raise ValidationError({field: f"Too long: at most {MAX_SECRET_LENGTH // 1024} KiB."})
+        if field != "service_account_key":
+            _no_control_chars(value, field)
+    username = _no_control_chars((username or "").strip(), "username")
+    if len(username) > 255:
+        raise ValidationError({"username": "At most 255 characters."})
+    unknown = set(given) - set(_accepted_secrets(provider))
+    if unknown:
+        field = sorted(unknown)[0]
+        raise ValidationError({field: f"{Provider(provider).label} does not take a {field.replace('_', ' ')}."})
+
+    if provider == Provider.ECR:
+        try:
+            ecr.validate_access_key_id(username)
+        except ecr.EcrInputError as e:
+            raise ValidationError({"username": e.message}) from None
+        value = given.get("secret_access_key")
+        if value:
+            try:
+                ecr.validate_secret_access_key(value)
+            except ecr.EcrInputError as e:
+                raise ValidationError({"secret_access_key": e.message}) from None
+            return username, {"secret_access_key": value}
+    elif provider in (Provider.GCR, Provider.GAR):
+        if given.get("service_account_key"):
+            try:
+                info = gcr.parse_service_account_key(given["service_account_key"])
+            except gcr.GcrInputError as e:
+                raise ValidationError({"service_account_key": e.message}) from None
+            return info["client_email"], {"service_account_key": json.dumps(info)}
+        if provider == Provider.GAR and given.get("token"):
+            return "oauth2accesstoken", {"password": given["token"]}
+        if provider == Provider.GCR and given.get("token"):
+            raise ValidationError({"token": "GCR needs a service-account key; only Artifact Registry takes a token."})
+    else:
+        if not username:
+            raise ValidationError({"username": "Enter the user name for this registry."})
+        value = given.get("password") or given.get("token")
+        if given.get("password") and given.get("token"):
+            raise ValidationError({"token": "Give a password or a token, not both."})
+        if value:
+            return username, {"password": value}
+    if required:
+        field = _accepted_secrets(provider)[0]
+        raise ValidationError({field: f"Enter the {field.replace('_', ' ')}."})
+    return username, None
+
+
+def _accepted_secrets(provider: str) -> tuple[str, ...]:
+    return {
+        Provider.DOCKERHUB: ("password", "token"),
+        Provider.ECR: ("secret_access_key",),
+        Provider.GCR: ("service_account_key",),
+        Provider.GAR: ("service_account_key", "token"),
+        Provider.GHCR: ("token", "password"),
+        Provider.QUAY: ("password", "token"),
+        Provider.OTHER: ("password", "token"),
+    }[Provider(provider)]
+
+
+def _clean_name(name: str, endpoint: str, provider: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        base = "dockerhub" if provider == Provider.DOCKERHUB else endpoint.removeprefix("http://")
+        name = slugify(base.replace(".", "-").replace("/", "-").replace(":", "-"))[:63].strip("-")
+    if not NAME_RE.match(name):
+        raise ValidationError({"name": "Use lowercase letters, digits and hyphens (at most 63)."})
+    return name
+
+
+def _clean_apps(actor: Actor, app_slugs: list[str] | None) -> list[App]:
+    if not app_slugs:
+        return []
+    apps = list(App.objects.filter(team=actor.team, slug__in=app_slugs))
+    missing = sorted(set(app_slugs) - {a.slug for a in apps})
+    if missing:
+        raise ValidationError({"apps": f"No app “{missing[0]}” in your team."})
+    return apps
+
+
+def _clean_realm_host(value: str) -> str:
+    value = _no_control_chars((value or "").strip().lower(), "realm_host")
+    if value and not HOST_RE.match(value):
+        raise ValidationError({"realm_host": "Give a host name such as auth.example.com."})
+    return value
+
+
+def _store_secret(registry: ExternalRegistry, secret: dict) -> None:
+    registry.secret = crypto.encrypt(json.dumps(secret), aad=_aad(registry, "secret"))
+    registry.secret_updated_at = timezone.now()
+    registry.minted_token, registry.minted_token_expires_at = "", None
+
+
+def registry_secret(registry: ExternalRegistry) -> dict:
+    """The decrypted secret, for the request in hand only. Raises DecryptionError."""
+    if not registry.secret:
+        return {}
+    return json.loads(crypto.decrypt(registry.secret, aad=_aad(registry, "secret")))
+
+
+@transaction.atomic
+def registry_create(
+    *,
+    actor: Actor,
+    provider: str,
+    endpoint: str = "",
+    name: str = "",
+    username: str = "",
+    region: str = "",
+    realm_host: str = "",
+    apps: list[str] | None = None,
+    skip_validation: bool = False,
+    **secrets: str,
+) -> ExternalRegistry:
+    """Save a registry after checking every field (and, unless skipped, the credentials upstream)."""
+    if provider not in Provider.values:
+        raise ValidationError({"provider": f"Choose one of: {', '.join(Provider.values)}."})
+    endpoint, region = _clean_endpoint(provider, endpoint, region)
+    username, secret = _clean_secret(provider, username, {k: secrets.get(k, "") for k in SECRET_INPUTS}, required=True)
+    registry = ExternalRegistry(
+        team=actor.team,
+        provider=provider,
+        endpoint=endpoint,
+        name=_clean_name(name, endpoint, provider),
+        username=username,
+        region=region,
+        realm_host=_clean_realm_host(realm_host),
+        created_by=actor.user,
+    )
+    app_rows = _clean_apps(actor, apps)
+    registry.all_apps = not app_rows
+    _check_unique(registry)
+    _store_secret(registry, secret)
+    if not skip_validation:
+        _verify(registry, secret)
+    try:
+        with transaction.atomic():
+            registry.save()
+    except IntegrityError:
+        _check_unique(registry)
+        raise
+    registry.apps.set(app_rows)
+    audit(actor=actor, action="registry.create", target=registry.name, endpoint=endpoint, provider=provider)
+    if registry.insecure:
+        audit(actor=actor, action="registry.insecure_http", target=registry.name, endpoint=endpoint)
+    return registry
+
+
+def _check_unique(registry: ExternalRegistry) -> None:
+    others = ExternalRegistry.objects.filter(team_id=registry.team_id).exclude(pk=registry.pk)
+    if others.filter(name=registry.name).exists():
+        raise ValidationError({"name": f"Your team already has a registry named “{registry.name}”."})
+    if others.filter(endpoint=registry.endpoint).exists():
+        raise ValidationError({"endpoint": f"Your team already has a registry for {registry.endpoint}."})
+
+
+@transaction.atomic
+def registry_update(
+    *,
+    actor: Actor,
+    registry: ExternalRegistry,
+    skip_validation: bool = False,
+    **changes: Any,
+) -> ExternalRegistry:
+    """Change a registry. A blank secret keeps the stored one, unless the endpoint's host changes
+    or plain HTTP is turned on: then the secret must be entered again (it would go elsewhere)."""
+    registry = ExternalRegistry.objects.select_for_update().get(pk=registry.pk)
+    old_host = registry.endpoint.removeprefix("http://").split("/")[0]
+    was_insecure = registry.insecure
+    if "endpoint" in changes or "region" in changes:
+        registry.endpoint, registry.region = _clean_endpoint(
+            registry.provider, changes.get("endpoint", registry.endpoint), changes.get("region", registry.region)
+        )
+    secrets = {k: changes.get(k) or "" for k in SECRET_INPUTS}
+    new_host = registry.endpoint.removeprefix("http://").split("/")[0]
+    must_reenter = new_host != old_host or (registry.insecure and not was_insecure)
+    username, secret = _clean_secret(
+        registry.provider, changes.get("username", registry.username), secrets, required=must_reenter
+    )
+    if registry.provider not in (Provider.GCR, Provider.GAR) or secret is not None:
+        registry.username = username
+    if "name" in changes:
+        registry.name = _clean_name(changes["name"], registry.endpoint, registry.provider)
+    if "realm_host" in changes:
+        registry.realm_host = _clean_realm_host(changes["realm_host"])
+    if "apps" in changes:
+        app_rows = _clean_apps(actor, changes["apps"])
+        registry.all_apps = not app_rows
+        registry.apps.set(app_rows)
+    _check_unique(registry)
+    if secret is not None:
+        _store_secret(registry, secret)
+    if not skip_validation and (secret is not None or new_host != old_host):
+        _verify(registry, secret if secret is not None else registry_secret(registry))
+    registry.save()
+    audit(
+        actor=actor,
+        action="registry.update",
+        target=registry.name,
+        fields=sorted(k for k in changes if k not in SECRET_INPUTS),
+        secret_changed=secret is not None,
+    )
+    if registry.insecure and not was_insecure:
+        audit(actor=actor, action="registry.insecure_http", target=registry.name, endpoint=registry.endpoint)
+    return registry
+
+
+def registry_delete(*, actor: Actor, registry: ExternalRegistry) -> None:
+    audit(actor=actor, action="registry.delete", target=registry.name, endpoint=registry.endpoint)
+    registry.delete()
+
+
+# --- credentials for upstream calls ----------------------------------------------------
+
+
+@sensitive_variables("secret", "token", "info")
+def _mint(registry: ExternalRegistry, secret: dict) -> tuple[Credentials, datetime]:
+    if registry.provider == Provider.ECR:
+        token = ecr.mint_ecr_token(registry.username, secret["secret_access_key"], registry.region)
+    else:
+        token = gcr.mint_gcr_token(json.loads(secret["service_account_key"]))
+    return Credentials(token.username, token.password), token.expires_at
+
+
+@sensitive_variables("secret", "credentials")
+def registry_credentials(registry: ExternalRegistry, *, fresh: bool = False) -> Credentials:
+    """What to send upstream: the stored user/password, or a (cached) minted ECR/GCR token.
+
+    Raises DecryptionError for an unreadable secret and RegistryError when minting fails.
+    """
+    secret = registry_secret(registry)
+    if not registry.mints_tokens:
+        return Credentials(registry.username, secret.get("password", ""))
+    now = timezone.now()
+    if (
+        not fresh
+        and registry.minted_token
+        and registry.minted_token_expires_at
+        and registry.minted_token_expires_at > now
+    ):
+        cached = json.loads(crypto.decrypt(registry.minted_token, aad=_aad(registry, "minted")))
+        return Credentials(cached["username"], cached["password"])
+    credentials, expires_at = _mint(registry, secret)
+    ciphertext = crypto.encrypt(
+        json.dumps({"username": credentials.username, "password": credentials.password}), aad=_aad(registry, "minted")
+    )
+    ExternalRegistry.objects.filter(pk=registry.pk).update(minted_token=ciphertext, minted_token_expires_at=expires_at)
+    registry.minted_token, registry.minted_token_expires_at = ciphertext, expires_at
+    return credentials
+
+
+def registry_token_invalidate(registry: ExternalRegistry) -> None:
+    ExternalRegistry.objects.filter(pk=registry.pk).update(minted_token="", minted_token_expires_at=None)
+    registry.minted_token, registry.minted_token_expires_at = "", None
+
+
+def _client_options(registry: ExternalRegistry) -> dict[str, Any]:
+    return {"allowed_realm_hosts": [registry.realm_host] if registry.realm_host else []}
+
+
+@sensitive_variables("secret", "credentials")
+def _verify(registry: ExternalRegistry, secret: dict) -> None:
+    """Log in upstream with the new credentials; a refusal is a field error, nothing is saved."""
+    try:
+        if registry.mints_tokens:
+            credentials, expires_at = _mint(registry, secret)
+        else:
+            credentials = Credentials(registry.username, secret.get("password", ""))
+        oci.verify_credentials_sync(
+            registry.endpoint,
+            username=credentials.username,
+            password=credentials.password,
+            **_client_options(registry),
+        )
+    except RegistryError as e:
+        field = _accepted_secrets(registry.provider)[0] if e.category.value == "unauthorized" else "endpoint"
+        raise ValidationError(
+            {field: f"{e.message} ({e.category.value}). Fix it, or save with “skip validation”."}
+        ) from None
+
+
+# --- connection tests ------------------------------------------------------------------
+
+
+def registry_test_request(*, actor: Actor, registry: ExternalRegistry, image: str) -> RegistryTest:
+    """Queue a connection test with `image`; the worker records the outcome on the returned row."""
+    from portal.queue import QueueUnavailable, enqueue
+    from registries.tasks import registry_test_task
+
+    image = _no_control_chars((image or "").strip(), "image")
+    if not image:
+        raise ValidationError({"image": "Enter an image to test with, e.g. acme/api:1.0.0."})
+    try:
+        oci.parse_image(image, oci.parse_endpoint(registry.endpoint, policy=GuardPolicy.from_settings()))
+    except (ValueError, RegistryError) as e:
+        raise ValidationError({"image": f"Not an image reference: {getattr(e, 'message', e)}."}) from None
+    test = RegistryTest.objects.create(registry=registry, image=image, requested_by=actor.label)
+    try:
+        enqueue(registry_test_task, test.pk)
+    except QueueUnavailable:
+        _finish(test, ok=False, category="queue_unavailable", message="The task queue is unavailable; try again.")
+        raise
+    return test
+
+
+def _finish(test: RegistryTest, *, ok: bool, category: str = "", message: str = "", result: dict | None = None) -> None:
+    RegistryTest.objects.filter(pk=test.pk).update(
+        status=CheckStatus.SUCCEEDED if ok else CheckStatus.FAILED,
+        category=category,
+        message=message[:500],
+        result=result or {},
+        finished_at=timezone.now(),
+    )
+
+
+def _record_health(registry: ExternalRegistry, *, ok: bool, reason: str = "", image: str = "") -> None:
+    fields: dict[str, Any] = {
+        "health": Health.HEALTHY if ok else Health.UNHEALTHY,
+        "health_reason": reason[:500],
+        "last_checked_at": timezone.now(),
+    }
+    if ok and image:
+        fields["last_good_image"] = image
+    ExternalRegistry.objects.filter(pk=registry.pk).update(**fields)
+
+
+@sensitive_variables("credentials")
+def registry_test_run(test_id: int) -> RegistryTest:
+    """The worker's half of a test: log in, fetch the manifest, HEAD a blob; store the outcome."""
+    test = RegistryTest.objects.select_related("registry").get(pk=test_id)
+    registry = test.registry
+    RegistryTest.objects.filter(pk=test.pk).update(status=CheckStatus.RUNNING, started_at=timezone.now())
+    result = None
+    for attempt in (1, 2):
+        try:
+            credentials = registry_credentials(registry, fresh=attempt == 2)
+        except crypto.DecryptionError as e:
+            _finish(test, ok=False, category="credential_corrupt", message=f"Stored credentials unreadable: {e}.")
+            _record_health(registry, ok=False, reason="stored credentials unreadable")
+            return RegistryTest.objects.get(pk=test.pk)
+        except RegistryError as e:
+            _finish(test, ok=False, category=e.category.value, message=f"Could not get a registry token: {e.message}")
+            _record_health(registry, ok=False, reason=e.message)
+            return RegistryTest.objects.get(pk=test.pk)
+        result = oci.check_image_sync(
+            registry.endpoint,
+            test.image,
+            username=credentials.username,
+            password=credentials.password,
+            **_client_options(registry),
+        )
+        # A minted token the registry refuses is invalidated and minted again, exactly once.
+        if registry.mints_tokens and attempt == 1 and result.error_category in ("unauthorized", "forbidden"):
+            registry_token_invalidate(registry)
+            continue
+        break
+    assert result is not None
+    message = "" if result.ok else (result.error_message or "failed")
+    _finish(test, ok=result.ok, category=result.error_category or "", message=message, result=result.as_dict())
+    _record_health(registry, ok=result.ok, reason=message, image=test.image)
+    return RegistryTest.objects.get(pk=test.pk)
+
+
+# --- beat jobs -------------------------------------------------------------------------
+
+
+def registries_due_for_refresh() -> list[int]:
+    now = timezone.now()
+    due = []
+    for registry in ExternalRegistry.objects.filter(provider__in=list(REFRESH_MARGIN)).only(
+        "pk", "provider", "username", "minted_token_expires_at"
+    ):
+        if not registry.mints_tokens:
+            continue
+        expires = registry.minted_token_expires_at
+        if expires is None or expires - REFRESH_MARGIN[Provider(registry.provider)] <= now:
+            due.append(registry.pk)
+    return due
+
+
+def registry_refresh_token(registry_id: int) -> bool:
+    """Mint a new token for one registry. Two workers may run it at once: the row lock makes the
+    second one skip. Returns False when another worker holds the row."""
+    with transaction.atomic():
+        registry = ExternalRegistry.objects.select_for_update(skip_locked=True).filter(pk=registry_id).first()
+        if registry is None:
+            return False
+        margin = REFRESH_MARGIN[Provider(registry.provider)]
+        if registry.minted_token_expires_at and registry.minted_token_expires_at - margin > timezone.now():
+            return True  # another worker refreshed it a moment ago
+        registry_credentials(registry, fresh=True)
+    return True
+
+
+def registry_mark_refresh_failed(registry_id: int, reason: str) -> None:
+    ExternalRegistry.objects.filter(pk=registry_id).update(
+        health=Health.UNHEALTHY, health_reason=f"token refresh failed: {reason}"[:500], last_checked_at=timezone.now()
+    )
+
+
+def registries_to_retest() -> list[tuple[int, str]]:
+    return list(ExternalRegistry.objects.exclude(last_good_image="").values_list("pk", "last_good_image"))
