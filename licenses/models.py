@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import Team
 
@@ -14,6 +17,9 @@ class App(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="apps")
     name = models.CharField(max_length=100)
     slug = models.CharField(max_length=63, unique=True)
+    # Which upstream repositories this app's licenses may pull: "host/repo" exactly, or
+    # "host/prefix/*" for everything below. Empty: everything its registries hold.
+    repository_rules = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -22,3 +28,76 @@ class App(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class LicenseType(models.TextChoices):
+    DEV = "dev", "Development"
+    TRIAL = "trial", "Trial"
+    PAID = "paid", "Paid"
+    COMMUNITY = "community", "Community"
+
+
+class License(models.Model):
+    """A customer's right to pull an app's images. The license ID is the customer's credential:
+    the database keeps a keyed hash to find it and an encrypted copy the vendor can show."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="licenses")
+    customer_name = models.CharField(max_length=200)
+    customer_email = models.EmailField(blank=True)
+    type = models.CharField(max_length=16, choices=LicenseType.choices, default=LicenseType.PAID)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    lookup_hash = models.CharField(max_length=64, unique=True)
+    license_id_encrypted = models.TextField()
+    id_prefix = models.CharField(max_length=8)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_pull_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_name} ({self.id_prefix}…) for {self.app}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.is_revoked and not self.is_expired
+
+    @property
+    def status(self) -> str:
+        if self.is_revoked:
+            return "revoked"
+        if self.is_expired:
+            return "expired"
+        return "active"
+
+
+class PullEvent(models.Model):
+    """One manifest or blob request through the proxy: who, what, how much, and the outcome."""
+
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="pulls")
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="pulls")
+    repository = models.CharField(max_length=300)
+    kind = models.CharField(max_length=10)  # manifest, blob, tags
+    reference = models.CharField(max_length=200)
+    status = models.PositiveSmallIntegerField()
+    bytes = models.BigIntegerField(default=0)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.repository}@{self.reference} → {self.status}"

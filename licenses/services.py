@@ -1,14 +1,27 @@
-"""Apps: create, rename, delete."""
+"""Apps and the customer licenses to them."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
+import secrets
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Actor
-from licenses.models import App
+from accounts.services import audit
+from licenses.models import App, License, LicenseType
 from licenses.validators import validate_app_slug
+from registries import crypto
 
 
 def _clean_name(name: str) -> str:
@@ -55,3 +68,148 @@ def app_update(*, app: App, name: str) -> App:
 
 def app_delete(*, app: App) -> None:
     app.delete()
+
+
+# --- licenses --------------------------------------------------------------------------
+
+logger = logging.getLogger(__name__)
+
+LICENSE_ID_BYTES = 24  # 192 random bits, URL-safe
+
+
+def license_lookup_hash(license_id: str) -> str:
+    """The keyed hash a license is found by; without LICENSE_LOOKUP_KEY a dump finds nothing."""
+    return hmac.new(settings.LICENSE_LOOKUP_KEY.encode(), license_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _license_aad(license: License) -> str:
+    return f"licenses.License:{license.uid}:app={license.app_id}"
+
+
+def _clean_license_fields(
+    *, customer_name: str, customer_email: str, type: str, expires_at: datetime | None, new: bool
+) -> dict:
+    errors: dict[str, list[str]] = {}
+    customer_name = " ".join((customer_name or "").split())
+    if not customer_name:
+        errors["customer_name"] = ["Enter the customer's name."]
+    elif len(customer_name) > 200:
+        errors["customer_name"] = ["At most 200 characters."]
+    customer_email = (customer_email or "").strip().lower()
+    if customer_email:
+        try:
+            validate_email(customer_email)
+        except ValidationError:
+            errors["customer_email"] = ["Enter a valid email address, like it@customer.com."]
+    if type not in LicenseType.values:
+        errors["type"] = [f"Choose one of: {', '.join(LicenseType.values)}."]
+    if expires_at is not None and new and expires_at <= timezone.now():
+        errors["expires_at"] = ["The expiry must be in the future."]
+    if errors:
+        raise ValidationError(errors)
+    return {"customer_name": customer_name, "customer_email": customer_email, "type": type, "expires_at": expires_at}
+
+
+@sensitive_variables("license_id")
+def license_create(
+    *,
+    actor: Actor,
+    app: App,
+    customer_name: str,
+    customer_email: str = "",
+    type: str = LicenseType.PAID,
+    expires_at: datetime | None = None,
+) -> tuple[License, str]:
+    """A new license; returns it with its license ID (the customer's credential)."""
+    fields = _clean_license_fields(
+        customer_name=customer_name, customer_email=customer_email, type=type, expires_at=expires_at, new=True
+    )
+    license_id = secrets.token_urlsafe(LICENSE_ID_BYTES)
+    license = License(app=app, created_by=actor.user, id_prefix=license_id[:6], **fields)
+    license.lookup_hash = license_lookup_hash(license_id)
+    license.license_id_encrypted = crypto.encrypt(license_id, aad=_license_aad(license))
+    license.save()
+    audit(
+        actor=actor, action="license.create", target=f"{app.slug}/{license.id_prefix}", customer=license.customer_name
+    )
+    return license, license_id
+
+
+def license_update(*, actor: Actor, license: License, **changes) -> License:
+    fields = _clean_license_fields(
+        customer_name=changes.get("customer_name", license.customer_name),
+        customer_email=changes.get("customer_email", license.customer_email),
+        type=changes.get("type", license.type),
+        expires_at=changes.get("expires_at", license.expires_at),
+        new=False,
+    )
+    for name, value in fields.items():
+        setattr(license, name, value)
+    license.save()
+    license_state_forget(license)
+    audit(
+        actor=actor, action="license.update", target=f"{license.app.slug}/{license.id_prefix}", fields=sorted(changes)
+    )
+    return license
+
+
+def license_revoke(*, actor: Actor, license: License) -> None:
+    License.objects.filter(pk=license.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    license.refresh_from_db()
+    license_state_forget(license)
+    audit(actor=actor, action="license.revoke", target=f"{license.app.slug}/{license.id_prefix}")
+
+
+def license_unrevoke(*, actor: Actor, license: License) -> None:
+    License.objects.filter(pk=license.pk).update(revoked_at=None)
+    license.refresh_from_db()
+    license_state_forget(license)
+    audit(actor=actor, action="license.unrevoke", target=f"{license.app.slug}/{license.id_prefix}")
+
+
+def license_id_of(license: License) -> str:
+    """The license ID, for the vendor to show or download; raises crypto.DecryptionError."""
+    return crypto.decrypt(license.license_id_encrypted, aad=_license_aad(license))
+
+
+def license_find(license_id: str) -> License | None:
+    """The license with this ID (valid or not), straight from the database."""
+    if not license_id or len(license_id) > 200:
+        return None
+    return License.objects.select_related("app").filter(lookup_hash=license_lookup_hash(license_id)).first()
+
+
+# The proxy asks on every manifest and blob request; the answer is cached for a few seconds
+# in the shared cache (Redis in production) so revocation reaches every process within
+# LICENSE_CACHE_SECONDS. The database stays the source of truth: without the cache, ask it.
+_STATE_KEY = "license-state:{}"
+
+
+def license_state(uid: str) -> int | None:
+    """The id of the app a license may pull for right now, or None (revoked, expired, unknown)."""
+    key = _STATE_KEY.format(uid)
+    now = timezone.now().timestamp()
+    try:
+        cached = cache.get(key)
+    except Exception:  # the shared cache is down: fall back to the database
+        cached = None
+    if cached is not None:
+        app_id, until = cached
+        if app_id is None or until is None or until > now:
+            return app_id
+    license = License.objects.filter(uid=uid).only("app_id", "revoked_at", "expires_at").first()
+    app_id = license.app_id if license is not None and license.is_valid else None
+    until = license.expires_at.timestamp() if app_id and license.expires_at else None
+    try:
+        cache.set(key, (app_id, until), timeout=settings.LICENSE_CACHE_SECONDS)
+    except Exception:
+        logger.warning("license state cache unavailable; answering from the database")
+    return app_id
+
+
+def license_state_forget(license: License) -> None:
+    """Drop the cached state now (the cache would forget it within seconds anyway)."""
+    try:
+        cache.delete(_STATE_KEY.format(license.uid))
+    except Exception:
+        logger.warning("license state cache unavailable; it expires within %ss", settings.LICENSE_CACHE_SECONDS)

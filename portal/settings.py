@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -17,19 +18,23 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 DEBUG = env_bool("DEBUG", False)
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated into var/ on first run."""
-    key = env_str("SECRET_KEY")
-    if key:
-        return key
-    path = VAR_DIR / "secret_key"
+def _local_secret(name: str) -> str:
+    """A secret from the environment, else one generated into var/ on first run (local installs)."""
+    value = env_str(name)
+    if value:
+        return value
+    path = VAR_DIR / name.lower()
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = _local_secret("SECRET_KEY")
+# Keys the hash by which license IDs are looked up; kept apart from SECRET_KEY so rotating
+# one does not lock every customer out.
+LICENSE_LOOKUP_KEY = _local_secret("LICENSE_LOOKUP_KEY")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -204,6 +209,14 @@ REGISTRIES_ALLOW_HTTP = env_bool("REGISTRIES_ALLOW_HTTP", DEBUG)
 
 INVITE_TTL_DAYS = env_int("INVITE_TTL_DAYS", 7)
 
+# Docker token auth (the portal's /v2/token) for the registry proxy and the private registry.
+REGISTRY_TOKEN_TTL = env_int("REGISTRY_TOKEN_TTL", 300)
+REGISTRY_TOKEN_ISSUER = env_str("REGISTRY_TOKEN_ISSUER", "vendor-portal")
+REGISTRY_TOKEN_KEY_FILE = env_str("REGISTRY_TOKEN_KEY_FILE", str(VAR_DIR / "token_signing_key.pem"))
+PROXY_SERVICE = env_str("PROXY_SERVICE", "portal-proxy")
+# How long the proxy may trust a license's state before asking the database again.
+LICENSE_CACHE_SECONDS = env_int("LICENSE_CACHE_SECONDS", 5)
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
     raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {LOG_LEVEL!r}")
@@ -214,6 +227,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # One line per outbound request is noise at INFO; failures are reported by our code.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
 CELERY_BEAT_SCHEDULE = {

@@ -30,6 +30,7 @@ api_urls = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("", include("registries.proxy.urls")),
     path("api/v1/", include((api_urls, "api"))),
     re_path(r"^api/", views.api_not_found),
     path("", include("accounts.urls")),

@@ -11,7 +11,7 @@ import pytest
 from accounts.models import Role
 from tests import factories
 
-pytest_plugins = ["tests.celery_worker", "tests.realparts.fixtures_registry", "tests.realparts.fixtures_cloud"]
+pytest_plugins = ["tests.celery_worker", "tests.realparts.fixtures_registry", "tests.realparts.fixtures_cloud", "tests.realparts.portal_server"]
 
 
 @pytest.fixture(autouse=True)

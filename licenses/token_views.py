@@ -1,0 +1,111 @@
+"""GET/POST /v2/token: Docker token auth for the registry proxy (and the private registry).
+
+Reference: https://distribution.github.io/distribution/spec/auth/token/ (GET with Basic)
+and https://distribution.github.io/distribution/spec/auth/oauth/ (POST grant_type=password).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.http import require_http_methods
+
+from licenses import services, tokens
+
+logger = logging.getLogger(__name__)
+
+# Requests per minute before 429: per client address, and per credential tried.
+RATE_PER_ADDRESS = 300
+RATE_PER_CREDENTIAL = 120
+
+
+def oci_error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra) -> JsonResponse:
+    response = JsonResponse({"errors": [{"code": code, "message": message, "detail": None}], **extra}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+@sensitive_variables("header", "decoded", "password")
+def basic_credentials(request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, sep, password = decoded.partition(":")
+    return (username, password) if sep else None
+
+
+def _over_limit(key: str, limit: int) -> bool:
+    """A fixed one-minute window in the shared cache; fails open when the cache is down
+    (the license itself is still checked against the database)."""
+    try:
+        cache.add(key, 0, timeout=60)
+        return cache.incr(key) > limit
+    except Exception:
+        logger.warning("token rate limiter unavailable; allowing the request")
+        return False
+
+
+def client_address(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@sensitive_variables("credentials", "password")
+def token(request):
+    if request.method == "POST":
+        params = request.POST
+        credentials = basic_credentials(request)
+        if credentials is None and params.get("grant_type") == "password":
+            credentials = (params.get("username", ""), params.get("password", ""))
+    else:
+        params = request.GET
+        credentials = basic_credentials(request)
+    retry = {"Retry-After": "60"}
+    if _over_limit(f"token-rate:addr:{client_address(request)}", RATE_PER_ADDRESS):
+        return oci_error(429, "TOOMANYREQUESTS", "too many token requests; slow down", headers=retry)
+    if credentials is None:
+        return oci_error(
+            401, "UNAUTHORIZED", "authentication required", headers={"WWW-Authenticate": 'Basic realm="portal"'}
+        )
+    username, password = credentials
+    if _over_limit(f"token-rate:cred:{services.license_lookup_hash(password)[:32]}", RATE_PER_CREDENTIAL):
+        return oci_error(429, "TOOMANYREQUESTS", "too many token requests; slow down", headers=retry)
+    try:
+        scopes = tokens.parse_scopes(params.getlist("scope"))
+    except tokens.InvalidScope:
+        return oci_error(400, "UNSUPPORTED", "invalid_scope: a scope is type:name:actions", error="invalid_scope")
+    service = params.get("service") or settings.PROXY_SERVICE
+    license = services.license_find(password)
+    if license is None or not license.is_valid:
+        return oci_error(
+            401,
+            "UNAUTHORIZED",
+            "invalid, expired or revoked license",
+            headers={"WWW-Authenticate": 'Basic realm="portal"'},
+        )
+    if service != settings.PROXY_SERVICE:
+        access = []  # the private registry's grants arrive with it
+    else:
+        access = tokens.license_grants(license, scopes)
+    jwt_token, expires_in, issued_at = tokens.issue(subject=f"license:{license.uid}", audience=service, access=access)
+    return JsonResponse(
+        {"token": jwt_token, "access_token": jwt_token, "expires_in": expires_in, "issued_at": issued_at}
+    )
+
+
+def jwks(request):
+    return JsonResponse(tokens.jwks())

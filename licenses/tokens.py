@@ -1,0 +1,190 @@
+"""The Docker token service's core: the signing key, scope parsing, grants and JWTs.
+
+Reference: https://distribution.github.io/distribution/spec/auth/token/ and
+https://distribution.github.io/distribution/spec/auth/jwt/ (claims Distribution 2.8 reads).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from django.conf import settings
+
+from licenses.models import License
+from registries import routing
+
+# Distribution rejects a token whose nbf is ahead of its clock; allow some skew.
+NOT_BEFORE_LEEWAY = 30
+
+
+class InvalidScope(Exception):
+    """A scope string that is not `type:name:actions`."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    type: str
+    name: str
+    actions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    private_key: rsa.RSAPrivateKey
+    certificate_pem: bytes
+    kid: str
+    x5c: str
+
+    def __repr__(self) -> str:
+        return f"SigningKey(kid={self.kid!r})"
+
+
+def libtrust_key_id(public_key: rsa.RSAPublicKey) -> str:
+    """Distribution 2.8 finds keys by libtrust's id: SHA-256 of the DER public key, first 30
+    bytes, base32, in 12 groups of 4 joined by ':' (see ../shared/FACTS.md)."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
+    return ":".join(encoded[i : i + 4] for i in range(0, 48, 4))
+
+
+def _create_key(key_path: Path, cert_path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vendor-portal token signer")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+@cache
+def _load(key_file: str) -> SigningKey:
+    key_path = Path(key_file)
+    cert_path = key_path.with_suffix(".crt")
+    if not key_path.exists():
+        _create_key(key_path, cert_path)
+    private_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    return SigningKey(
+        private_key=private_key,
+        certificate_pem=cert_path.read_bytes(),
+        kid=libtrust_key_id(private_key.public_key()),
+        x5c=base64.b64encode(der).decode(),
+    )
+
+
+def signing_key() -> SigningKey:
+    """The key tokens are signed with: REGISTRY_TOKEN_KEY_FILE, generated there on first use."""
+    return _load(settings.REGISTRY_TOKEN_KEY_FILE)
+
+
+def jwks() -> dict:
+    public = signing_key().private_key.public_key().public_numbers()
+
+    def b64(number: int) -> str:
+        return base64.urlsafe_b64encode(number.to_bytes((number.bit_length() + 7) // 8, "big")).decode().rstrip("=")
+
+    key = signing_key()
+    return {
+        "keys": [
+            {
+                "kty": "RSA",
+                "use": "sig",
+                "alg": "RS256",
+                "kid": key.kid,
+                "n": b64(public.n),
+                "e": b64(public.e),
+                "x5c": [key.x5c],
+            }
+        ]
+    }
+
+
+def parse_scopes(values: list[str]) -> list[Scope]:
+    """Every `scope` parameter, each possibly space-separated; raises InvalidScope."""
+    scopes = []
+    for value in values:
+        for text in value.split():
+            kind, sep, rest = text.partition(":")
+            name, sep2, actions = rest.rpartition(":")
+            if not sep or not sep2 or not kind or not name:
+                raise InvalidScope(text)
+            scopes.append(Scope(kind, name, tuple(a for a in actions.split(",") if a)))
+    return scopes
+
+
+def license_grants(license: License, scopes: list[Scope]) -> list[dict]:
+    """What a valid license may do: pull on proxy repositories of its own app that resolve to
+    one of the app's registries and its repository rules. Everything else is dropped."""
+    granted: dict[str, set[str]] = {}
+    app = license.app
+    for scope in scopes:
+        if scope.type != "repository" or "pull" not in scope.actions:
+            continue
+        try:
+            proxy = routing.parse_proxy_name(scope.name)
+            if proxy.app_slug != app.slug:
+                continue
+            routing.resolve_upstream(app, proxy)
+        except (routing.NameInvalid, routing.NameUnknown, routing.Denied):
+            continue
+        granted.setdefault(scope.name, set()).add("pull")
+    return [{"type": "repository", "name": name, "actions": sorted(actions)} for name, actions in granted.items()]
+
+
+def issue(*, subject: str, audience: str, access: list[dict]) -> tuple[str, int, str]:
+    """(token, expires_in, issued_at) for a JWT Distribution and the proxy accept."""
+    key = signing_key()
+    now = int(time.time())
+    ttl = settings.REGISTRY_TOKEN_TTL
+    claims = {
+        "iss": settings.REGISTRY_TOKEN_ISSUER,
+        "sub": subject,
+        "aud": audience,
+        "exp": now + ttl,
+        "nbf": now - NOT_BEFORE_LEEWAY,
+        "iat": now,
+        "jti": secrets.token_urlsafe(16),
+        "access": access,
+    }
+    token = jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid, "x5c": [key.x5c]})
+    issued_at = dt.datetime.fromtimestamp(now, dt.UTC).isoformat().replace("+00:00", "Z")
+    return token, ttl, issued_at
+
+
+def verify(token: str, *, audience: str) -> dict:
+    """The claims of a token this portal issued for `audience`; raises jwt.InvalidTokenError."""
+    return jwt.decode(
+        token,
+        signing_key().private_key.public_key(),
+        algorithms=["RS256"],
+        audience=audience,
+        issuer=settings.REGISTRY_TOKEN_ISSUER,
+        options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+    )

@@ -1,0 +1,16 @@
+"""The /v2/ namespace: Docker token auth and the registry proxy (OCI distribution API)."""
+
+from django.urls import path, re_path
+
+from licenses import token_views
+from registries.proxy import views
+
+urlpatterns = [
+    path("v2/token", token_views.token, name="registry-token"),
+    re_path(r"^v2/$", views.v2_root, name="v2-root"),
+    re_path(r"^v2/_catalog/?$", views.catalog),
+    re_path(r"^v2/(?P<name>.+)/manifests/(?P<reference>[^/]+)$", views.manifest),
+    re_path(r"^v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)$", views.blob),
+    re_path(r"^v2/(?P<name>.+)/tags/list$", views.tags_list),
+    path(".well-known/jwks.json", token_views.jwks, name="jwks"),
+]

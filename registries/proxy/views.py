@@ -1,0 +1,389 @@
+"""The registry proxy: /v2/proxy/<app>/<upstream-host>/<repository>/{manifests,blobs,tags}/…
+
+Customers authenticate with their license (a token from /v2/token, or Basic straight here);
+the proxy pulls upstream with the vendor's stored credentials, streams blobs through while
+hashing them, and re-checks the license on every manifest and blob request.
+Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+
+import httpx
+import jwt
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from licenses import services as licenses
+from licenses import tokens
+from licenses.models import App, PullEvent
+from licenses.token_views import basic_credentials
+from registries import routing
+from registries.clients.errors import ErrorCategory, RegistryError
+from registries.clients.netguard import as_registry_error
+from registries.proxy.upstream import Upstream, open_stream
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_TAGS_PAGE = 1000
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# Only these upstream response headers reach the customer.
+PASSED_HEADERS = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified")
+API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+def oci_error(status: int, code: str, message: str, **headers: str) -> JsonResponse:
+    response = JsonResponse({"errors": [{"code": code, "message": message, "detail": None}]}, status=status)
+    for name, value in {**API_VERSION, **headers}.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def _challenge(request, name: str | None = None) -> JsonResponse:
+    realm = request.build_absolute_uri("/v2/token")
+    value = f'Bearer realm="{realm}",service="{settings.PROXY_SERVICE}"'
+    if name:
+        value += f',scope="repository:{name}:pull"'
+    response = oci_error(401, "UNAUTHORIZED", "authentication required: docker login with your license ID")
+    response["WWW-Authenticate"] = value
+    return response
+
+
+@dataclass(frozen=True)
+class Caller:
+    license_uid: str
+    app_id: int
+
+
+async def _caller(request, name: str | None) -> Caller | None:
+    """The license behind the request, if it is valid right now and may pull `name`."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        try:
+            claims = tokens.verify(header[7:].strip(), audience=settings.PROXY_SERVICE)
+        except jwt.InvalidTokenError:
+            return None
+        subject = str(claims.get("sub", ""))
+        if not subject.startswith("license:"):
+            return None
+        if name is not None and not any(
+            a.get("type") == "repository" and a.get("name") == name and "pull" in (a.get("actions") or [])
+            for a in claims.get("access") or []
+        ):
+            return None
+        uid = subject.removeprefix("license:")
+    else:
+        credentials = basic_credentials(request)
+        if credentials is None:
+            return None
+        license = await sync_to_async(licenses.license_find)(credentials[1])
+        if license is None:
+            return None
+        uid = str(license.uid)
+    app_id = await sync_to_async(licenses.license_state)(uid)  # revocation within seconds
+    return Caller(uid, app_id) if app_id is not None else None
+
+
+@csrf_exempt
+async def v2_root(request):
+    """GET /v2/: 200 for a valid license, else the challenge that sends clients to /v2/token."""
+    caller = await _caller(request, None)
+    if caller is None:
+        return _challenge(request)
+    return JsonResponse({}, headers=API_VERSION)
+
+
+@csrf_exempt
+async def catalog(request):
+    """Nobody lists the catalog through the proxy."""
+    return oci_error(404, "UNSUPPORTED", "catalog listing is not offered")
+
+
+def _raw_path(request) -> str:
+    scope = getattr(request, "scope", None) or {}
+    raw = scope.get("raw_path") or request.META.get("RAW_URI", "").encode()
+    return raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+
+
+async def _resolve(request, name: str):
+    """(caller, app, upstream) or an error response; checks run before any upstream contact."""
+    if "%" in _raw_path(request).split("?")[0]:
+        return oci_error(400, "NAME_INVALID", "encoded characters are not allowed in repository names")
+    try:
+        proxy = routing.parse_proxy_name(name)
+    except routing.NameInvalid:
+        return oci_error(400, "NAME_INVALID", "invalid repository name")
+    except routing.NameUnknown:
+        return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
+    caller = await _caller(request, name)
+    if caller is None:
+        return _challenge(request, name)
+    app = await App.objects.filter(slug=proxy.app_slug).afirst()
+    if app is None or app.pk != caller.app_id:
+        return oci_error(403, "DENIED", "your license does not cover this app")
+    try:
+        target = await sync_to_async(routing.resolve_upstream)(app, proxy)
+    except routing.NameUnknown:
+        return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
+    except routing.Denied:
+        return oci_error(403, "DENIED", "this repository is not part of the app")
+    return caller, app, Upstream(registry=target.registry, repository=target.repository)
+
+
+def _upstream_failure(error: RegistryError) -> JsonResponse:
+    """Map a failure to reach or use the upstream to a clear error, never its details."""
+    category = error.category
+    if category in (ErrorCategory.UNAUTHORIZED, ErrorCategory.FORBIDDEN):
+        return oci_error(502, "UNAVAILABLE", "the vendor's registry refused the portal's credentials; ask the vendor")
+    if category == ErrorCategory.RATE_LIMITED:
+        return oci_error(
+            429, "TOOMANYREQUESTS", "the upstream registry is rate limiting", Retry_After=str(error.retry_after or 30)
+        )
+    if category in (ErrorCategory.BLOCKED, ErrorCategory.REALM_NOT_ALLOWED, ErrorCategory.INSECURE_NOT_ALLOWED):
+        return oci_error(502, "UNAVAILABLE", "the upstream registry is not reachable under the portal's network rules")
+    if category == ErrorCategory.INVALID_RESPONSE:
+        return oci_error(502, "UNAVAILABLE", "the upstream registry answered with something invalid")
+    return oci_error(503, "UNAVAILABLE", "the upstream registry is unavailable; try again", Retry_After="30")
+
+
+def _status_failure(response: httpx.Response, kind: str, body: bytes = b"") -> JsonResponse:
+    status = response.status_code
+    if status == 404:
+        codes = set()
+        try:
+            codes = {e.get("code") for e in json.loads(body or b"{}").get("errors", [])}
+        except (ValueError, AttributeError):
+            pass
+        if "NAME_UNKNOWN" in codes:
+            return oci_error(404, "NAME_UNKNOWN", "repository not found upstream")
+        code = {"manifest": "MANIFEST_UNKNOWN", "blob": "BLOB_UNKNOWN"}.get(kind, "NAME_UNKNOWN")
+        return oci_error(404, code, f"{kind} unknown")
+    if status in (401, 403):
+        return _upstream_failure(RegistryError("refused", ErrorCategory.UNAUTHORIZED))
+    if status == 429:
+        return oci_error(
+            429,
+            "TOOMANYREQUESTS",
+            "the upstream registry is rate limiting",
+            Retry_After=response.headers.get("retry-after", "30"),
+        )
+    if status == 416:
+        return oci_error(416, "BLOB_UNKNOWN", "range not satisfiable")
+    return oci_error(503, "UNAVAILABLE", "the upstream registry failed; try again", Retry_After="30")
+
+
+async def _log(
+    caller: Caller | None,
+    app: App | None,
+    name: str,
+    kind: str,
+    reference: str,
+    status: int,
+    size: int,
+    reason: str = "",
+) -> None:
+    if caller is None or app is None:
+        return
+    try:
+        license_id = await _license_pk(caller.license_uid)
+        await PullEvent.objects.acreate(
+            license_id=license_id, app=app, repository=name[:300], kind=kind, reference=reference[:200],
+            status=status, bytes=size, reason=reason[:200], created_at=timezone.now(),
+        )  # fmt: skip
+    except Exception:  # the pull log never breaks a pull
+        logger.exception("could not record a pull event")
+
+
+async def _license_pk(uid: str) -> int:
+    from licenses.models import License
+
+    return await License.objects.filter(uid=uid).values_list("pk", flat=True).aget()
+
+
+def _headers_from(upstream: httpx.Response) -> dict[str, str]:
+    return {h: upstream.headers[h] for h in PASSED_HEADERS if h in upstream.headers}
+
+
+@csrf_exempt
+async def manifest(request, name: str, reference: str):
+    if request.method not in ("GET", "HEAD"):
+        return oci_error(405, "UNSUPPORTED", "the proxy is read-only")
+    if not (DIGEST_RE.match(reference) or TAG_RE.match(reference)):
+        return oci_error(400, "MANIFEST_INVALID", "invalid tag or digest")
+    resolved = await _resolve(request, name)
+    if isinstance(resolved, HttpResponse):
+        return resolved
+    caller, app, upstream = resolved
+    accept = request.headers.get("Accept") or ", ".join(MANIFEST_TYPES)
+    try:
+        response, stack = await open_stream(upstream, request.method, f"manifests/{reference}", {"Accept": accept})
+        async with stack:
+            body = b""
+            if request.method == "GET" and response.status_code == 200:
+                declared = int(response.headers.get("content-length") or 0)
+                if declared > MAX_MANIFEST_BYTES:
+                    await _log(caller, app, name, "manifest", reference, 502, 0, "manifest too large")
+                    return oci_error(502, "MANIFEST_INVALID", "manifest too large")
+                chunks = []
+                size = 0
+                async for chunk in response.aiter_raw():
+                    size += len(chunk)
+                    if size > MAX_MANIFEST_BYTES:
+                        await _log(caller, app, name, "manifest", reference, 502, 0, "manifest too large")
+                        return oci_error(502, "MANIFEST_INVALID", "manifest too large")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+            elif response.status_code == 404:
+                body = await response.aread()
+    except RegistryError as e:
+        await _log(caller, app, name, "manifest", reference, 502, 0, e.category.value)
+        return _upstream_failure(e)
+    except httpx.HTTPError as e:
+        error = as_registry_error(e)
+        await _log(caller, app, name, "manifest", reference, 503, 0, error.category.value)
+        return _upstream_failure(error)
+    if response.status_code != 200:
+        failure = _status_failure(response, "manifest", body)
+        await _log(caller, app, name, "manifest", reference, failure.status_code, 0, f"upstream {response.status_code}")
+        return failure
+    headers = {**API_VERSION, **_headers_from(response)}
+    if request.method == "HEAD":
+        digest = reference if DIGEST_RE.match(reference) else response.headers.get("docker-content-digest", "")
+        if digest:
+            headers["Docker-Content-Digest"] = digest
+        return HttpResponse(status=200, headers=headers)
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    if DIGEST_RE.match(reference) and digest != reference:
+        logger.warning("digest mismatch on manifest %s@%s from registry %s", name, reference, upstream.registry.pk)
+        await _log(caller, app, name, "manifest", reference, 502, 0, "digest mismatch")
+        return oci_error(502, "DIGEST_INVALID", "the upstream manifest does not match its digest")
+    try:
+        media_type = json.loads(body).get("mediaType")
+    except (ValueError, AttributeError):
+        await _log(caller, app, name, "manifest", reference, 502, 0, "invalid manifest")
+        return oci_error(502, "MANIFEST_INVALID", "the upstream manifest is not valid JSON")
+    headers.update({"Docker-Content-Digest": digest, "Content-Length": str(len(body)), "ETag": f'"{digest}"'})
+    headers["Content-Type"] = response.headers.get("content-type") or media_type or MANIFEST_TYPES[1]
+    await _log(caller, app, name, "manifest", reference, 200, len(body))
+    return HttpResponse(body, status=200, headers=headers)
+
+
+@csrf_exempt
+async def blob(request, name: str, digest: str):
+    if request.method not in ("GET", "HEAD"):
+        return oci_error(405, "UNSUPPORTED", "the proxy is read-only")
+    if not DIGEST_RE.match(digest):
+        return oci_error(400, "DIGEST_INVALID", "invalid digest")
+    resolved = await _resolve(request, name)
+    if isinstance(resolved, HttpResponse):
+        return resolved
+    caller, app, upstream = resolved
+    headers = {}
+    if request.headers.get("Range"):
+        headers["Range"] = request.headers["Range"]
+    try:
+        response, stack = await open_stream(upstream, request.method, f"blobs/{digest}", headers)
+    except RegistryError as e:
+        await _log(caller, app, name, "blob", digest, 502, 0, e.category.value)
+        return _upstream_failure(e)
+    if response.status_code not in (200, 206):
+        body = await response.aread() if response.status_code == 404 else b""
+        await stack.aclose()
+        failure = _status_failure(response, "blob", body)
+        await _log(caller, app, name, "blob", digest, failure.status_code, 0, f"upstream {response.status_code}")
+        return failure
+    out_headers = {**API_VERSION, **_headers_from(response), "Docker-Content-Digest": digest}
+    if request.method == "HEAD":
+        await stack.aclose()
+        return HttpResponse(status=response.status_code, headers=out_headers)
+    verify = response.status_code == 200
+    expected = int(response.headers.get("content-length") or -1)
+
+    async def body():
+        sent = 0
+        reason = ""
+        hasher = hashlib.sha256() if verify else None
+        held: bytes | None = None
+        try:
+            async with stack:
+                async for chunk in response.aiter_raw():
+                    if hasher is not None:
+                        hasher.update(chunk)
+                    if held is not None:
+                        yield held
+                        sent += len(held)
+                    held = chunk
+                if expected >= 0 and sent + len(held or b"") != expected:
+                    reason = "truncated"
+                    raise RegistryError("upstream blob was cut short", ErrorCategory.INVALID_RESPONSE)
+                if hasher is not None and "sha256:" + hasher.hexdigest() != digest:
+                    reason = "digest mismatch"
+                    logger.warning("digest mismatch on blob %s@%s from registry %s", name, digest, upstream.registry.pk)
+                    raise RegistryError("upstream blob does not match its digest", ErrorCategory.INVALID_RESPONSE)
+                if held is not None:
+                    yield held  # the last chunk goes out only once the digest checks out
+                    sent += len(held)
+        except httpx.HTTPError as e:
+            reason = reason or as_registry_error(e).category.value
+            raise
+        finally:
+            await _log(caller, app, name, "blob", digest, 200 if not reason else 502, sent, reason)
+
+    return StreamingHttpResponse(body(), status=response.status_code, headers=out_headers)
+
+
+@csrf_exempt
+async def tags_list(request, name: str):
+    if request.method not in ("GET", "HEAD"):
+        return oci_error(405, "UNSUPPORTED", "the proxy is read-only")
+    resolved = await _resolve(request, name)
+    if isinstance(resolved, HttpResponse):
+        return resolved
+    caller, app, upstream = resolved
+    params = {}
+    n = request.GET.get("n")
+    if n is not None:
+        if not n.isdigit() or not 0 < int(n):
+            return oci_error(400, "PAGINATION_NUMBER_INVALID", "n must be a positive number")
+        params["n"] = str(min(int(n), MAX_TAGS_PAGE))
+    last = request.GET.get("last")
+    if last:
+        if not TAG_RE.match(last):
+            return oci_error(400, "TAG_INVALID", "last must be a tag")
+        params["last"] = last
+    try:
+        response, stack = await open_stream(upstream, "GET", "tags/list", {"Accept": "application/json"}, params=params)
+        async with stack:
+            raw = await response.aread()
+    except RegistryError as e:
+        return _upstream_failure(e)
+    except httpx.HTTPError as e:
+        return _upstream_failure(as_registry_error(e))
+    if response.status_code != 200:
+        return _status_failure(response, "tags", raw)
+    try:
+        tags = [t for t in (json.loads(raw).get("tags") or []) if isinstance(t, str)]
+    except (ValueError, AttributeError):
+        return oci_error(502, "UNAVAILABLE", "the upstream registry answered with something invalid")
+    headers = dict(API_VERSION)
+    if "link" in response.headers and tags:
+        page = params.get("n") or str(len(tags))
+        headers["Link"] = f'</v2/{name}/tags/list?n={page}&last={tags[-1]}>; rel="next"'
+    await _log(caller, app, name, "tags", "list", 200, len(raw))
+    return JsonResponse({"name": name, "tags": tags}, headers=headers)

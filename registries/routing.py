@@ -1,0 +1,116 @@
+"""Which upstream registry and repository a proxy path names, and whether an app may pull it.
+
+A proxy repository name is `proxy/<app-slug>/<upstream-host>/<repository>`. Real clients
+(docker, skopeo, containerd) refuse a `:` inside a path, so an upstream port is written
+`<host>__<port>` (underscores never occur in host names); `<host>:<port>` is accepted too
+for plain HTTP clients.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from licenses.models import App
+from registries.models import ExternalRegistry
+
+# Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+PROXY_HOST_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?:(?:__|:)\d{1,5})?$")
+MAX_NAME_LENGTH = 255
+DOCKER_HUB_HOSTS = {"index.docker.io", "docker.io", "registry-1.docker.io"}
+
+
+class NameInvalid(Exception):
+    """Not a repository name by the OCI grammar."""
+
+
+class NameUnknown(Exception):
+    """No such upstream for this app: the host is not one of its team's registries."""
+
+
+class Denied(Exception):
+    """The upstream exists but the app does not allow this repository."""
+
+
+@dataclass(frozen=True)
+class ProxyName:
+    app_slug: str
+    host: str  # host[:port], lower case
+    path: str  # repository path as the client wrote it
+
+
+@dataclass(frozen=True)
+class Upstream:
+    registry: ExternalRegistry
+    repository: str  # the repository on the upstream registry
+
+
+def validate_name(name: str) -> None:
+    if not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.match(name):
+        raise NameInvalid(name)
+
+
+def parse_proxy_name(name: str) -> ProxyName:
+    """Split `proxy/<app>/<host>/<path>`; raises NameInvalid or NameUnknown."""
+    parts = name.split("/")
+    if len(parts) < 4 or parts[0] != "proxy" or not PROXY_HOST_RE.match(parts[2]):
+        # The host part may hold a ":" the grammar refuses; check everything else.
+        raise NameUnknown(name)
+    validate_name("/".join(parts[:2] + parts[3:]))
+    host = parts[2].replace("__", ":", 1)
+    return ProxyName(app_slug=parts[1], host=host, path="/".join(parts[3:]))
+
+
+def _endpoint_parts(endpoint: str) -> tuple[str, str]:
+    """(host[:port], prefix) of a stored endpoint."""
+    bare = endpoint.removeprefix("http://").removeprefix("https://")
+    host, _, prefix = bare.partition("/")
+    return host.lower(), prefix.strip("/")
+
+
+def app_registries(app: App):
+    """The team's registries that serve this app (all apps, or this one named)."""
+    return ExternalRegistry.objects.filter(team_id=app.team_id).filter(Q(all_apps=True) | Q(apps=app)).distinct()
+
+
+def resolve_upstream(app: App, proxy: ProxyName) -> Upstream:
+    """The registry (longest matching prefix wins) and upstream repository for a proxy name."""
+    host = proxy.host
+    docker_hub = host in DOCKER_HUB_HOSTS
+    best: tuple[int, ExternalRegistry] | None = None
+    for registry in app_registries(app):
+        reg_host, prefix = _endpoint_parts(registry.endpoint)
+        if reg_host != host and not (docker_hub and reg_host in DOCKER_HUB_HOSTS):
+            continue
+        if prefix and not (proxy.path == prefix or proxy.path.startswith(prefix + "/")):
+            continue
+        if best is None or len(prefix) > best[0]:
+            best = (len(prefix), registry)
+    if best is None:
+        raise NameUnknown(f"{host}/{proxy.path}")
+    registry = best[1]
+    repository = proxy.path
+    if docker_hub and "/" not in repository:
+        repository = f"library/{repository}"  # official images
+    if not repository_allowed(app, host, repository):
+        raise Denied(f"{host}/{repository}")
+    return Upstream(registry=registry, repository=repository)
+
+
+def repository_allowed(app: App, host: str, repository: str) -> bool:
+    """Rules are `host/repo` (exact) or `host/prefix/*`; no rules allows everything."""
+    rules = app.repository_rules or []
+    if not rules:
+        return True
+    full = f"{host}/{repository}"
+    for rule in rules:
+        if rule.endswith("/*"):
+            if full.startswith(rule[:-1]):
+                return True
+        elif full == rule:
+            return True
+    return False
