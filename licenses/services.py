@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from datetime import datetime
 
@@ -21,7 +22,7 @@ from accounts.access import Actor
 from accounts.services import audit
 from licenses.models import App, License, LicenseType
 from licenses.validators import validate_app_slug
-from registries import crypto
+from registries import crypto, routing
 
 
 def _clean_name(name: str) -> str:
@@ -213,3 +214,26 @@ def license_state_forget(license: License) -> None:
         cache.delete(_STATE_KEY.format(license.uid))
     except Exception:
         logger.warning("license state cache unavailable; it expires within %ss", settings.LICENSE_CACHE_SECONDS)
+
+
+RULE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?:__\d{1,5})?(?:/[a-z0-9._-]+)+(?:/\*)?$")
+
+
+def app_set_repository_rules(*, actor: Actor, app: App, rules: list[str]) -> App:
+    """Narrow which upstream repositories the app's licenses may pull: `host/repo` exactly or
+    `host/prefix/*`; an upstream port is written `host__port` as in proxy paths. Empty: all."""
+    cleaned: list[str] = []
+    for number, rule in enumerate(rules, start=1):
+        rule = (rule or "").strip().lower()
+        if not rule:
+            continue
+        if not RULE_RE.match(rule) or ".." in rule:
+            raise ValidationError(
+                {"repository_rules": f"Rule {number} must look like quay.io/acme/api or quay.io/acme/*."}
+            )
+        host, _, path = rule.replace("__", ":", 1).partition("/")
+        cleaned.append(f"{routing.canonical_host(host)}/{path}")
+    app.repository_rules = sorted(set(cleaned))
+    app.save(update_fields=["repository_rules"])
+    audit(actor=actor, action="app.repository_rules", target=app.slug, rules=app.repository_rules)
+    return app

@@ -101,12 +101,17 @@ def resolve_upstream(app: App, proxy: ProxyName) -> Upstream:
     return Upstream(registry=registry, repository=repository)
 
 
+def canonical_host(host: str) -> str:
+    """Docker Hub answers to several names; rules and logs use index.docker.io."""
+    return "index.docker.io" if host in DOCKER_HUB_HOSTS else host
+
+
 def repository_allowed(app: App, host: str, repository: str) -> bool:
     """Rules are `host/repo` (exact) or `host/prefix/*`; no rules allows everything."""
     rules = app.repository_rules or []
     if not rules:
         return True
-    full = f"{host}/{repository}"
+    full = f"{canonical_host(host)}/{repository}"
     for rule in rules:
         if rule.endswith("/*"):
             if full.startswith(rule[:-1]):
