@@ -10,5 +10,13 @@ urlpatterns = [
     path("apps/slug-preview/", views.app_slug_preview, name="app-slug-preview"),
     path("apps/<str:slug>/", views.app_detail, name="app-detail"),
     path("apps/<str:slug>/delete/", views.app_delete, name="app-delete"),
+    path("apps/<str:slug>/licenses/", views.app_licenses, name="app-licenses"),
+    path("apps/<str:slug>/repository-access/", views.app_repository_rules, name="app-repository-rules"),
     path("licenses/", views.license_list, name="license-list"),
+    path("licenses/new/", views.license_create, name="license-create"),
+    path("licenses/<int:pk>/", views.license_detail, name="license-detail"),
+    path("licenses/<int:pk>/edit/", views.license_edit, name="license-edit"),
+    path("licenses/<int:pk>/revoke/", views.license_revoke, name="license-revoke"),
+    path("licenses/<int:pk>/unrevoke/", views.license_unrevoke, name="license-unrevoke"),
+    path("licenses/<int:pk>/license.yaml", views.license_file, name="license-file"),
 ]

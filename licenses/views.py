@@ -1,20 +1,26 @@
-"""App pages (and, with the proxy, the licenses to them)."""
+"""App pages and the licenses to them."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Perm
 from accounts.decorators import team_view
 from accounts.views import _apply_errors
-from licenses import services
-from licenses.forms import AppForm, AppRenameForm
-from licenses.models import App
+from licenses import licensefile, services
+from licenses.forms import AppForm, AppRenameForm, LicenseCreateForm, LicenseEditForm, RepositoryRulesForm
+from licenses.models import App, License
 from licenses.validators import validate_app_slug
+from registries import crypto, routing
 
 
 def _team_app(request, slug: str) -> App:
@@ -69,7 +75,48 @@ def app_detail(request, slug: str):
         else:
             messages.success(request, "App renamed.")
             return redirect("licenses:app-detail", slug=app.slug)
-    return render(request, "licenses/app_detail.html", {"app": app, "form": form})
+    return _render_app_detail(request, app, form=form)
+
+
+def _render_app_detail(request, app: App, *, form=None, rules_form=None):
+    form = form or AppRenameForm(initial={"name": app.name})
+    rules_form = rules_form or RepositoryRulesForm(initial={"repository_rules": "\n".join(_rules_text(app))})
+    counts = License.objects.filter(app=app).aggregate(**_status_counts())
+    context = {
+        "app": app,
+        "form": form,
+        "rules_form": rules_form,
+        "rules": _rules_text(app),
+        "registries": routing.app_registries(app).order_by("name"),
+        "recent_licenses": License.objects.filter(app=app)[:5],
+        "counts": counts,
+    }
+    return render(request, "licenses/app_detail.html", context)
+
+
+def _rules_text(app: App) -> list[str]:
+    """Rules as the vendor writes them: an upstream port as host__port, like in proxy paths."""
+    return [rule.replace(":", "__", 1) for rule in app.repository_rules or []]
+
+
+@team_view(Perm.READ)
+def app_repository_rules(request, slug: str):
+    app = _team_app(request, slug)
+    if request.method != "POST":
+        return redirect(reverse("licenses:app-detail", args=[app.slug]) + "#repository-access")
+    form = RepositoryRulesForm(request.POST)
+    if form.is_valid():
+        try:
+            services.app_set_repository_rules(actor=request.actor, app=app, rules=form.rules())
+        except ValidationError as e:
+            _apply_errors(form, e)
+        else:
+            if app.repository_rules:
+                messages.success(request, f"Repository access saved: {len(app.repository_rules)} rule(s).")
+            else:
+                messages.warning(request, "Repository access saved with no rules: licenses can pull everything.")
+            return redirect(reverse("licenses:app-detail", args=[app.slug]) + "#repository-access")
+    return _render_app_detail(request, app, rules_form=form)
 
 
 @team_view(Perm.WRITE)
@@ -92,7 +139,217 @@ def app_delete(request, slug: str):
     )
 
 
+# --- licenses --------------------------------------------------------------------------
+
+LICENSES_PER_PAGE = 25
+STATUSES = ("active", "expired", "revoked")
+
+
+def _status_q(status: str) -> Q:
+    now = timezone.now()
+    if status == "revoked":
+        return Q(revoked_at__isnull=False)
+    if status == "expired":
+        return Q(revoked_at__isnull=True, expires_at__lte=now)
+    return Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+def _status_counts() -> dict:
+    return {status: Count("pk", filter=_status_q(status)) for status in STATUSES}
+
+
+def _team_license(request, pk: int) -> License:
+    return get_object_or_404(License.objects.select_related("app", "created_by"), pk=pk, app__team=request.actor.team)
+
+
+def _search(licenses, q: str):
+    """Customer name or email contains q, or the license ID starts with it (the stored prefix)."""
+    q = q.strip().rstrip("…").strip()
+    if not q:
+        return licenses
+    return licenses.filter(
+        Q(customer_name__icontains=q) | Q(customer_email__icontains=q) | Q(id_prefix__startswith=q[:6])
+    )
+
+
 @team_view(Perm.READ)
 def license_list(request):
     apps = App.objects.filter(team=request.actor.team)
-    return render(request, "licenses/license_list.html", {"apps": apps})
+    app = None
+    if request.GET.get("app"):
+        app = apps.filter(slug=request.GET["app"]).first()
+    return _license_list(request, apps=apps, app=app, app_fixed=False)
+
+
+@team_view(Perm.READ)
+def app_licenses(request, slug: str):
+    app = _team_app(request, slug)
+    return _license_list(request, apps=App.objects.filter(pk=app.pk), app=app, app_fixed=True)
+
+
+def _license_list(request, *, apps, app: App | None, app_fixed: bool):
+    licenses = License.objects.filter(app__in=apps).select_related("app")
+    any_license = licenses.exists()
+    if app is not None:
+        licenses = licenses.filter(app=app)
+    q = request.GET.get("q", "")[:200]
+    status = request.GET.get("status", "")
+    licenses = _search(licenses, q)
+    if status in STATUSES:
+        licenses = licenses.filter(_status_q(status))
+    page = Paginator(licenses, LICENSES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "apps": apps,
+        "has_apps": apps.exists(),
+        "any_license": any_license,
+        "app": app,
+        "app_fixed": app_fixed,
+        "q": q,
+        "status": status if status in STATUSES else "",
+        "statuses": STATUSES,
+        "filtered": bool(q.strip() or status in STATUSES or (app and not app_fixed)),
+    }
+    return render(request, "licenses/license_list.html", context)
+
+
+@team_view(Perm.WRITE)
+def license_create(request):
+    team = request.actor.team
+    slug = request.POST.get("app") or request.GET.get("app")
+    if slug and not App.objects.filter(team=team, slug=slug).exists():
+        raise Http404("No such app in this team.")
+    apps = App.objects.filter(team=team)
+    if not apps.exists():
+        messages.info(request, "Licenses belong to an app: create one first.")
+        return redirect("licenses:app-create")
+    initial = {"app": slug or (apps.first().slug if apps.count() == 1 else None)}
+    form = LicenseCreateForm(request.POST or None, team=team, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            license, _ = services.license_create(
+                actor=request.actor,
+                app=data["app"],
+                customer_name=data["customer_name"],
+                customer_email=data["customer_email"],
+                type=data["type"],
+                expires_at=form.expiry(),
+            )
+        except ValidationError as e:
+            _apply_errors(form, e)
+        else:
+            messages.success(
+                request,
+                f"License for {license.customer_name} created. Send the customer the license ID below, privately.",
+            )
+            return redirect("licenses:license-detail", pk=license.pk)
+    return render(request, "licenses/license_form.html", {"form": form})
+
+
+@never_cache
+@team_view(Perm.READ)
+@sensitive_variables("license_id")
+def license_detail(request, pk: int):
+    license = _team_license(request, pk)
+    try:
+        license_id = services.license_id_of(license)
+    except crypto.DecryptionError:
+        license_id = None
+    context = {
+        "license": license,
+        "license_id": license_id,
+        "host": request.get_host(),
+        "pull_examples": _pull_examples(license.app, request.get_host()),
+        "pulls": license.pulls.all()[:50],
+    }
+    return render(request, "licenses/license_detail.html", context)
+
+
+def _pull_examples(app: App, proxy_host: str) -> list[dict]:
+    """One `docker pull` line per registry serving the app (narrowed to the app's rules)."""
+    examples = []
+    rules = app.repository_rules or []
+    for registry in routing.app_registries(app).order_by("name"):
+        bare = registry.endpoint.removeprefix("http://").removeprefix("https://")
+        host, _, prefix = bare.partition("/")
+        host = routing.canonical_host(host.lower())
+        base = f"{host}/{prefix.strip('/')}".rstrip("/")
+        if rules:
+            # Only the rules this registry can serve (the proxy picks a registry by host and prefix).
+            paths = [rule for rule in rules if rule.startswith(f"{host}/") and (rule + "/").startswith(base + "/")]
+            paths = [p if not p.endswith("/*") else p[:-1] + "<image>" for p in paths]
+        else:
+            paths = [f"{base}/<image>"]
+        images = [f"{proxy_host}/proxy/{app.slug}/{p.replace(':', '__', 1)}:<tag>" for p in paths]
+        examples.append({"registry": registry, "images": images})
+    return examples
+
+
+@team_view(Perm.WRITE)
+def license_edit(request, pk: int):
+    license = _team_license(request, pk)
+    form = LicenseEditForm(request.POST or None, license=license)
+    if request.method == "POST" and form.is_valid():
+        changes = form.changes()
+        try:
+            if changes:
+                services.license_update(actor=request.actor, license=license, **changes)
+        except ValidationError as e:
+            _apply_errors(form, e)
+        else:
+            messages.success(request, "License saved." if changes else "Nothing changed.")
+            return redirect("licenses:license-detail", pk=license.pk)
+    return render(request, "licenses/license_edit.html", {"form": form, "license": license})
+
+
+@team_view(Perm.WRITE)
+def license_revoke(request, pk: int):
+    license = _team_license(request, pk)
+    if request.method == "POST":
+        if license.is_revoked:
+            messages.info(request, "This license was already revoked.")
+        else:
+            services.license_revoke(actor=request.actor, license=license)
+            messages.success(request, f"License revoked: {license.customer_name} can no longer pull.")
+        return redirect("licenses:license-detail", pk=license.pk)
+    return render(request, "licenses/license_confirm.html", {"license": license, "action": "revoke"})
+
+
+@team_view(Perm.WRITE)
+def license_unrevoke(request, pk: int):
+    license = _team_license(request, pk)
+    if request.method == "POST":
+        if not license.is_revoked:
+            messages.info(request, "This license is not revoked.")
+        else:
+            services.license_unrevoke(actor=request.actor, license=license)
+            if license.is_expired:
+                messages.warning(
+                    request, "License un-revoked, but it has expired: extend the expiry to restore access."
+                )
+            else:
+                messages.success(request, f"License un-revoked: {license.customer_name} can pull again.")
+        return redirect("licenses:license-detail", pk=license.pk)
+    return render(request, "licenses/license_confirm.html", {"license": license, "action": "unrevoke"})
+
+
+@never_cache
+@team_view(Perm.READ)
+@sensitive_variables("license_id")
+def license_file(request, pk: int):
+    """The signed license file (YAML) to hand the customer; it holds the license ID."""
+    license = _team_license(request, pk)
+    try:
+        license_id = services.license_id_of(license)
+    except crypto.DecryptionError:
+        messages.error(request, "The license ID cannot be decrypted with the configured keys; no file was made.")
+        return redirect("licenses:license-detail", pk=license.pk)
+    try:
+        text = licensefile.render_license_file(license, license_id)
+    except licensefile.LicenseFileError as e:  # the signing key is misconfigured
+        messages.error(request, f"The license file cannot be signed: {e}.")
+        return redirect("licenses:license-detail", pk=license.pk)
+    response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{license.app.slug}-{license.id_prefix}.license.yaml"'
+    return response

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404
@@ -57,6 +59,13 @@ def exception_handler(exc, context):
         return Response(
             {"code": "credential_corrupt", "message": f"Stored credentials cannot be read: {exc}. Enter them again."},
             status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
+        # Raised while DRF parses the body; Django alone would answer with an HTML page.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+        return Response(
+            {"code": "too_large", "message": f"The request body is too large: at most {limit:g} MiB."},
+            status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, QueueUnavailable):
         return Response(

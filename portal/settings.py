@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -188,7 +189,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Publishing must fail fast, never hang a request, when the broker is down.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 5, "visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 5, "visibility_timeout": 900}
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -214,6 +215,11 @@ REGISTRY_TOKEN_TTL = env_int("REGISTRY_TOKEN_TTL", 300)
 REGISTRY_TOKEN_ISSUER = env_str("REGISTRY_TOKEN_ISSUER", "vendor-portal")
 REGISTRY_TOKEN_KEY_FILE = env_str("REGISTRY_TOKEN_KEY_FILE", str(VAR_DIR / "token_signing_key.pem"))
 PROXY_SERVICE = env_str("PROXY_SERVICE", "portal-proxy")
+# The private registry customers and vendors reach (license files, pull secrets, push hints).
+_portal_host = urlsplit(PORTAL_URL).hostname or "127.0.0.1"
+REGISTRY_HOST = env_str("REGISTRY_HOST", f"[{_portal_host}]:5000" if ":" in _portal_host else f"{_portal_host}:5000")
+# The Ed25519 key license files are signed with; generated there on first use.
+LICENSE_SIGNING_KEY_FILE = env_str("LICENSE_SIGNING_KEY_FILE", str(VAR_DIR / "license_signing_key.pem"))
 # How long the proxy may trust a license's state before asking the database again.
 LICENSE_CACHE_SECONDS = env_int("LICENSE_CACHE_SECONDS", 5)
 

@@ -3,12 +3,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import views as accounts_api
+from licenses.api import licenses as license_api
 from licenses.api import views as licenses_api
 from portal import views
 from registries.api import views as registries_api
 
-router = DefaultRouter(trailing_slash="/?")
+router = DefaultRouter()
+router.trailing_slash = "/?"  # the constructor turns any truthy value into "/"
 router.register("apps", licenses_api.AppViewSet, basename="app")
+router.register(r"apps/(?P<app_slug>[^/]+)/licenses", license_api.AppLicenseViewSet, basename="app-license")
+router.register(r"apps/(?P<app_slug>[^/]+)/pull-events", license_api.PullEventViewSet, basename="app-pull-event")
+router.register("licenses", license_api.LicenseViewSet, basename="license")
 router.register("tokens", accounts_api.TokenViewSet, basename="token")
 router.register("service-accounts", accounts_api.ServiceAccountViewSet, basename="service-account")
 router.register("members", accounts_api.MembershipViewSet, basename="member")
@@ -19,6 +24,7 @@ router.register("registry-tests", registries_api.RegistryTestViewSet, basename="
 api_urls = [
     path("", include(router.urls)),
     path("team/", accounts_api.team_detail, name="team"),
+    re_path(r"^license-signing-key/?$", license_api.license_signing_key, name="license-signing-key"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
     path(
         "docs/",

@@ -6,6 +6,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 
+from registries.keys import encryption_keys_problem
+
 
 def home(request):
     return redirect("licenses:app-list" if request.user.is_authenticated else "accounts:login")
@@ -18,6 +20,10 @@ def healthz(request):
             cursor.execute("SELECT 1")
     except Exception:  # any database failure means "not healthy"
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+    # Fail closed when a stored credential names a key the ring lacks, or the ring is malformed.
+    problem = encryption_keys_problem()
+    if problem:
+        return JsonResponse({"status": "error", "credentials": problem}, status=503)
     return JsonResponse({"status": "ok"})
 
 

@@ -20,8 +20,8 @@ DEBUG_BODY_LIMIT = 4000
 
 REDACTED = "[redacted]"
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-csrftoken"})
-# JSON fields whose values are secrets: token, password, secret, *_key, *_token, … but not has_secret.
-_SECRET_FIELD = re.compile(r"(^|_)(token|password|secret|key)$", re.IGNORECASE)
+# JSON fields whose values are secrets: token, password, secret, *_key, *_token, license_id, … but not has_secret.
+_SECRET_FIELD = re.compile(r"(^|_)(token|password|secret|key|license_id)$", re.IGNORECASE)
 # Portal API tokens wherever they appear, e.g. echoed back inside an HTML error page.
 _TOKEN_VALUE = re.compile(r"\bvp[us]_[A-Za-z0-9_-]{8,}")
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
@@ -86,12 +86,11 @@ class PortalClient:
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._debug = debug
+        headers = {"Accept": "application/json", "User-Agent": f"portal-cli/{__version__}"}
+        if token:  # without one, only the public endpoints answer (the license signing key)
+            headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "User-Agent": f"portal-cli/{__version__}",
-            },
+            headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             # Never follow redirects: one to another host would carry the token along.
             follow_redirects=False,
@@ -124,6 +123,16 @@ class PortalClient:
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 
+    def get_text(self, path: str) -> str:
+        """A document that is not JSON (a license file, a PEM key); errors still arrive as the API's JSON."""
+        response = self._send("GET", path, headers={"Accept": "*/*"})
+        if 200 <= response.status_code < 300:
+            return response.text
+        self._decode(response)  # raises the API's error
+        raise PortalError(
+            f"unexpected answer {response.status_code} from {self.url(path)}", status=response.status_code
+        )
+
     def list_all(self, path: str, *, params: dict[str, Any] | None = None) -> list[Any]:
         """Every result of a paginated list, page after page.
 
@@ -152,8 +161,19 @@ class PortalClient:
     # The one place requests are made ----------------------------------------------
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json_body: Any = None) -> Any:
+        return self._decode(self._send(method, path, params=params, json_body=json_body))
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         url = self.url(path)
-        request = self._http.build_request(method, url, params=params, json=json_body)
+        request = self._http.build_request(method, url, params=params, json=json_body, headers=headers)
         self._log_request(request, json_body)
         started = time.monotonic()
         try:
@@ -168,7 +188,7 @@ class PortalClient:
         except httpx.HTTPError as e:
             raise PortalError(f"cannot talk to the portal at {self.base_url} ({type(e).__name__}: {e})") from None
         self._log_response(response, time.monotonic() - started)
-        return self._decode(response)
+        return response
 
     def _connect_reason(self, error: httpx.ConnectError) -> str:
         text = str(error)
@@ -245,6 +265,9 @@ class PortalClient:
         for name, value in response.headers.items():
             self._log(f"< {name}: {_header_value(name, value)}")
         if not response.content:
+            return
+        if response.headers.get("Content-Disposition", "").startswith("attachment"):
+            self._log(f"< [a file of {len(response.content)} bytes, not shown: it may hold a credential]")
             return
         try:
             text = json.dumps(redact(response.json(), secrets=(self._token,)), ensure_ascii=False)

@@ -125,13 +125,14 @@ def _token() -> str:
     return token
 
 
-def client() -> PortalClient:
-    """The API client for this invocation, from PORTAL_URL, PORTAL_API_TOKEN and PORTAL_TIMEOUT."""
+def client(*, anonymous: bool = False) -> PortalClient:
+    """The API client for this invocation, from PORTAL_URL, PORTAL_API_TOKEN and PORTAL_TIMEOUT;
+    `anonymous` sends no token, for public endpoints a customer without one may call."""
     ctx = click.get_current_context()
     debug = _state(ctx).debug
     api = PortalClient(
         portal_url(),
-        _token(),
+        "" if anonymous else _token(),
         timeout=_timeout(),
         debug=(lambda line: click.echo(line, err=True)) if debug else None,
     )

@@ -107,7 +107,7 @@ def _split(ciphertext: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-@sensitive_variables("ring")
+@sensitive_variables("ring", "key")
 def decrypt(ciphertext: str, *, aad: str, ring: KeyRing | None = None) -> str:
     ring = ring or keyring()
     _, key_id, body = _split(ciphertext)

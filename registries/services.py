@@ -22,7 +22,7 @@ from licenses.models import App
 from registries import crypto
 from registries.clients import ecr, gcr, oci
 from registries.clients.errors import RegistryError
-from registries.clients.netguard import GuardPolicy, parse_ip_literal
+from registries.clients.netguard import GuardPolicy, address_refusal, parse_ip_literal
 from registries.models import CheckStatus, ExternalRegistry, Health, Provider, RegistryTest
 
 logger = logging.getLogger(__name__)
@@ -93,9 +93,14 @@ def _clean_endpoint(provider: str, endpoint: str, region: str) -> tuple[str, str
     if scheme and not policy.allow_http:
         raise ValidationError({"endpoint": "Plain-HTTP registries are not allowed here; use an https endpoint."})
     try:
-        oci.parse_endpoint(scheme + lowered, policy=policy)
+        parsed = oci.parse_endpoint(scheme + lowered, policy=policy)
     except RegistryError as e:
         raise ValidationError({"endpoint": e.message}) from None
+    # An address literal the guard would refuse is refused here too, even with skip_validation.
+    literal = parse_ip_literal(parsed.host)
+    refusal = address_refusal(literal, policy) if literal is not None else None
+    if refusal:
+        raise ValidationError({"endpoint": f"{parsed.host} is not allowed: it is {refusal}."})
     if _private_literal(host):
         return scheme + lowered, region
     if provider == Provider.DOCKERHUB:
@@ -120,7 +125,7 @@ def _clean_endpoint(provider: str, endpoint: str, region: str) -> tuple[str, str
     return scheme + lowered, region
 
 
-@sensitive_variables("secrets", "value", "info")
+@sensitive_variables("secrets", "given", "value", "info")
 def _clean_secret(provider: str, username: str, secrets: dict[str, str], *, required: bool) -> tuple[str, dict | None]:
     """(username, secret dict) for this provider; secret None means "keep the stored one"."""
     given = {k: v for k, v in secrets.items() if v}
@@ -155,6 +160,8 @@ def _clean_secret(provider: str, username: str, secrets: dict[str, str], *, requ
                 info = gcr.parse_service_account_key(given["service_account_key"])
             except gcr.GcrInputError as e:
                 raise ValidationError({"service_account_key": e.message}) from None
+            except RecursionError:  # json.loads on thousands of nested brackets
+                raise ValidationError({"service_account_key": "Service-account key is not valid JSON."}) from None
             return info["client_email"], {"service_account_key": json.dumps(info)}
         if provider == Provider.GAR and given.get("token"):
             return "oauth2accesstoken", {"password": given["token"]}
@@ -226,6 +233,7 @@ def registry_secret(registry: ExternalRegistry) -> dict:
     return json.loads(crypto.decrypt(registry.secret, aad=_aad(registry, "secret")))
 
 
+@sensitive_variables()
 @transaction.atomic
 def registry_create(
     *,
@@ -282,6 +290,7 @@ def _check_unique(registry: ExternalRegistry) -> None:
         raise ValidationError({"endpoint": f"Your team already has a registry for {registry.endpoint}."})
 
 
+@sensitive_variables()
 @transaction.atomic
 def registry_update(
     *,
@@ -386,7 +395,7 @@ def _client_options(registry: ExternalRegistry) -> dict[str, Any]:
     return {"allowed_realm_hosts": [registry.realm_host] if registry.realm_host else []}
 
 
-@sensitive_variables("secret", "credentials")
+@sensitive_variables("secret", "credentials", "kwargs")  # kwargs: verify_credentials_sync's
 def _verify(registry: ExternalRegistry, secret: dict) -> None:
     """Log in upstream with the new credentials; a refusal is a field error, nothing is saved."""
     try:
@@ -452,12 +461,23 @@ def _record_health(registry: ExternalRegistry, *, ok: bool, reason: str = "", im
     ExternalRegistry.objects.filter(pk=registry.pk).update(**fields)
 
 
-@sensitive_variables("credentials")
+@sensitive_variables("credentials", "kwargs")  # kwargs: check_image_sync's
 def registry_test_run(test_id: int) -> RegistryTest:
-    """The worker's half of a test: log in, fetch the manifest, HEAD a blob; store the outcome."""
+    """The worker's half of a test: log in, fetch the manifest, HEAD a blob; store the outcome.
+
+    A test never stays "running": an unexpected error marks it failed before it propagates."""
     test = RegistryTest.objects.select_related("registry").get(pk=test_id)
-    registry = test.registry
     RegistryTest.objects.filter(pk=test.pk).update(status=CheckStatus.RUNNING, started_at=timezone.now())
+    try:
+        return _registry_test_run(test)
+    except Exception:
+        _finish(test, ok=False, category="internal_error", message="The test failed unexpectedly; it was logged.")
+        raise
+
+
+@sensitive_variables("credentials", "kwargs")
+def _registry_test_run(test: RegistryTest) -> RegistryTest:
+    registry = test.registry
     result = None
     for attempt in (1, 2):
         try:
@@ -484,8 +504,8 @@ def registry_test_run(test_id: int) -> RegistryTest:
         break
     assert result is not None
     message = "" if result.ok else (result.error_message or "failed")
-    _finish(test, ok=result.ok, category=result.error_category or "", message=message, result=result.as_dict())
     _record_health(registry, ok=result.ok, reason=message, image=test.image)
+    _finish(test, ok=result.ok, category=result.error_category or "", message=message, result=result.as_dict())
     return RegistryTest.objects.get(pk=test.pk)
 
 

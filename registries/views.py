@@ -1,13 +1,161 @@
-"""The Images page: the team's external registries (and later each app's private registry)."""
+"""The Images page: the team's external registries, adding, editing, deleting and testing them."""
 
 from __future__ import annotations
 
-from django.shortcuts import render
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
+from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.access import Perm
 from accounts.decorators import team_view
+from portal.queue import QueueUnavailable
+from registries import services
+from registries.forms import OTHER_TAB_PROVIDERS, RegistryForm, RegistryTestForm
+from registries.models import ExternalRegistry, Provider, RegistryTest
+
+HISTORY_PAGE_SIZE = 20
+
+
+def _team_registry(request, pk: int) -> ExternalRegistry:
+    return get_object_or_404(ExternalRegistry.objects.prefetch_related("apps"), pk=pk, team=request.actor.team)
+
+
+def _add_forms(request, bound: RegistryForm | None = None) -> dict:
+    """Both tabs' forms; the one that was submitted keeps its values and errors."""
+    team = request.actor.team
+    hub = RegistryForm(team=team, providers=(Provider.DOCKERHUB,), auto_id="hub_%s")
+    other = RegistryForm(team=team, providers=OTHER_TAB_PROVIDERS, auto_id="reg_%s")
+    tab = "dockerhub" if request.GET.get("tab") == "dockerhub" else "other"
+    if bound is not None:
+        tab = "dockerhub" if bound.providers == (Provider.DOCKERHUB,) else "other"
+        hub, other = (bound, other) if tab == "dockerhub" else (hub, bound)
+    return {"hub_form": hub, "other_form": other, "tab": tab}
 
 
 @team_view(Perm.READ)
 def image_list(request):
-    return render(request, "registries/image_list.html", {"registries": []})
+    registries = ExternalRegistry.objects.filter(team=request.actor.team).prefetch_related("apps")
+    context = {"registries": registries}
+    if request.actor.can(Perm.WRITE):
+        context.update(_add_forms(request))
+    return render(request, "registries/image_list.html", context)
+
+
+@team_view(Perm.WRITE)
+@sensitive_post_parameters()
+def registry_create(request):
+    """The add dialog's forms (a page of its own without JavaScript); saving calls registry_create."""
+    form = None
+    if request.method == "POST":
+        hub = request.POST.get("provider") == Provider.DOCKERHUB
+        form = RegistryForm(
+            request.POST,
+            request.FILES,
+            team=request.actor.team,
+            providers=(Provider.DOCKERHUB,) if hub else OTHER_TAB_PROVIDERS,
+            auto_id="hub_%s" if hub else "reg_%s",
+        )
+        if form.is_valid():
+            try:
+                registry = services.registry_create(actor=request.actor, **form.create_kwargs())
+            except ValidationError as e:
+                form.add_service_errors(e)
+            else:
+                messages.success(request, f"Registry “{registry.name}” saved. Test it with one of its images.")
+                url = reverse("registries:image-list")
+                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    context = {**_add_forms(request, form), "in_dialog": bool(request.htmx)}
+    if request.htmx:
+        return render(request, "registries/partials/registry_add.html", context)
+    return render(request, "registries/registry_add.html", context)
+
+
+@team_view(Perm.READ)
+def registry_detail(request, pk: int):
+    registry = _team_registry(request, pk)
+    page = Paginator(registry.tests.all(), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "registries/registry_detail.html", {"registry": registry, "page": page})
+
+
+@team_view(Perm.WRITE)
+@sensitive_post_parameters()
+def registry_edit(request, pk: int):
+    registry = _team_registry(request, pk)
+    form = RegistryForm(
+        request.POST or None, request.FILES or None, team=request.actor.team, providers=(), registry=registry
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            registry = services.registry_update(actor=request.actor, registry=registry, **form.update_kwargs())
+        except ValidationError as e:
+            form.add_service_errors(e)
+        else:
+            messages.success(request, f"Registry “{registry.name}” saved.")
+            return redirect("registries:detail", pk=registry.pk)
+    return render(request, "registries/registry_edit.html", {"registry": registry, "form": form})
+
+
+@team_view(Perm.WRITE)
+def registry_delete(request, pk: int):
+    registry = _team_registry(request, pk)
+    if request.method == "POST":
+        services.registry_delete(actor=request.actor, registry=registry)
+        messages.success(request, f"Registry “{registry.name}” deleted.")
+        return redirect("registries:image-list")
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": f"Delete “{registry.name}”?",
+            "message": f"The portal forgets the credentials for {registry.endpoint} and stops pulling its images "
+            "for your customers. Its test history goes too. This cannot be undone.",
+            "button": "Delete registry",
+            "cancel_url": reverse("registries:detail", args=[registry.pk]),
+        },
+    )
+
+
+@team_view(Perm.READ, write=Perm.WRITE)
+def registry_test(request, pk: int):
+    """POST: queue a connection test and answer with the polling result (htmx) or the detail page."""
+    registry = _team_registry(request, pk)
+    if request.method != "POST":
+        return redirect("registries:detail", pk=registry.pk)
+    form = RegistryTestForm(request.POST, auto_id=f"test-{registry.pk}-%s")
+    context = {"registry": registry, "form": form, "test": None, "queue_error": None}
+    status = 200
+    if form.is_valid():
+        try:
+            context["test"] = services.registry_test_request(
+                actor=request.actor, registry=registry, image=form.cleaned_data["image"]
+            )
+        except ValidationError as e:
+            form.add_error("image" if "image" in getattr(e, "error_dict", {}) else None, e.messages)
+        except QueueUnavailable:
+            context["queue_error"] = "The task queue is unavailable, so the test could not start. Try again shortly."
+            status = 503
+    if not request.htmx:
+        if context["test"] is not None:
+            return redirect("registries:test-result", pk=context["test"].pk)
+        if status == 503:
+            messages.error(request, context["queue_error"])
+        else:
+            messages.error(request, " ".join(form.errors.get("image", form.non_field_errors())))
+        return redirect("registries:detail", pk=registry.pk)
+    return render(request, "registries/partials/test_form.html", context, status=status)
+
+
+@team_view(Perm.READ)
+def test_result(request, pk: int):
+    """A test's status; htmx polls it every second and gets 204 while nothing has changed."""
+    test = get_object_or_404(RegistryTest.objects.select_related("registry"), pk=pk, registry__team=request.actor.team)
+    if request.htmx:
+        if not test.done and request.GET.get("seen") == test.status:
+            return HttpResponse(status=204)
+        return render(request, "registries/partials/test_result.html", {"test": test, "oob_health": True})
+    return render(request, "registries/test_detail.html", {"test": test, "registry": test.registry})

@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
-from django.db import connection
+
+from tests.realparts.env import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
-    """Starts `celery worker` against the test database and the Redis broker; stops it after."""
+def celery_worker_process(transactional_db, tmp_path, monkeypatch):
+    """Starts `celery worker` against the test database and the Redis broker; stops it after.
+
+    Tasks go to a queue of this test's own: other test runs on this machine share the Redis
+    database, and their workers must not take these messages (nor this worker theirs).
+    """
+    from portal.celery import app
+
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.fail("the worker tests need CELERY_BROKER_URL=redis://… (scripts/test.sh sets it)")
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "PORTAL_VAR_DIR": str(tmp_path),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "portal", "purge", "-f"], cwd=ROOT, env=env, capture_output=True
-    )
+    queue = f"worker-tests-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setitem(app.conf, "task_default_queue", queue)  # the router reads it on every send
+    env = child_env()
+    command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "INFO"]
+    command += ["-Q", queue, "-n", f"{queue}@%h"]
     log = tmp_path / "worker.log"
     with open(log, "w") as out:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "INFO"],
+            command,
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -50,6 +54,9 @@ def celery_worker_process(transactional_db, tmp_path):
         worker.wait(timeout=10)
     except subprocess.TimeoutExpired:
         worker.kill()
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete(queue, f"_kombu.binding.{queue}")
+    broker.close()
 
 
 def wait_for(condition, timeout: float = 20.0) -> bool:

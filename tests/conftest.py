@@ -11,7 +11,12 @@ import pytest
 from accounts.models import Role
 from tests import factories
 
-pytest_plugins = ["tests.celery_worker", "tests.realparts.fixtures_registry", "tests.realparts.fixtures_cloud", "tests.realparts.portal_server"]
+pytest_plugins = [
+    "tests.celery_worker",
+    "tests.realparts.fixtures_registry",
+    "tests.realparts.fixtures_cloud",
+    "tests.realparts.portal_server",
+]
 
 
 @pytest.fixture(autouse=True)

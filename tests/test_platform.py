@@ -24,6 +24,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         "ALLOWED_HOSTS": "portal.example.com",
         "PORTAL_VAR_DIR": str(tmp_path),
         "DATABASE_URL": "sqlite:///" + str(tmp_path / "db.sqlite3"),
+        "PORTAL_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",  # any 32-byte key; production sets its own
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

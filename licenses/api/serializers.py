@@ -10,10 +10,15 @@ class AppSerializer(serializers.ModelSerializer):
         required=False, allow_blank=True, max_length=200, help_text="Defaults from the name; never changes."
     )
     created_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    repository_rules = serializers.ListField(
+        child=serializers.CharField(max_length=300, allow_blank=True),
+        read_only=True,
+        help_text="Upstream repositories licenses may pull: host/repo or host/prefix/*; empty: all.",
+    )
 
     class Meta:
         model = App
-        fields = ["slug", "name", "created_at", "created_by"]
+        fields = ["slug", "name", "repository_rules", "created_at", "created_by"]
         read_only_fields = ["created_at", "created_by"]
         extra_kwargs = {
             "name": {
@@ -24,5 +29,12 @@ class AppSerializer(serializers.ModelSerializer):
 
 
 class AppUpdateSerializer(AppSerializer):
+    repository_rules = serializers.ListField(
+        child=serializers.CharField(max_length=300, allow_blank=True),
+        required=False,
+        max_length=500,
+        help_text="Upstream repositories licenses may pull: host/repo or host/prefix/*; empty: all.",
+    )
+
     class Meta(AppSerializer.Meta):
         read_only_fields = ["slug", "created_at", "created_by"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
@@ -15,12 +16,12 @@ class AppViewSet(TeamScopedMixin, viewsets.ModelViewSet):
 
     lookup_field = "slug"
     lookup_value_regex = "[^/]+"
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     queryset = App.objects.select_related("created_by")
 
     def get_serializer_class(self):
-        return AppUpdateSerializer if self.action == "partial_update" else AppSerializer
+        return AppUpdateSerializer if self.action in ("update", "partial_update") else AppSerializer
 
     def create(self, request, *args, **kwargs):
         serializer = AppSerializer(data=request.data)
@@ -29,13 +30,22 @@ class AppViewSet(TeamScopedMixin, viewsets.ModelViewSet):
         return Response(AppSerializer(app).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=AppUpdateSerializer)
-    def partial_update(self, request, *args, **kwargs):
+    def update(self, request, *args, **kwargs):
         app = self.get_object()
-        serializer = AppUpdateSerializer(app, data=request.data, partial=True)
+        serializer = AppUpdateSerializer(app, data=request.data, partial=kwargs.pop("partial", False))
         serializer.is_valid(raise_exception=True)
-        if "name" in serializer.validated_data:
-            services.app_update(app=app, name=serializer.validated_data["name"])
+        with transaction.atomic():  # a bad rule leaves the name unchanged too
+            if "name" in serializer.validated_data:
+                services.app_update(app=app, name=serializer.validated_data["name"])
+            if "repository_rules" in serializer.validated_data:
+                services.app_set_repository_rules(
+                    actor=request.actor, app=app, rules=serializer.validated_data["repository_rules"]
+                )
         return Response(AppSerializer(app).data)
+
+    @extend_schema(request=AppUpdateSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
 
     def destroy(self, request, *args, **kwargs):
         services.app_delete(app=self.get_object())

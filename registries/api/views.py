@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -18,6 +20,7 @@ from registries.api.serializers import (
 from registries.models import ExternalRegistry, RegistryTest
 
 
+@method_decorator(sensitive_post_parameters(), name="dispatch")  # error reports show no form secrets
 class ExternalRegistryViewSet(TeamScopedMixin, viewsets.ModelViewSet):
     """The team's external registries. Secrets are write-only: send them, never see them again."""
 
@@ -26,6 +29,7 @@ class ExternalRegistryViewSet(TeamScopedMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     @extend_schema(request=ExternalRegistryWriteSerializer, responses={201: ExternalRegistrySerializer})
+    @sensitive_variables("data")  # the serializer's repr holds the secrets it was given
     def create(self, request, *args, **kwargs):
         data = ExternalRegistryWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -33,6 +37,7 @@ class ExternalRegistryViewSet(TeamScopedMixin, viewsets.ModelViewSet):
         return Response(ExternalRegistrySerializer(registry).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ExternalRegistryUpdateSerializer, responses=ExternalRegistrySerializer)
+    @sensitive_variables("data")
     def partial_update(self, request, *args, **kwargs):
         registry = self.get_object()
         data = ExternalRegistryUpdateSerializer(data=request.data, partial=True)

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 import httpx
+from django.views.decorators.debug import sensitive_variables
 
 from .errors import ErrorCategory, RegistryError
 from .netguard import DEFAULT_TIMEOUT, GuardedClient, GuardPolicy, Resolver, check_url
@@ -668,6 +669,7 @@ async def _timed(result: CheckResult, name: StepName, call: Callable[[], Awaitab
     return value
 
 
+@sensitive_variables("password", "client")
 async def check_image(
     endpoint: str | Endpoint,
     image: str,
@@ -749,6 +751,7 @@ def check_image_sync(endpoint: str | Endpoint, image: str, **kwargs: Any) -> Che
     return asyncio.run(check_image(endpoint, image, **kwargs))
 
 
+@sensitive_variables("password", "client")
 async def verify_credentials(
     endpoint: str | Endpoint,
     *,

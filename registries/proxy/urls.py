@@ -12,5 +12,6 @@ urlpatterns = [
     re_path(r"^v2/(?P<name>.+)/manifests/(?P<reference>[^/]+)$", views.manifest),
     re_path(r"^v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)$", views.blob),
     re_path(r"^v2/(?P<name>.+)/tags/list$", views.tags_list),
+    re_path(r"^v2/", views.unknown),
     path(".well-known/jwks.json", token_views.jwks, name="jwks"),
 ]

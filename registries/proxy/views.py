@@ -8,6 +8,7 @@ Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -40,6 +41,7 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+HASH_IN_THREAD_BYTES = 128 * 1024  # blob chunks at least this big are hashed off the event loop
 MAX_TAGS_PAGE = 1000
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -113,6 +115,14 @@ async def v2_root(request):
 async def catalog(request):
     """Nobody lists the catalog through the proxy."""
     return oci_error(404, "UNSUPPORTED", "catalog listing is not offered")
+
+
+@csrf_exempt
+async def unknown(request):
+    """Anything else under /v2/ (uploads, odd names): an OCI error, never the HTML 404 page."""
+    if request.method not in ("GET", "HEAD"):
+        return oci_error(405, "UNSUPPORTED", "the proxy is read-only")
+    return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
 
 
 def _raw_path(request) -> str:
@@ -198,22 +208,42 @@ async def _log(
     size: int,
     reason: str = "",
 ) -> None:
+    """Record the request off its path: the response never waits for the database, and a
+    client hanging up (which cancels the request's task) does not lose the row."""
     if caller is None or app is None:
         return
-    try:
-        license_id = await _license_pk(caller.license_uid)
-        await PullEvent.objects.acreate(
-            license_id=license_id, app=app, repository=name[:300], kind=kind, reference=reference[:200],
-            status=status, bytes=size, reason=reason[:200], created_at=timezone.now(),
-        )  # fmt: skip
-    except Exception:  # the pull log never breaks a pull
-        logger.exception("could not record a pull event")
+    event = PullEvent(
+        app=app, repository=name[:300], kind=kind, reference=reference[:200],
+        status=status, bytes=size, reason=reason[:200], created_at=timezone.now(),
+    )  # fmt: skip
+    task = asyncio.get_running_loop().create_task(_save_event(caller.license_uid, event))
+    _log_tasks.add(task)
+    task.add_done_callback(_log_tasks.discard)
 
 
-async def _license_pk(uid: str) -> int:
+_log_tasks: set[asyncio.Task] = set()  # strong references until each write is done
+
+
+async def _save_event(license_uid: str, event: PullEvent) -> None:
+    # Not thread_sensitive: the request's own executor is gone once its response is sent.
+    await sync_to_async(_save_event_sync, thread_sensitive=False)(license_uid, event)
+
+
+def _save_event_sync(license_uid: str, event: PullEvent) -> None:
+    from django.db import close_old_connections
+
     from licenses.models import License
 
-    return await License.objects.filter(uid=uid).values_list("pk", flat=True).aget()
+    close_old_connections()
+    try:
+        event.license_id = License.objects.filter(uid=license_uid).values_list("pk", flat=True).get()
+        event.save()
+        if event.status in (200, 206):
+            License.objects.filter(pk=event.license_id).update(last_pull_at=event.created_at)
+    except Exception:  # the pull log never breaks a pull
+        logger.exception("could not record a pull event")
+    finally:
+        close_old_connections()
 
 
 def _headers_from(upstream: httpx.Response) -> dict[str, str]:
@@ -279,7 +309,10 @@ async def manifest(request, name: str, reference: str):
         await _log(caller, app, name, "manifest", reference, 502, 0, "invalid manifest")
         return oci_error(502, "MANIFEST_INVALID", "the upstream manifest is not valid JSON")
     headers.update({"Docker-Content-Digest": digest, "Content-Length": str(len(body)), "ETag": f'"{digest}"'})
-    headers["Content-Type"] = response.headers.get("content-type") or media_type or MANIFEST_TYPES[1]
+    # The verified body says what it is; the upstream's header only when the body does not.
+    if not isinstance(media_type, str) or not media_type:
+        media_type = response.headers.get("content-type") or MANIFEST_TYPES[1]
+    headers["Content-Type"] = media_type
     await _log(caller, app, name, "manifest", reference, 200, len(body))
     return HttpResponse(body, status=200, headers=headers)
 
@@ -319,16 +352,30 @@ async def blob(request, name: str, digest: str):
         sent = 0
         reason = ""
         hasher = hashlib.sha256() if verify else None
+        # sha256 is ~25% of the event loop's CPU per streamed GiB. hashlib releases the GIL, so a
+        # large chunk is hashed in a worker thread while the loop sends the previous one (updates
+        # stay in order, one at a time); a small one costs less inline than the thread hop.
+        # bench/proxy.py: event-loop CPU -0.45 s/GiB, 1 GiB GET ~1.5x faster with a core free.
+        loop = asyncio.get_running_loop()
+        hashing: asyncio.Future | None = None
         held: bytes | None = None
         try:
             async with stack:
                 async for chunk in response.aiter_raw():
                     if hasher is not None:
-                        hasher.update(chunk)
+                        if hashing is not None:
+                            await hashing
+                            hashing = None
+                        if len(chunk) >= HASH_IN_THREAD_BYTES:
+                            hashing = loop.run_in_executor(None, hasher.update, chunk)
+                        else:
+                            hasher.update(chunk)
                     if held is not None:
                         yield held
                         sent += len(held)
                     held = chunk
+                if hashing is not None:
+                    await hashing
                 if expected >= 0 and sent + len(held or b"") != expected:
                     reason = "truncated"
                     raise RegistryError("upstream blob was cut short", ErrorCategory.INVALID_RESPONSE)
@@ -378,11 +425,17 @@ async def tags_list(request, name: str):
     if response.status_code != 200:
         return _status_failure(response, "tags", raw)
     try:
-        tags = [t for t in (json.loads(raw).get("tags") or []) if isinstance(t, str)]
-    except (ValueError, AttributeError):
+        tags = sorted({t for t in (json.loads(raw).get("tags") or []) if isinstance(t, str)})
+    except (ValueError, AttributeError, TypeError):
         return oci_error(502, "UNAVAILABLE", "the upstream registry answered with something invalid")
+    # Distribution 2.8 ignores n and last for tags: page here as well, in lexical order.
+    if last:
+        tags = [t for t in tags if t > last]
+    more = "link" in response.headers
+    if "n" in params and len(tags) > int(params["n"]):
+        tags, more = tags[: int(params["n"])], True
     headers = dict(API_VERSION)
-    if "link" in response.headers and tags:
+    if more and tags:
         page = params.get("n") or str(len(tags))
         headers["Link"] = f'</v2/{name}/tags/list?n={page}&last={tags[-1]}>; rel="next"'
     await _log(caller, app, name, "tags", "list", 200, len(raw))

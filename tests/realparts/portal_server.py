@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -11,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from tests.realparts.distribution import free_port
+from tests.realparts.env import child_env
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -71,13 +69,4 @@ def portal_server(transactional_db, tmp_path, settings_for_subprocess) -> Portal
 
 @pytest.fixture
 def settings_for_subprocess(transactional_db) -> dict[str, str]:
-    """The environment a child process needs to see what this test sees."""
-    db = connection.settings_dict
-    return {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "PORTAL_VAR_DIR": str(settings.VAR_DIR),
-        "REGISTRY_TOKEN_KEY_FILE": settings.REGISTRY_TOKEN_KEY_FILE,
-        "LICENSE_LOOKUP_KEY": settings.LICENSE_LOOKUP_KEY,
-        "PORTAL_ENCRYPTION_KEYS": settings.PORTAL_ENCRYPTION_KEYS,
-    }
+    return child_env()

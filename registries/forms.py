@@ -1,0 +1,429 @@
+"""The add/edit registry form: one section of fields per provider; only the chosen one counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.models import Team
+from licenses.models import App
+from registries.models import ExternalRegistry, Provider
+from registries.services import MAX_SECRET_LENGTH
+
+# The "Other Registry" tab's provider select, in this order; Docker Hub has a tab of its own.
+OTHER_TAB_PROVIDERS = (Provider.OTHER, Provider.ECR, Provider.GCR, Provider.GAR, Provider.GHCR, Provider.QUAY)
+KEEP_SECRET = "Leave blank to keep the stored one; enter it again if you change the endpoint's host."
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea that, like PasswordInput(render_value=False), never renders what was typed."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One provider field: `name` is the service's keyword argument."""
+
+    name: str
+    label: str
+    help: str = ""
+    required: bool = False
+    secret: bool = False
+    kind: str = "text"  # text | password | textarea | file
+    advanced: bool = False
+    placeholder: str = ""
+    autocomplete: str = "off"
+    initial: str = ""
+
+
+def _endpoint(help_: str, placeholder: str, *, required: bool = True, advanced: bool = False) -> Spec:
+    initial = "" if required else placeholder  # a provider's own endpoint is filled in
+    return Spec(
+        "endpoint", "Endpoint", help_, required=required, advanced=advanced, placeholder=placeholder, initial=initial
+    )
+
+
+def _key_fields(*, gar: bool) -> tuple[Spec, ...]:
+    alternative = " Or give an access token below instead." if gar else ""
+    return (
+        Spec(
+            "service_account_key",
+            "Service-account JSON key",
+            "Paste the whole JSON key file, or upload it below. The portal mints short-lived access tokens "
+            f"from it.{alternative}",
+            secret=True,
+            kind="textarea",
+        ),
+        Spec("service_account_key_file", "…or upload the key file", "A .json key file, at most 64 KiB.", kind="file"),
+    )
+
+
+PROVIDER_FIELDS: dict[str, tuple[Spec, ...]] = {
+    Provider.DOCKERHUB: (
+        Spec("username", "Docker Hub username", required=True, autocomplete="username"),
+        Spec(
+            "password",
+            "Password or access token",
+            "A personal access token (Account settings → Personal access tokens) is best: it can be read-only "
+            "and revoked on its own.",
+            required=True,
+            secret=True,
+            kind="password",
+        ),
+        _endpoint(
+            "Leave as index.docker.io unless you use a Docker Hub mirror on your own network.",
+            "index.docker.io",
+            required=False,
+            advanced=True,
+        ),
+    ),
+    Provider.OTHER: (
+        _endpoint(
+            "host[:port][/path-prefix], e.g. registry.example.com or registry.example.com/team. "
+            "Write http://… only for a plain-HTTP registry where this portal allows it.",
+            "registry.example.com",
+        ),
+        Spec("username", "Username", required=True, autocomplete="username"),
+        Spec("password", "Password or token", required=True, secret=True, kind="password"),
+    ),
+    Provider.ECR: (
+        _endpoint("<account>.dkr.ecr.<region>.amazonaws.com", "123456789012.dkr.ecr.us-east-1.amazonaws.com"),
+        Spec(
+            "username",
+            "Access key ID",
+            "The IAM access key ID (AKIA…); the user needs ecr:GetAuthorizationToken and pull permissions.",
+            required=True,
+            placeholder="AKIA…",
+        ),
+        Spec(
+            "secret_access_key",
+            "Secret access key",
+            "The portal mints 12-hour ECR tokens with it and renews them itself.",
+            required=True,
+            secret=True,
+            kind="password",
+        ),
+        Spec(
+            "region",
+            "Region",
+            "Only when the endpoint is not of the form <account>.dkr.ecr.<region>.amazonaws.com, e.g. us-east-1.",
+            advanced=True,
+        ),
+    ),
+    Provider.GCR: (
+        _endpoint("gcr.io, us.gcr.io, eu.gcr.io or asia.gcr.io, optionally with /<project>.", "gcr.io/my-project"),
+        *_key_fields(gar=False),
+    ),
+    Provider.GAR: (
+        _endpoint("<location>-docker.pkg.dev, optionally with /<project>/<repository>.", "us-central1-docker.pkg.dev"),
+        *_key_fields(gar=True),
+        Spec(
+            "token",
+            "Access token",
+            "Instead of a key: the output of “gcloud auth print-access-token”. It expires within an hour, "
+            "so a key is better.",
+            secret=True,
+            kind="password",
+        ),
+    ),
+    Provider.GHCR: (
+        Spec("username", "GitHub username", required=True, autocomplete="username"),
+        Spec(
+            "token",
+            "Personal access token",
+            "A classic token with the read:packages scope.",
+            required=True,
+            secret=True,
+            kind="password",
+        ),
+        _endpoint("Leave as ghcr.io.", "ghcr.io", required=False, advanced=True),
+    ),
+    Provider.QUAY: (
+        Spec(
+            "username",
+            "Username",
+            "Your Quay user, or a robot account such as acme+deploy.",
+            required=True,
+            autocomplete="username",
+        ),
+        Spec(
+            "password",
+            "Password or token",
+            "The robot account's token, or your encrypted password from Quay's account settings.",
+            required=True,
+            secret=True,
+            kind="password",
+        ),
+        _endpoint(
+            "Leave as quay.io; a self-hosted Quay is an “Other OCI registry”.", "quay.io", required=False, advanced=True
+        ),
+    ),
+}
+
+PROVIDER_INTROS = {
+    Provider.DOCKERHUB: "Images on hub.docker.com. Official images are found under library/.",
+    Provider.OTHER: "Any registry that speaks the OCI Distribution API with a username and password: "
+    "Harbor, Artifactory, Nexus, GitLab, a self-hosted Quay or Distribution.",
+    Provider.ECR: "Amazon Elastic Container Registry, with an IAM access key.",
+    Provider.GCR: "Google Container Registry, with a service account's JSON key.",
+    Provider.GAR: "Google Artifact Registry, with a service account's JSON key or an access token.",
+    Provider.GHCR: "ghcr.io, with a GitHub username and personal access token.",
+    Provider.QUAY: "quay.io, with a user or robot account.",
+}
+
+
+def field_name(provider: str, spec_name: str) -> str:
+    return f"{provider}_{spec_name}"
+
+
+def _make_field(spec: Spec, *, editing: bool) -> forms.Field:
+    attrs = {"autocomplete": "new-password" if spec.secret else spec.autocomplete}
+    if spec.placeholder:
+        attrs["placeholder"] = spec.placeholder
+    help_text = spec.help
+    if spec.secret and editing:
+        help_text = f"{help_text} {KEEP_SECRET}".strip()
+    required = spec.required and not (spec.secret and editing)
+    what = spec.label if spec.label.startswith(("Docker", "GitHub")) else spec.label[0].lower() + spec.label[1:]
+    messages = {"required": f"Enter the {what}."}
+    if spec.kind == "file":
+        upload = forms.FileField(
+            label=spec.label,
+            required=False,
+            help_text=help_text,
+            widget=forms.FileInput(attrs={"accept": ".json,application/json"}),
+        )
+        upload.hide_optional = True
+        return upload
+    if spec.kind == "password":
+        widget: forms.Widget = forms.PasswordInput(render_value=False, attrs=attrs)
+    elif spec.kind == "textarea":
+        widget = SecretTextarea(attrs={**attrs, "rows": 4, "spellcheck": "false", "class": "mono"})
+    else:
+        widget = forms.TextInput(attrs={**attrs, "spellcheck": "false"})
+    field = forms.CharField(
+        label=spec.label,
+        initial=spec.initial or None,
+        required=required,
+        help_text=help_text,
+        widget=widget,
+        strip=not spec.secret,
+        max_length=MAX_SECRET_LENGTH if spec.secret else 300,
+        error_messages=messages,
+    )
+    # A key (pasted or uploaded) or a GAR token: one of them is needed, neither is "optional".
+    field.hide_optional = spec.kind == "textarea" or (spec.name == "token" and not spec.required)
+    return field
+
+
+@dataclass
+class Section:
+    """The fields of one provider, for the template."""
+
+    provider: str
+    label: str
+    intro: str
+    fields: list[forms.BoundField]
+    advanced: list[forms.BoundField]
+    selected: bool
+
+    @property
+    def advanced_open(self) -> bool:
+        """Show the advanced fields when one has an error or differs from its default."""
+        return any(bf.errors or (bf.value() or "") != (bf.field.initial or "") for bf in self.advanced)
+
+
+class RegistryForm(forms.Form):
+    """Add (one tab's providers) or edit (the registry's provider) an external registry.
+
+    Every provider's fields are present, prefixed `<provider>_`; only the chosen provider's
+    fields are read, so what another (hidden) section holds can never reach the service.
+    """
+
+    provider = forms.ChoiceField(label="Provider")
+    name = forms.CharField(
+        label="Name",
+        required=False,
+        max_length=100,
+        help_text="Lowercase letters, digits and hyphens. Leave blank to derive it from the endpoint.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    apps = forms.ModelMultipleChoiceField(
+        label="Apps",
+        queryset=App.objects.none(),
+        to_field_name="slug",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Which apps' customers may pull from it. Tick none to serve all of your team's apps.",
+    )
+    realm_host = forms.CharField(
+        label="Token realm host",
+        required=False,
+        max_length=300,
+        help_text="Only when the registry's token service lives on another host that is not a known provider's, "
+        "e.g. auth.example.com. Credentials are sent to no other realm.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    skip_validation = forms.BooleanField(
+        label="Skip validation",
+        required=False,
+        help_text="Save without logging in to the registry first; run a test later.",
+    )
+
+    def __init__(
+        self,
+        data: Any = None,
+        files: Any = None,
+        *,
+        team: Team,
+        providers: tuple[str, ...],
+        registry: ExternalRegistry | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.registry = registry
+        self.providers = (registry.provider,) if registry else tuple(providers)
+        if registry is not None:
+            kwargs.setdefault("initial", self._initial_from(registry))
+        super().__init__(data, files, **kwargs)
+        editing = registry is not None
+        self.fields["provider"].choices = [(p, Provider(p).label) for p in self.providers]
+        if len(self.providers) == 1:
+            self.fields["provider"].widget = forms.HiddenInput()
+            self.fields["provider"].initial = self.providers[0]
+        self.fields["apps"].queryset = App.objects.filter(team=team).order_by("name")
+        if editing:
+            self.fields[
+                "skip_validation"
+            ].help_text = "Save a new secret or endpoint without logging in to the registry first."
+        for provider in self.providers:
+            for spec in PROVIDER_FIELDS[provider]:
+                self.fields[field_name(provider, spec.name)] = _make_field(spec, editing=editing)
+        if editing and registry.provider in (Provider.GCR, Provider.GAR):
+            if registry.username != "oauth2accesstoken":
+                key_field = self.fields[field_name(registry.provider, "service_account_key")]
+                key_field.help_text += f" The stored key is for {registry.username}."
+        if self.is_bound:
+            # Only the chosen provider's fields are required; the others are ignored.
+            chosen = self.data.get(self.add_prefix("provider"))
+            for provider in self.providers:
+                if provider != chosen:
+                    for spec in PROVIDER_FIELDS[provider]:
+                        field = self.fields[field_name(provider, spec.name)]
+                        field.hide_optional = field.hide_optional or field.required  # still shown as required
+                        field.required = False
+        self.key_from_file = False
+
+    @staticmethod
+    def _initial_from(registry: ExternalRegistry) -> dict[str, Any]:
+        p = registry.provider
+        initial: dict[str, Any] = {
+            "provider": p,
+            "name": registry.name,
+            "realm_host": registry.realm_host,
+            "apps": [] if registry.all_apps else [a.slug for a in registry.apps.all()],
+            field_name(p, "endpoint"): registry.endpoint,
+            field_name(p, "region"): registry.region,
+        }
+        if p not in (Provider.GCR, Provider.GAR):
+            initial[field_name(p, "username")] = registry.username
+        return initial
+
+    @property
+    def selected_provider(self) -> str:
+        if self.is_bound:
+            value = self.data.get(self.add_prefix("provider"))
+            if value in self.providers:
+                return value
+        return self.initial.get("provider") or self.fields["provider"].initial or self.providers[0]
+
+    def sections(self) -> list[Section]:
+        selected = self.selected_provider
+        sections = []
+        for provider in self.providers:
+            specs = PROVIDER_FIELDS[provider]
+            sections.append(
+                Section(
+                    provider=provider,
+                    label=Provider(provider).label,
+                    intro=PROVIDER_INTROS[provider],
+                    fields=[self[field_name(provider, s.name)] for s in specs if not s.advanced],
+                    advanced=[self[field_name(provider, s.name)] for s in specs if s.advanced],
+                    selected=provider == selected,
+                )
+            )
+        return sections
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        provider = cleaned.get("provider")
+        if provider in (Provider.GCR, Provider.GAR):
+            upload = cleaned.get(field_name(provider, "service_account_key_file"))
+            pasted = cleaned.get(field_name(provider, "service_account_key"))
+            if upload and pasted:
+                self.add_error(
+                    field_name(provider, "service_account_key_file"), "Paste the key or upload it, not both."
+                )
+            elif upload:
+                if upload.size > MAX_SECRET_LENGTH:
+                    self.add_error(field_name(provider, "service_account_key_file"), "The file is larger than 64 KiB.")
+                else:
+                    try:
+                        cleaned[field_name(provider, "service_account_key")] = upload.read().decode("utf-8")
+                        self.key_from_file = True
+                    except UnicodeDecodeError:
+                        self.add_error(
+                            field_name(provider, "service_account_key_file"), "The file is not a JSON key (not text)."
+                        )
+        return cleaned
+
+    def values(self) -> dict[str, Any]:
+        """The chosen provider's values, named as the service expects them."""
+        provider = self.cleaned_data["provider"]
+        values = {
+            spec.name: self.cleaned_data.get(field_name(provider, spec.name)) or ""
+            for spec in PROVIDER_FIELDS[provider]
+            if spec.kind != "file"
+        }
+        values.update(
+            name=self.cleaned_data["name"],
+            realm_host=self.cleaned_data["realm_host"],
+            apps=[app.slug for app in self.cleaned_data["apps"]],
+        )
+        return values
+
+    def create_kwargs(self) -> dict[str, Any]:
+        return {
+            **self.values(),
+            "provider": self.cleaned_data["provider"],
+            "skip_validation": self.cleaned_data["skip_validation"],
+        }
+
+    def update_kwargs(self) -> dict[str, Any]:
+        return {**self.values(), "skip_validation": self.cleaned_data["skip_validation"]}
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Put a service's errors on the fields they name: a provider field, or a common one."""
+        provider = self.selected_provider
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error.messages)
+            return
+        for name, problems in error.message_dict.items():
+            target = field_name(provider, name)
+            if name == "service_account_key" and self.key_from_file:
+                target = field_name(provider, "service_account_key_file")
+            if target not in self.fields:
+                target = name if name in self.fields else None
+            self.add_error(target, problems)
+
+
+class RegistryTestForm(forms.Form):
+    image = forms.CharField(
+        label="Image",
+        max_length=500,
+        error_messages={"required": "Enter an image to test with, e.g. acme/api:1.0.0."},
+    )

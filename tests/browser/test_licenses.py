@@ -1,0 +1,85 @@
+"""Issuing a license and taking it back, in a real browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from licenses import services
+from licenses.models import License
+from registries.models import ExternalRegistry
+from tests import factories
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_log_in_create_an_app_and_a_license_then_revoke_it(page, screenshot, live_server):
+    team = factories.make_team("Acme", admin=factories.make_user("admin@acme.test"))
+    ExternalRegistry.objects.create(team=team, name="quay", provider="quay", endpoint="quay.io/acme")
+    host = live_server.url.removeprefix("http://")
+
+    page.goto("/login/")
+    page.get_by_label("Email").fill("admin@acme.test")
+    page.get_by_label("Password").fill(factories.PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/apps/")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Licenses").click()
+    assert page.get_by_role("heading", name="No apps to license yet").is_visible()
+    page.get_by_role("link", name="Create an app").click()
+    page.get_by_label("Name").fill("Rocket Launcher")
+    page.get_by_role("button", name="Create app").click()
+    page.wait_for_url("**/apps/rocket-launcher/")
+    assert page.locator("#unrestricted-warning").is_visible()
+    screenshot("10-app-page-licenses-and-repository-access")
+
+    page.locator("#licenses").get_by_role("link", name="New license").click()
+    assert page.get_by_label("App").input_value() == "rocket-launcher"
+    page.get_by_role("button", name="Create license").click()  # nothing filled in
+    assert page.locator("#id_customer_name-error").inner_text() == "Enter the customer's name."
+    page.get_by_label("Customer name").fill("Globex")
+    page.get_by_label("Customer email").fill("ops@globex.test")
+    page.get_by_label("Type").select_option("trial")
+    page.get_by_label("Or expires in (days)").fill("30")
+    screenshot("11-new-license-form")
+    page.get_by_role("button", name="Create license").click()
+    page.wait_for_url(re.compile(r"/licenses/\d+/$"))
+
+    license = License.objects.get()
+    license_id = services.license_id_of(license)
+    assert page.get_by_role("textbox", name="License ID").input_value() == license_id
+    assert license_id not in page.url
+    assert page.locator(".badge", has_text="Active").first.is_visible()
+    instructions = page.locator("#instructions-text").inner_text()
+    assert f"docker login {host} --username ops@globex.test --password-stdin" in instructions
+    assert f"docker pull {host}/proxy/rocket-launcher/quay.io/acme/<image>:<tag>" in instructions
+    assert page.get_by_role("link", name="Download license file").is_visible()
+    assert page.get_by_text("No pulls yet").is_visible()
+    screenshot("12-license-page")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Licenses").click()
+    row = page.get_by_role("row", name=re.compile("Globex"))
+    assert row.get_by_text(f"{license.id_prefix}…").is_visible()
+    assert license_id not in page.content()
+    page.get_by_label("Search").fill("nobody")
+    page.get_by_role("button", name="Filter").click()
+    assert page.get_by_role("heading", name="No licenses match").is_visible()
+    page.get_by_label("Search").fill("globex")
+    page.get_by_role("button", name="Filter").click()
+    screenshot("13-license-list")
+    page.get_by_role("link", name="Globex").click()
+
+    page.get_by_role("link", name="Revoke").click()
+    assert page.get_by_role("heading", name="Revoke the license of Globex?").is_visible()
+    screenshot("14-revoke-confirmation")
+    license.refresh_from_db()
+    assert license.revoked_at is None
+    page.get_by_role("button", name="Revoke license").click()
+    page.wait_for_url(re.compile(r"/licenses/\d+/$"))
+    assert page.get_by_text("License revoked: Globex can no longer pull.").is_visible()
+    assert page.locator("h1 .badge").inner_text() == "Revoked"
+    assert page.get_by_role("link", name="Un-revoke").is_visible()
+    screenshot("15-license-revoked")
+    license.refresh_from_db()
+    assert license.status == "revoked"

@@ -1,0 +1,123 @@
+"""The Images page in a real browser: the add dialog, and Test running on a real Celery worker over Redis."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from registries import crypto
+from registries.models import ExternalRegistry
+from tests import factories
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WORKER_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def worker(monkeypatch, settings, transactional_db):
+    """A real Celery worker over Redis. It gets a var/ of its own, so it is handed this process's key ring."""
+    ring = crypto.generate_key("browser1")
+    monkeypatch.setenv("PORTAL_ENCRYPTION_KEYS", ring)
+    settings.PORTAL_ENCRYPTION_KEYS = ring
+    return None
+
+
+def _log_in(page, live_server, user) -> None:
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+
+
+def test_add_a_dockerhub_registry_test_it_then_see_a_wrong_password_fail(
+    worker, celery_worker_process, page, screenshot, live_server, basic_registry
+):
+    admin = factories.make_user("admin@acme.test")
+    factories.make_team("Acme", admin=admin)
+    _log_in(page, live_server, admin)
+
+    page.goto("/images/")
+    page.get_by_role("heading", name="No external registries connected").wait_for()
+    screenshot("10-images-empty")
+
+    # Docker Hub tab, with the advanced endpoint pointed at the local registry.
+    page.locator(".page-head").get_by_role("link", name="Add external registry").click()
+    dialog = page.get_by_role("dialog", name="Add external registry")
+    dialog.wait_for()
+    dialog.get_by_role("tab", name="DockerHub").click()
+    hub = dialog.get_by_role("tabpanel", name="DockerHub")
+    hub.get_by_label("Docker Hub username").fill(basic_registry.username)
+    hub.get_by_label("Password or access token").fill(basic_registry.password)
+    hub.get_by_text("Advanced", exact=True).click()
+    assert hub.get_by_label("Endpoint").input_value() == "index.docker.io"
+    hub.get_by_label("Endpoint").fill(basic_registry.endpoint)
+    screenshot("11-add-dialog-dockerhub")
+    hub.get_by_role("button", name="Save registry").click()
+
+    card = page.get_by_role("article", name="dockerhub")
+    card.wait_for()
+    assert page.get_by_text("Registry “dockerhub” saved").is_visible()
+    assert card.get_by_text("Docker Hub", exact=True).is_visible() and card.get_by_text("Not tested").is_visible()
+
+    # Test: the result appears in place, polled from the worker's outcome, without a reload.
+    page.evaluate("window.__sameDocument = true")
+    card.get_by_label("Test with image").fill("acme/api:1.0.0")
+    card.get_by_role("button", name="Test", exact=True).click()
+    digest = basic_registry.images["api"].digest
+    card.locator(".test-result code.digest").filter(has_text=digest).wait_for(timeout=WORKER_TIMEOUT_MS)
+    assert card.locator(".test-result .badge").inner_text() == "Succeeded"
+    assert card.locator(".health").get_by_text("Healthy").is_visible()  # updated out of band
+    assert page.evaluate("window.__sameDocument") is True
+    assert card.get_by_label("Test with image").is_visible()  # the form stays for the next test
+    assert card.locator("[hx-trigger]").count() == 0  # done: polling stopped
+    screenshot("12-test-succeeded")
+
+    # Other Registry tab: each provider shows only its own fields.
+    page.locator(".page-head").get_by_role("link", name="Add external registry").click()
+    other = dialog.get_by_role("tabpanel", name="Other Registry")
+    other.wait_for()
+    other.get_by_label("Provider").select_option("ecr")
+    assert other.get_by_label("Access key ID").is_visible() and other.get_by_label("Secret access key").is_visible()
+    assert not other.locator('[data-provider="other"]').is_visible()
+    screenshot("13-add-dialog-ecr-fields")
+    other.get_by_label("Provider").select_option("other")
+    section = other.locator('[data-provider="other"]')
+    section.get_by_label("Endpoint").fill(f"{basic_registry.endpoint}/acme")
+    section.get_by_label("Username").fill(basic_registry.username)
+    section.get_by_label("Password or token").fill("wrong-password-123")
+    other.get_by_label("Name (optional)").fill("broken")
+
+    # Saving validates first: the refusal shows on the password field, in the dialog.
+    other.get_by_role("button", name="Save registry").click()
+    error = dialog.locator("#reg_other_password_error")
+    error.wait_for()
+    assert "rejected the credentials" in error.inner_text()
+    assert dialog.is_visible() and ExternalRegistry.objects.count() == 1
+    screenshot("14-add-dialog-inline-error")
+
+    # Saved anyway with "skip validation", the Test then reports the failure clearly.
+    section.get_by_label("Password or token").fill("wrong-password-123")
+    other.get_by_label("Skip validation").check()
+    other.get_by_role("button", name="Save registry").click()
+    broken = page.get_by_role("article", name="broken")
+    broken.wait_for()
+    broken.get_by_label("Test with image").fill("acme/api:1.0.0")
+    broken.get_by_role("button", name="Test", exact=True).click()
+    failure = broken.locator(".test-result .test-failure")
+    failure.wait_for(timeout=WORKER_TIMEOUT_MS)
+    assert failure.inner_text().startswith("unauthorized: the registry rejected the credentials.")
+    assert broken.get_by_text("Unhealthy").is_visible()
+    screenshot("15-test-unauthorized")
+    assert basic_registry.password not in page.content()
+
+    # Its page keeps the history; the edit page leaves the stored secret alone unless one is typed.
+    broken.get_by_role("link", name="broken", exact=True).click()
+    page.get_by_role("heading", name="Test history").wait_for()
+    assert page.get_by_role("row", name="unauthorized").is_visible()
+    screenshot("16-registry-detail")
+    page.get_by_role("link", name="Edit").click()
+    assert page.get_by_label("Password or token (optional)").input_value() == ""
+    assert page.get_by_text("Leave blank to keep the stored one").is_visible()
+    screenshot("17-registry-edit")
