@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 export DEBUG=${DEBUG:-1}
 export PORT=${PORT:-8000}
 export PORTAL_URL=${PORTAL_URL:-http://127.0.0.1:$PORT}
+# Local runs may reach registries on this machine (e.g. a Distribution on 127.0.0.1:5000).
+export REGISTRIES_ALLOWED_PRIVATE_NETWORKS=${REGISTRIES_ALLOWED_PRIVATE_NETWORKS:-127.0.0.0/8}
 
 .venv/bin/python manage.py migrate --noinput -v0
 .venv/bin/python manage.py seed_demo
