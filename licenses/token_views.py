@@ -11,12 +11,14 @@ import binascii
 import logging
 
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.core.cache import cache
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods
 
+from accounts.services import TOKEN_PREFIXES, actor_for_user, memberships_of, token_authenticate
 from licenses import services, tokens
 
 logger = logging.getLogger(__name__)
@@ -89,22 +91,50 @@ def token(request):
     except tokens.InvalidScope:
         return oci_error(400, "UNSUPPORTED", "invalid_scope: a scope is type:name:actions", error="invalid_scope")
     service = params.get("service") or settings.PROXY_SERVICE
-    license = services.license_find(password)
-    if license is None or not license.is_valid:
+    if service not in (settings.PROXY_SERVICE, settings.REGISTRY_SERVICE):
+        return oci_error(
+            400,
+            "UNSUPPORTED",
+            f"unknown service; this portal serves {settings.PROXY_SERVICE} and {settings.REGISTRY_SERVICE}",
+        )
+    license, actors, subject = _identify(username, password, vendors=service == settings.REGISTRY_SERVICE)
+    if subject is None:
         return oci_error(
             401,
             "UNAUTHORIZED",
-            "invalid, expired or revoked license",
+            "invalid, expired or revoked license or token",
             headers={"WWW-Authenticate": 'Basic realm="portal"'},
         )
-    if service != settings.PROXY_SERVICE:
-        access = []  # the private registry's grants arrive with it
+    if service == settings.PROXY_SERVICE:
+        access = tokens.license_grants(license, scopes) if license is not None else []
     else:
-        access = tokens.license_grants(license, scopes)
-    jwt_token, expires_in, issued_at = tokens.issue(subject=f"license:{license.uid}", audience=service, access=access)
+        access = tokens.private_registry_grants(scopes=scopes, license=license, actors=actors)
+    jwt_token, expires_in, issued_at = tokens.issue(subject=subject, audience=service, access=access)
     return JsonResponse(
         {"token": jwt_token, "access_token": jwt_token, "expires_in": expires_in, "issued_at": issued_at}
     )
+
+
+@sensitive_variables("password")
+def _identify(username: str, password: str, *, vendors: bool):
+    """(license, vendor actors, token subject); subject None when nobody is recognised.
+
+    Customers log in with their license ID as password. At the private registry vendors
+    may also use an API token (any user name) or their email and password."""
+    if vendors and password.startswith(tuple(TOKEN_PREFIXES.values())):
+        actor = token_authenticate(password)
+        if actor is None:
+            return None, [], None
+        return None, [actor], f"token:{actor.token.pk}"
+    license = services.license_find(password)
+    if license is not None and license.is_valid:
+        return license, [], f"license:{license.uid}"
+    if vendors and "@" in username:
+        user = authenticate(username=username.strip().lower(), password=password)
+        if user is not None:
+            actors = [a for m in memberships_of(user) if (a := actor_for_user(user, m.team_id))]
+            return None, actors, f"user:{user.pk}"
+    return None, [], None
 
 
 def jwks(request):

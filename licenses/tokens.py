@@ -188,3 +188,34 @@ def verify(token: str, *, audience: str) -> dict:
         issuer=settings.REGISTRY_TOKEN_ISSUER,
         options={"require": ["exp", "iat", "iss", "aud", "sub"]},
     )
+
+
+def private_registry_grants(*, scopes: list[Scope], license: License | None = None, actors: list = ()) -> list[dict]:
+    """Grants on the portal's private registry, where images live at `<app-slug>/<image>`.
+
+    A valid license pulls its own app's images; a vendor pulls the apps of their teams and
+    pushes where their role may write. Catalog and every other scope are dropped: the
+    portal lists repositories with a token it mints for itself.
+    """
+    from accounts.access import Perm
+    from licenses.models import App
+
+    granted: dict[str, set[str]] = {}
+    for scope in scopes:
+        if scope.type != "repository" or "/" not in scope.name:
+            continue
+        try:
+            routing.validate_name(scope.name)
+        except routing.NameInvalid:
+            continue
+        slug = scope.name.split("/", 1)[0]
+        allowed: set[str] = set()
+        if license is not None and license.app.slug == slug:
+            allowed.add("pull")
+        for actor in actors:
+            if App.objects.filter(team=actor.team, slug=slug).exists():
+                allowed |= {"pull", "push"} if actor.can(Perm.WRITE) else {"pull"}
+        actions = allowed & set(scope.actions)
+        if actions:
+            granted.setdefault(scope.name, set()).update(actions)
+    return [{"type": "repository", "name": name, "actions": sorted(actions)} for name, actions in granted.items()]

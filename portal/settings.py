@@ -36,6 +36,8 @@ SECRET_KEY = _local_secret("SECRET_KEY")
 # Keys the hash by which license IDs are looked up; kept apart from SECRET_KEY so rotating
 # one does not lock every customer out.
 LICENSE_LOOKUP_KEY = _local_secret("LICENSE_LOOKUP_KEY")
+# Shared with the private registry, which sends it with every notification.
+REGISTRY_NOTIFY_SECRET = _local_secret("REGISTRY_NOTIFY_SECRET")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -215,6 +217,7 @@ REGISTRY_TOKEN_TTL = env_int("REGISTRY_TOKEN_TTL", 300)
 REGISTRY_TOKEN_ISSUER = env_str("REGISTRY_TOKEN_ISSUER", "vendor-portal")
 REGISTRY_TOKEN_KEY_FILE = env_str("REGISTRY_TOKEN_KEY_FILE", str(VAR_DIR / "token_signing_key.pem"))
 PROXY_SERVICE = env_str("PROXY_SERVICE", "portal-proxy")
+REGISTRY_SERVICE = env_str("REGISTRY_SERVICE", "portal-registry")
 # The private registry customers and vendors reach (license files, pull secrets, push hints).
 _portal_host = urlsplit(PORTAL_URL).hostname or "127.0.0.1"
 REGISTRY_HOST = env_str("REGISTRY_HOST", f"[{_portal_host}]:5000" if ":" in _portal_host else f"{_portal_host}:5000")

@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.realparts.fixtures_registry",
     "tests.realparts.fixtures_cloud",
     "tests.realparts.portal_server",
+    "tests.realparts.private_registry",
 ]
 
 

@@ -148,8 +148,9 @@ def test_the_jwt_carries_what_distribution_and_the_proxy_check(world):
     assert leaf.public_key().public_bytes(*der) == key.private_key.public_key().public_bytes(*der)
     # The JWKS publishes the same key id.
     assert Client().get("/.well-known/jwks.json").json()["keys"][0]["kid"] == key.kid
-    # Another service's token grants nothing here and is not accepted by the proxy.
-    other = _token(world["id_a"], f"repository:{API}:pull", service="someone-else")
+    # An unknown service gets no token; the private registry's service grants no proxy names.
+    assert _token(world["id_a"], f"repository:{API}:pull", service="someone-else").status_code == 400
+    other = _token(world["id_a"], f"repository:{API}:pull", service=settings.REGISTRY_SERVICE)
     assert jwt.decode(other.json()["token"], options={"verify_signature": False})["access"] == []
 
 
@@ -314,8 +315,8 @@ def test_the_proxy_refuses_forged_and_foreign_tokens(world):
             assert response.status_code == 401, (label, path, response.content)
             assert response.json()["errors"][0]["code"] == "UNAUTHORIZED"
             assert response["WWW-Authenticate"].startswith('Bearer realm="http://testserver/v2/token"')
-    # A token of the service for someone else's audience is refused too.
-    other_service = _token(world["id_a"], f"repository:{API}:pull", service="someone-else").json()["token"]
+    # A token for the private registry's audience is refused too.
+    other_service = _token(world["id_a"], f"repository:{API}:pull", service=settings.REGISTRY_SERVICE).json()["token"]
     assert client.get("/v2/", HTTP_AUTHORIZATION=f"Bearer {other_service}").status_code == 401
     # A genuine token stops working once its license is revoked.
     licenses.license_revoke(actor=world["actor"], license=license)
