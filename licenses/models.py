@@ -101,3 +101,14 @@ class PullEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.repository}@{self.reference} → {self.status}"
+
+
+class RetiredSlug(models.Model):
+    """The slug of a deleted app. Never handed out again: image paths, pull secrets and the
+    private registry's repositories still name it, and a new owner would inherit them."""
+
+    slug = models.CharField(max_length=63, unique=True)
+    retired_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.slug

@@ -10,17 +10,19 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
+from django.core.signals import setting_changed
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Actor
 from accounts.services import audit
-from licenses.models import App, License, LicenseType
+from licenses.models import App, License, LicenseType, RetiredSlug
 from licenses.validators import validate_app_slug
 from registries import crypto, routing
 
@@ -48,7 +50,7 @@ def app_create(*, actor: Actor, name: str, slug: str = "") -> App:
     slug = (slug or "").strip() or app_slug_suggest(name or "")
     try:
         validate_app_slug(slug)
-        if App.objects.filter(slug=slug).exists():
+        if App.objects.filter(slug=slug).exists() or RetiredSlug.objects.filter(slug=slug).exists():
             raise ValidationError(f"The slug “{slug}” is taken; choose another.")
     except ValidationError as e:
         errors["slug"] = e.messages
@@ -67,7 +69,10 @@ def app_update(*, app: App, name: str) -> App:
     return app
 
 
+@transaction.atomic
 def app_delete(*, app: App) -> None:
+    """Delete an app; its slug is retired for good (see RetiredSlug)."""
+    RetiredSlug.objects.get_or_create(slug=app.slug)
     app.delete()
 
 
@@ -76,6 +81,14 @@ def app_delete(*, app: App) -> None:
 logger = logging.getLogger(__name__)
 
 LICENSE_ID_BYTES = 24  # 192 random bits, URL-safe
+
+
+def _new_license_id() -> str:
+    """192 random bits, URL-safe, never starting with '-' (which CLIs take for an option)."""
+    while True:
+        license_id = secrets.token_urlsafe(LICENSE_ID_BYTES)
+        if license_id[0].isalnum():
+            return license_id
 
 
 def license_lookup_hash(license_id: str) -> str:
@@ -125,7 +138,7 @@ def license_create(
     fields = _clean_license_fields(
         customer_name=customer_name, customer_email=customer_email, type=type, expires_at=expires_at, new=True
     )
-    license_id = secrets.token_urlsafe(LICENSE_ID_BYTES)
+    license_id = _new_license_id()
     license = License(app=app, created_by=actor.user, id_prefix=license_id[:6], **fields)
     license.lookup_hash = license_lookup_hash(license_id)
     license.license_id_encrypted = crypto.encrypt(license_id, aad=_license_aad(license))
@@ -184,6 +197,23 @@ def license_find(license_id: str) -> License | None:
 # in the shared cache (Redis in production) so revocation reaches every process within
 # LICENSE_CACHE_SECONDS. The database stays the source of truth: without the cache, ask it.
 _STATE_KEY = "license-state:{}"
+_shared_cache = None
+
+
+@receiver(setting_changed)
+def _forget_shared_cache(*, setting: str, **kwargs) -> None:
+    global _shared_cache
+    if setting == "CACHES":
+        _shared_cache = None
+
+
+def shared_cache():
+    """One cache client for the whole process: Django's `cache` is per request context, which
+    under ASGI means a new Redis connection for every proxy request."""
+    global _shared_cache
+    if _shared_cache is None:
+        _shared_cache = caches.create_connection("default")
+    return _shared_cache
 
 
 def license_state(uid: str) -> int | None:
@@ -191,7 +221,7 @@ def license_state(uid: str) -> int | None:
     key = _STATE_KEY.format(uid)
     now = timezone.now().timestamp()
     try:
-        cached = cache.get(key)
+        cached = shared_cache().get(key)
     except Exception:  # the shared cache is down: fall back to the database
         cached = None
     if cached is not None:
@@ -202,7 +232,7 @@ def license_state(uid: str) -> int | None:
     app_id = license.app_id if license is not None and license.is_valid else None
     until = license.expires_at.timestamp() if app_id and license.expires_at else None
     try:
-        cache.set(key, (app_id, until), timeout=settings.LICENSE_CACHE_SECONDS)
+        shared_cache().set(key, (app_id, until), timeout=settings.LICENSE_CACHE_SECONDS)
     except Exception:
         logger.warning("license state cache unavailable; answering from the database")
     return app_id
@@ -211,7 +241,7 @@ def license_state(uid: str) -> int | None:
 def license_state_forget(license: License) -> None:
     """Drop the cached state now (the cache would forget it within seconds anyway)."""
     try:
-        cache.delete(_STATE_KEY.format(license.uid))
+        shared_cache().delete(_STATE_KEY.format(license.uid))
     except Exception:
         logger.warning("license state cache unavailable; it expires within %ss", settings.LICENSE_CACHE_SECONDS)
 

@@ -12,7 +12,6 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.core.cache import cache
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
@@ -24,8 +23,8 @@ from licenses import services, tokens
 logger = logging.getLogger(__name__)
 
 # Requests per minute before 429: per client address, and per credential tried.
-RATE_PER_ADDRESS = 300
-RATE_PER_CREDENTIAL = 120
+RATE_PER_ADDRESS = settings.TOKEN_RATE_PER_ADDRESS
+RATE_PER_CREDENTIAL = settings.TOKEN_RATE_PER_CREDENTIAL
 
 
 def oci_error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra) -> JsonResponse:
@@ -53,8 +52,9 @@ def _over_limit(key: str, limit: int) -> bool:
     """A fixed one-minute window in the shared cache; fails open when the cache is down
     (the license itself is still checked against the database)."""
     try:
-        cache.add(key, 0, timeout=60)
-        return cache.incr(key) > limit
+        counter = services.shared_cache()
+        counter.add(key, 0, timeout=60)
+        return counter.incr(key) > limit
     except Exception:
         logger.warning("token rate limiter unavailable; allowing the request")
         return False

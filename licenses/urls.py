@@ -19,4 +19,5 @@ urlpatterns = [
     path("licenses/<int:pk>/revoke/", views.license_revoke, name="license-revoke"),
     path("licenses/<int:pk>/unrevoke/", views.license_unrevoke, name="license-unrevoke"),
     path("licenses/<int:pk>/license.yaml", views.license_file, name="license-file"),
+    path("licenses/<int:pk>/pull-secret.yaml", views.license_pull_secret, name="license-pull-secret"),
 ]

@@ -16,9 +16,9 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.access import Perm
 from accounts.decorators import team_view
 from accounts.views import _apply_errors
-from licenses import licensefile, services
+from licenses import licensefile, pullsecret, services
 from licenses.forms import AppForm, AppRenameForm, LicenseCreateForm, LicenseEditForm, RepositoryRulesForm
-from licenses.models import App, License
+from licenses.models import App, License, RetiredSlug
 from licenses.validators import validate_app_slug
 from registries import crypto, routing
 
@@ -56,7 +56,7 @@ def app_slug_preview(request):
     if slug:
         try:
             validate_app_slug(slug)
-            if App.objects.filter(slug=slug).exists():
+            if App.objects.filter(slug=slug).exists() or RetiredSlug.objects.filter(slug=slug).exists():
                 problem = "taken"
         except ValidationError as e:
             problem = " ".join(e.messages)
@@ -131,7 +131,7 @@ def app_delete(request, slug: str):
         "confirm.html",
         {
             "title": f"Delete “{app.name}”?",
-            "message": f"Images under proxy/{app.slug}/… stop being served and the slug becomes free for anyone. "
+            "message": f"Images under proxy/{app.slug}/… stop being served and the slug is retired: no app can use it again. "
             "This cannot be undone.",
             "button": "Delete app",
             "cancel_url": reverse("licenses:app-detail", args=[app.slug]),
@@ -256,9 +256,20 @@ def license_detail(request, pk: int):
         license_id = services.license_id_of(license)
     except crypto.DecryptionError:
         license_id = None
+    pull_secret = None
+    if license_id:
+        pull_secret = pullsecret.render_pull_secret(
+            license,
+            license_id,
+            proxy_host=pullsecret.proxy_host(request),
+            registry_host=pullsecret.registry_host(),
+        )
     context = {
         "license": license,
         "license_id": license_id,
+        "pull_secret": pull_secret,
+        "pull_secret_name": pullsecret.secret_name(license),
+        "registry_host": pullsecret.registry_host(),
         "host": request.get_host(),
         "pull_examples": _pull_examples(license.app, request.get_host()),
         "pulls": license.pulls.all()[:50],
@@ -352,4 +363,33 @@ def license_file(request, pk: int):
         return redirect("licenses:license-detail", pk=license.pk)
     response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{license.app.slug}-{license.id_prefix}.license.yaml"'
+    return response
+
+
+@never_cache
+@team_view(Perm.READ)
+@sensitive_variables("license_id")
+def license_pull_secret(request, pk: int):
+    """The customer's Kubernetes image pull secret (YAML), optionally for ?namespace=NS."""
+    license = _team_license(request, pk)
+    back = reverse("licenses:license-detail", args=[license.pk]) + "#pull-secret"
+    try:
+        namespace = pullsecret.validate_namespace(request.GET.get("namespace", "").strip())
+    except ValidationError as e:
+        messages.error(request, " ".join(e.message_dict["namespace"]))
+        return redirect(back)
+    try:
+        license_id = services.license_id_of(license)
+    except crypto.DecryptionError:
+        messages.error(request, "The license ID cannot be decrypted with the configured keys; no secret was made.")
+        return redirect(back)
+    text = pullsecret.render_pull_secret(
+        license,
+        license_id,
+        namespace=namespace,
+        proxy_host=pullsecret.proxy_host(request),
+        registry_host=pullsecret.registry_host(),
+    )
+    response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{pullsecret.file_name(license)}"'
     return response

@@ -98,6 +98,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
+    # A connection pool: opening a PostgreSQL connection per request cost the proxy ~7 ms.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_SIZE", 20),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
@@ -188,6 +195,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_processed_dir),
         "store_processed": False,
+        "control_folder": str(VAR_DIR / "celery" / "control"),
     }
 else:
     # Publishing must fail fast, never hang a request, when the broker is down.
@@ -221,8 +229,15 @@ REGISTRY_SERVICE = env_str("REGISTRY_SERVICE", "portal-registry")
 # The private registry customers and vendors reach (license files, pull secrets, push hints).
 _portal_host = urlsplit(PORTAL_URL).hostname or "127.0.0.1"
 REGISTRY_HOST = env_str("REGISTRY_HOST", f"[{_portal_host}]:5000" if ":" in _portal_host else f"{_portal_host}:5000")
+# Where the portal itself reaches the private registry's API (listing tags, deleting manifests),
+# and at most how often a page refreshes its list from there (0: every time).
+REGISTRY_URL = env_str("REGISTRY_URL", "http://127.0.0.1:5000").rstrip("/")
+REGISTRY_REFRESH_SECONDS = env_int("REGISTRY_REFRESH_SECONDS", 10)
 # The Ed25519 key license files are signed with; generated there on first use.
 LICENSE_SIGNING_KEY_FILE = env_str("LICENSE_SIGNING_KEY_FILE", str(VAR_DIR / "license_signing_key.pem"))
+# Token requests per minute before 429, per client address and per credential tried.
+TOKEN_RATE_PER_ADDRESS = env_int("TOKEN_RATE_PER_ADDRESS", 300)
+TOKEN_RATE_PER_CREDENTIAL = env_int("TOKEN_RATE_PER_CREDENTIAL", 120)
 # How long the proxy may trust a license's state before asking the database again.
 LICENSE_CACHE_SECONDS = env_int("LICENSE_CACHE_SECONDS", 5)
 

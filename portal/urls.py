@@ -22,6 +22,7 @@ router.register("external-registries", registries_api.ExternalRegistryViewSet, b
 router.register("registry-tests", registries_api.RegistryTestViewSet, basename="registry-test")
 
 api_urls = [
+    path("", include("registries.api.urls")),
     path("", include(router.urls)),
     path("team/", accounts_api.team_detail, name="team"),
     re_path(r"^license-signing-key/?$", license_api.license_signing_key, name="license-signing-key"),

@@ -13,7 +13,7 @@ import click
 
 from portal_cli import __version__
 from portal_cli.client import PortalError
-from portal_cli.commands import apps, licenses, registries, team, tokens
+from portal_cli.commands import apps, images, licenses, registries, team, tokens
 from portal_cli.context import CliError, State, common_options
 
 
@@ -42,6 +42,7 @@ def cli(ctx: click.Context) -> None:
 cli.add_command(apps.app)
 cli.add_command(tokens.token)
 cli.add_command(registries.registry)
+cli.add_command(images.image)
 cli.add_command(licenses.license_group)
 cli.add_command(team.whoami)
 

@@ -112,3 +112,54 @@ class RegistryTest(models.Model):
     @property
     def done(self) -> bool:
         return self.status in (CheckStatus.SUCCEEDED, CheckStatus.FAILED)
+
+
+class PrivateImage(models.Model):
+    """A repository in the portal's private registry, `<app-slug>/<image>`, as its notifications
+    (and refreshes from its API) reported it. Shown only while it has tags."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="private_images")
+    repository = models.CharField(max_length=255, unique=True)  # the full name Distribution uses
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["repository"]
+
+    def __str__(self) -> str:
+        return self.repository
+
+    @property
+    def image(self) -> str:
+        """The name below the app's slug: `api` for `acme-api/api`."""
+        return self.repository.split("/", 1)[1]
+
+
+class PrivateTag(models.Model):
+    """A tag in the private registry and the manifest it points to."""
+
+    image = models.ForeignKey(PrivateImage, on_delete=models.CASCADE, related_name="tags")
+    tag = models.CharField(max_length=128)
+    digest = models.CharField(max_length=200)
+    media_type = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    # The push notification's time; null when a refresh from the registry's API found the tag.
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    pushed_by = models.CharField(max_length=254, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = [models.F("pushed_at").desc(nulls_last=True), "tag"]
+        constraints = [models.UniqueConstraint(fields=["image", "tag"], name="private_tag_unique_per_image")]
+
+    def __str__(self) -> str:
+        return f"{self.image.repository}:{self.tag}@{self.digest}"
+
+
+class RegistryNotification(models.Model):
+    """The id of a notification event already applied, so a redelivery changes nothing."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.event_id

@@ -1,4 +1,4 @@
-"""The Images page: the team's external registries, adding, editing, deleting and testing them."""
+"""The Images page: the team's external registries (add, edit, delete, test) and the private registry's images."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.access import Perm
 from accounts.decorators import team_view
+from licenses.models import App
 from portal.queue import QueueUnavailable
-from registries import services
+from registries import private, services
+from registries.clients.errors import RegistryError
 from registries.forms import OTHER_TAB_PROVIDERS, RegistryForm, RegistryTestForm
-from registries.models import ExternalRegistry, Provider, RegistryTest
+from registries.models import ExternalRegistry, PrivateTag, Provider, RegistryTest
 
 HISTORY_PAGE_SIZE = 20
 
@@ -40,7 +42,15 @@ def _add_forms(request, bound: RegistryForm | None = None) -> dict:
 @team_view(Perm.READ)
 def image_list(request):
     registries = ExternalRegistry.objects.filter(team=request.actor.team).prefetch_related("apps")
-    context = {"registries": registries}
+    apps = list(App.objects.filter(team=request.actor.team))
+    registry_problem = private.private_registry_refresh(apps=apps)
+    private_apps = [(app, private.private_images(app)) for app in apps]
+    context = {
+        "registries": registries,
+        "private_apps": private_apps,
+        "registry_host": private.push_host(),
+        "registry_problem": registry_problem,
+    }
     if request.actor.can(Perm.WRITE):
         context.update(_add_forms(request))
     return render(request, "registries/image_list.html", context)
@@ -159,3 +169,58 @@ def test_result(request, pk: int):
             return HttpResponse(status=204)
         return render(request, "registries/partials/test_result.html", {"test": test, "oob_health": True})
     return render(request, "registries/test_detail.html", {"test": test, "registry": test.registry})
+
+
+# --- the private registry -------------------------------------------------------------
+
+
+def _private_delete(request, app_slug: str, image: str, *, tag: str = "", digest: str = ""):
+    """Confirm, then delete a manifest (by a tag or a digest) and so every tag pointing to it."""
+    app = get_object_or_404(App, slug=app_slug, team=request.actor.team)
+    repository = f"{app.slug}/{image}"
+    stored = PrivateTag.objects.filter(image__repository=repository, image__app=app)
+    shown = stored.filter(tag=tag).first() if tag else stored.filter(digest=digest).first()
+    seen_digest = shown.digest if shown else digest
+    if request.method == "POST":
+        try:
+            if tag:
+                deleted = private.private_tag_delete(
+                    actor=request.actor, app=app, image=image, tag=tag, digest=request.POST.get("digest", "")
+                )
+            else:
+                deleted = private.private_manifest_delete(actor=request.actor, app=app, image=image, digest=digest)
+        except ValidationError as e:
+            messages.error(request, " ".join(e.messages))
+        except private.ImageUnknown as e:
+            messages.info(request, f"{e} It is no longer listed.")
+        except RegistryError as e:
+            messages.error(request, f"Nothing was deleted: {e.message}.")
+        else:
+            listed = ", ".join(deleted.tags) or "no tags"
+            messages.success(request, f"Deleted {deleted.repository}@{deleted.digest[:19]}… (tags: {listed}).")
+        return redirect(f"{reverse('registries:image-list')}#private-{app.slug}")
+    tags = sorted(stored.filter(digest=seen_digest).values_list("tag", flat=True)) if seen_digest else []
+    if tag and tag not in tags:
+        tags = sorted([*tags, tag])
+    return render(
+        request,
+        "registries/private_delete.html",
+        {
+            "app": app,
+            "repository": repository,
+            "reference": f"{repository}:{tag}" if tag else f"{repository}@{digest}",
+            "digest": seen_digest,
+            "tags": tags,
+            "cancel_url": f"{reverse('registries:image-list')}#private-{app.slug}",
+        },
+    )
+
+
+@team_view(Perm.WRITE)
+def private_tag_delete(request, app_slug: str, image: str, tag: str):
+    return _private_delete(request, app_slug, image, tag=tag)
+
+
+@team_view(Perm.WRITE)
+def private_manifest_delete(request, app_slug: str, image: str, digest: str):
+    return _private_delete(request, app_slug, image, digest=digest)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the portal locally: web (ASGI), Celery worker and beat. Ctrl-C stops them all.
+# Runs the portal locally: web (ASGI), Celery worker and beat, and the private registry
+# (Distribution on 127.0.0.1:5000) when installed. Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBUG=${DEBUG:-1}
@@ -8,7 +9,30 @@ export PORTAL_URL=${PORTAL_URL:-http://127.0.0.1:$PORT}
 # Local runs may reach registries on this machine (e.g. a Distribution on 127.0.0.1:5000).
 export REGISTRIES_ALLOWED_PRIVATE_NETWORKS=${REGISTRIES_ALLOWED_PRIVATE_NETWORKS:-127.0.0.0/8}
 
+# The private registry (CNCF Distribution, Debian package docker-registry) beside the portal.
+export REGISTRY_ADDR=${REGISTRY_ADDR:-127.0.0.1:5000}
+export REGISTRY_URL=${REGISTRY_URL:-http://$REGISTRY_ADDR}
+export REGISTRY_HOST=${REGISTRY_HOST:-$REGISTRY_ADDR}
+export REGISTRY_BINARY=${REGISTRY_BINARY:-/usr/bin/docker-registry}
+
 .venv/bin/python manage.py migrate --noinput -v0
 .venv/bin/python manage.py seed_demo
+
+processes="web worker beat"
+if [ ! -x "$REGISTRY_BINARY" ]; then
+  echo "Private registry: off, $REGISTRY_BINARY is missing; install the Debian package docker-registry" >&2
+  echo "                  (sudo apt-get install docker-registry) and run again to push images to the portal." >&2
+elif (exec 3<>"/dev/tcp/${REGISTRY_ADDR%:*}/${REGISTRY_ADDR##*:}") 2>/dev/null; then
+  echo "Private registry: off, something already listens on $REGISTRY_ADDR (Debian's own docker-registry" >&2
+  echo "                  service? sudo systemctl disable --now docker-registry), or set REGISTRY_ADDR." >&2
+else
+  # Distribution reads REGISTRY_* variables as config overrides: the Procfile hides the portal's own
+  # (REGISTRY_STORAGE_DRIVER=s3 would not even parse there).
+  REGISTRY_CONFIG=$(.venv/bin/python manage.py registry_config --addr "$REGISTRY_ADDR")
+  export REGISTRY_CONFIG
+  processes="$processes registry"
+  echo "Private registry: $REGISTRY_HOST (docker login with your email and an API token; config $REGISTRY_CONFIG)"
+fi
 echo "Portal: $PORTAL_URL   API docs: $PORTAL_URL/api/v1/docs/   CLI: .venv/bin/portal (PORTAL_URL, PORTAL_API_TOKEN)"
-exec .venv/bin/honcho -f Procfile start
+# shellcheck disable=SC2086 # one word per process name
+exec .venv/bin/honcho -f Procfile start $processes

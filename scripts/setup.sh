@@ -15,6 +15,10 @@ if [ -n "$missing" ]; then
     echo "Installing system packages:$missing"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    # Debian starts its own unauthenticated registry on :5000; make run starts ours there instead.
+    case " $missing " in *" docker-registry "*)
+      [ -d /run/systemd/system ] && systemctl disable --now docker-registry >/dev/null 2>&1 || true ;;
+    esac
   else
     echo "warning: missing system packages:$missing" >&2
     echo "         install them with: sudo apt-get install$missing" >&2

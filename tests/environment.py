@@ -10,6 +10,8 @@ os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
 os.environ.setdefault("REGISTRIES_ALLOWED_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128")
 os.environ.setdefault("REGISTRIES_ALLOW_HTTP", "1")
+# No private registry unless a test starts one (never a `make run` registry on :5000).
+os.environ.setdefault("REGISTRY_URL", "http://127.0.0.1:9")
 # Tests that drive the UI on a live server talk to it over plain HTTP.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # The suite runs on the real services, as CI does (see scripts/test.sh).
@@ -17,3 +19,5 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/portal_{os.getpid()}")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+# Every test client is 127.0.0.1: the per-address token limit is tested with its own value.
+os.environ.setdefault("TOKEN_RATE_PER_ADDRESS", "100000")

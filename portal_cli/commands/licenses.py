@@ -17,6 +17,7 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import click
 import yaml
@@ -297,6 +298,28 @@ def license_file(ref: str, path: str | None) -> None:
             click.echo(f"Wrote the license file for {_describe(found)} to {path}.")
     elif fmt == "json":
         emit_json({"id": found["id"], "file_name": name, "content": content})
+    else:
+        click.echo(content, nl=False)
+
+
+@license_group.command("pull-secret")
+@click.argument("ref", metavar="ID")
+@click.option("--namespace", metavar="NS", help="Kubernetes namespace for the Secret (default: none in the YAML).")
+@common_options
+def license_pull_secret(ref: str, namespace: str | None) -> None:
+    """Print the customer's Kubernetes image pull secret (YAML) for the proxy and the private registry.
+
+    A kubernetes.io/dockerconfigjson Secret named <app>-registry; it holds the license ID.
+    """
+    fmt = output_format()
+    api = client()
+    found = _get_license(api, ref)
+    path = f"licenses/{segment(found['id'])}/pull-secret"
+    if namespace is not None:
+        path += "?" + urlencode({"namespace": namespace})
+    content = api.get_text(path)
+    if fmt == "json":
+        emit_json({"id": found["id"], "name": f"{found['app']}-registry", "namespace": namespace, "content": content})
     else:
         click.echo(content, nl=False)
 

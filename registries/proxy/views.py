@@ -19,6 +19,7 @@ import httpx
 import jwt
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -73,8 +74,8 @@ class Caller:
     app_id: int
 
 
-async def _caller(request, name: str | None) -> Caller | None:
-    """The license behind the request, if it is valid right now and may pull `name`."""
+def _license_uid(request, name: str | None) -> str | None:
+    """The license a request presents (a token of ours for `name`, or Basic credentials)."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         try:
@@ -89,23 +90,40 @@ async def _caller(request, name: str | None) -> Caller | None:
             for a in claims.get("access") or []
         ):
             return None
-        uid = subject.removeprefix("license:")
-    else:
-        credentials = basic_credentials(request)
-        if credentials is None:
-            return None
-        license = await sync_to_async(licenses.license_find)(credentials[1])
-        if license is None:
-            return None
-        uid = str(license.uid)
-    app_id = await sync_to_async(licenses.license_state)(uid)  # revocation within seconds
+        return subject.removeprefix("license:")
+    credentials = basic_credentials(request)
+    if credentials is None:
+        return None
+    license = licenses.license_find(credentials[1])
+    return str(license.uid) if license is not None else None
+
+
+def _caller(request, name: str | None) -> Caller | None:
+    """The license behind the request, if it is valid right now (revocation within seconds)."""
+    uid = _license_uid(request, name)
+    app_id = licenses.license_state(uid) if uid else None
     return Caller(uid, app_id) if app_id is not None else None
+
+
+def _release_connections() -> None:
+    """Hand database connections back to the pool now: a blob may stream for minutes and
+    needs none. (Not inside a transaction, as under a test's atomic block.)"""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+def _caller_then_release(request) -> Caller | None:
+    try:
+        return _caller(request, None)
+    finally:
+        _release_connections()
 
 
 @csrf_exempt
 async def v2_root(request):
     """GET /v2/: 200 for a valid license, else the challenge that sends clients to /v2/token."""
-    caller = await _caller(request, None)
+    caller = await sync_to_async(_caller_then_release)(request)
     if caller is None:
         return _challenge(request)
     return JsonResponse({}, headers=API_VERSION)
@@ -141,14 +159,26 @@ async def _resolve(request, name: str):
         return oci_error(400, "NAME_INVALID", "invalid repository name")
     except routing.NameUnknown:
         return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
-    caller = await _caller(request, name)
+    # One trip to a worker thread for every database and cache look-up of the request.
+    return await sync_to_async(_authorize)(request, name, proxy)
+
+
+def _authorize(request, name: str, proxy: routing.ProxyName):
+    try:
+        return _authorize_in_db(request, name, proxy)
+    finally:
+        _release_connections()
+
+
+def _authorize_in_db(request, name: str, proxy: routing.ProxyName):
+    caller = _caller(request, name)
     if caller is None:
         return _challenge(request, name)
-    app = await App.objects.filter(slug=proxy.app_slug).afirst()
+    app = App.objects.filter(slug=proxy.app_slug).first()
     if app is None or app.pk != caller.app_id:
         return oci_error(403, "DENIED", "your license does not cover this app")
     try:
-        target = await sync_to_async(routing.resolve_upstream)(app, proxy)
+        target = routing.resolve_upstream(app, proxy)
     except routing.NameUnknown:
         return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
     except routing.Denied:

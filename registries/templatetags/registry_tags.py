@@ -62,3 +62,17 @@ def ago(moment: datetime | None) -> str:
     if timezone.now() - moment < timedelta(minutes=1):
         return "just now"
     return f"{timesince(moment)} ago"
+
+
+MANIFEST_KINDS = {
+    "application/vnd.oci.image.index.v1+json": "OCI index",
+    "application/vnd.oci.image.manifest.v1+json": "OCI image",
+    "application/vnd.docker.distribution.manifest.list.v2+json": "Docker manifest list",
+    "application/vnd.docker.distribution.manifest.v2+json": "Docker image",
+}
+
+
+@register.filter
+def manifest_kind(media_type: str) -> str:
+    """A manifest media type in a few words (multi-platform or one image)."""
+    return MANIFEST_KINDS.get(media_type, media_type or "unknown")

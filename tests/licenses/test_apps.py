@@ -94,3 +94,12 @@ def test_app_lists_are_paginated(developer_api, team):
     assert first["count"] == 60 and len(first["results"]) == 50 and first["next"]
     huge = developer_api.get("/api/v1/apps/?page_size=1000000000").json()
     assert len(huge["results"]) == 60
+
+
+def test_a_deleted_apps_slug_is_never_handed_out_again(developer_api, app, outsider_api):
+    assert developer_api.delete("/api/v1/apps/acme-api/").status_code == 204
+    for client in (developer_api, outsider_api):
+        response = client.post("/api/v1/apps/", {"name": "Acme API"}, format="json")
+        assert response.status_code == 400
+        assert response.json()["errors"]["slug"] == ["The slug “acme-api” is taken; choose another."]
+    assert not App.objects.filter(slug="acme-api").exists()

@@ -35,7 +35,9 @@ def build_config(*, addr: str, var_dir: Path, portal_url: str, notify_secret: st
     assert bundle.exists(), key  # signing_key() creates the certificate beside the key
     return {
         "version": 0.1,
-        "log": {"level": "info", "formatter": "text"},
+        # At info, Distribution 2.8 logs each notification endpoint with its headers, which hold
+        # the shared secret. REGISTRY_LOG_LEVEL=info in its environment shows more when debugging.
+        "log": {"level": "warn", "formatter": "text"},
         "storage": storage_config(var_dir),
         "http": {
             "addr": addr,

@@ -1,0 +1,818 @@
+#!/usr/bin/env python3
+"""Benchmark of the registry proxy against Distribution direct and nginx (not a test).
+
+Run from the repository root:
+    .venv/bin/python bench/proxy.py [--runs 3] [--sqlite] [--profile DIR] [--keep] [--hold]
+
+It builds everything it needs under one temp dir (a throwaway PostgreSQL database, else SQLite;
+var/; Distribution storage; nginx config), measures, prints a table and a one-line JSON
+summary, and cleans up, also on Ctrl-C. It exits 0 whether or not the aims (issue 4,
+"Benchmark") are met; a missed aim says MISSED. MB is 10^6 bytes. BENCH_POSTGRES_URL (an admin
+connection, default postgres://postgres@127.0.0.1:5432/postgres) and BENCH_REDIS_URL (default
+redis://127.0.0.1:6379/12; the portal uses Redis as in production when it answers) override.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.realparts.distribution import Distribution, free_port  # noqa: E402
+from tests.realparts.images import PushedImage, build_image, push  # noqa: E402
+
+MiB = 1024 * 1024
+MB = 1_000_000
+BIG_LAYER = 256 * MiB
+HUGE_BLOB = 1024 * MiB
+SMALL_LAYER = 16 * MiB
+CONCURRENT_PULLS = 20
+MANIFEST_REQUESTS = 300
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- processes and cleanup ------------------------------------------------------------------
+
+
+class Cleanup:
+    """Callbacks run last-in first-out, once, whatever happened."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[tuple[str, Callable[[], object]]] = []
+
+    def add(self, name: str, callback: Callable[[], object]) -> None:
+        self._callbacks.append((name, callback))
+
+    def process(self, name: str, process: subprocess.Popen) -> subprocess.Popen:
+        self.add(name, lambda: stop_process(process))
+        return process
+
+    def run(self) -> None:
+        while self._callbacks:
+            name, callback = self._callbacks.pop()
+            try:
+                callback()
+            except Exception as e:  # keep cleaning up the rest
+                log(f"cleanup of {name} failed: {e}")
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def wait_http(url: str, process: subprocess.Popen, what: str, log_path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (loopback)
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+                raise RuntimeError(f"{what} did not start:\n{tail}") from None
+            time.sleep(0.1)
+
+
+# --- /proc sampling -------------------------------------------------------------------------
+
+
+def rss_kib(pid: int, field_name: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (fields 14 and 15 of /proc/PID/stat)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+class PeakRss:
+    """Samples VmRSS every 10 ms in a thread; also resets and reads the kernel's VmHWM."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kib = 0
+        self.start_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._hwm_reset = False
+
+    def __enter__(self) -> PeakRss:
+        self.start_kib = rss_kib(self.pid)
+        try:  # "5" resets the peak RSS counter (Linux >= 4.0)
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+            self._hwm_reset = True
+        except OSError:
+            pass
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kib = max(self.peak_kib, rss_kib(self.pid))
+            self._stop.wait(0.01)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self._hwm_reset:
+            self.peak_kib = max(self.peak_kib, rss_kib(self.pid, "VmHWM"))
+
+
+# --- HTTP helpers ---------------------------------------------------------------------------
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + b64encode(f"{user}:{password}".encode()).decode()
+
+
+def get_body(base: str, path: str, headers: dict[str, str]) -> tuple[int, int, float]:
+    """(status, bytes read, seconds) for one GET, reading into a 1 MiB buffer and dropping it."""
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+    buffer = memoryview(bytearray(MiB))
+    started = time.perf_counter()
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        total = 0
+        while True:
+            n = response.readinto(buffer)
+            if not n:
+                break
+            total += n
+        return response.status, total, time.perf_counter() - started
+    finally:
+        connection.close()
+
+
+def fetch_token(portal: str, license_id: str, service: str, repositories: list[str]) -> str:
+    scopes = "&".join(f"scope=repository:{r}:pull" for r in repositories)
+    request = urllib.request.Request(
+        f"{portal}/v2/token?service={service}&{scopes}", headers={"Authorization": basic(license_id, license_id)}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+        return json.load(response)["token"]
+
+
+def upload_blob(registry: Distribution, repository: str, path: Path, digest: str) -> None:
+    """A monolithic blob upload (POST, then PUT with the whole body) of a file."""
+    # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#post-then-put
+    connection = http.client.HTTPConnection(registry.host, registry.port, timeout=300, blocksize=MiB)
+    try:
+        connection.request("POST", f"/v2/{repository}/blobs/uploads/", headers={"Content-Length": "0"})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 202:
+            raise RuntimeError(f"blob upload start: HTTP {response.status}")
+        location = urlsplit(response.headers["Location"])
+        target = (
+            f"{location.path}?{location.query}&digest={digest}"
+            if location.query
+            else f"{location.path}?digest={digest}"
+        )
+        with path.open("rb") as body:
+            connection.request(
+                "PUT",
+                target,
+                body=body,
+                headers={"Content-Length": str(path.stat().st_size), "Content-Type": "application/octet-stream"},
+            )
+            response = connection.getresponse()
+            response.read()
+        if response.status != 201:
+            raise RuntimeError(f"blob upload: HTTP {response.status}")
+    finally:
+        connection.close()
+
+
+def random_file(path: Path, size: int) -> str:
+    hasher = hashlib.sha256()
+    with path.open("wb") as out:
+        for _ in range(size // (8 * MiB)):
+            chunk = os.urandom(8 * MiB)
+            hasher.update(chunk)
+            out.write(chunk)
+    return "sha256:" + hasher.hexdigest()
+
+
+# --- the parts ------------------------------------------------------------------------------
+
+
+@dataclass
+class Setup:
+    tmp: Path
+    upstream: Distribution
+    nginx_url: str
+    nginx_pid: int
+    portal_url: str
+    portal_pid: int
+    app_slug: str
+    license_id: str
+    service: str
+    big: PushedImage
+    small: PushedImage
+    blob_repository: str
+    blob_digest: str
+    database: str
+    cache: str
+    notes: list[str] = field(default_factory=list)
+    load_start: float = field(default_factory=lambda: os.getloadavg()[0])
+
+    def proxy_name(self, repository: str) -> str:
+        return f"proxy/{self.app_slug}/{self.upstream.netloc.replace(':', '__')}/{repository}"
+
+
+def make_database(tmp: Path, cleanup: Cleanup, force_sqlite: bool) -> tuple[str, str]:
+    """(DATABASE_URL, label): a throwaway PostgreSQL database when one is reachable, else SQLite."""
+    if not force_sqlite:
+        try:
+            import psycopg
+
+            name = f"portal_bench_{os.getpid()}_{secrets.token_hex(3)}"
+            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
+                admin.execute(f'CREATE DATABASE "{name}"')
+
+            def drop() -> None:
+                with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+            cleanup.add("database", drop)
+            return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, f"postgresql ({name})"
+        except Exception as e:
+            log(f"PostgreSQL not usable ({e}); falling back to SQLite")
+    return f"sqlite:///{tmp / 'portal.sqlite3'}", "sqlite"
+
+
+def pick_cache() -> tuple[str | None, str]:
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+        return REDIS_URL, f"redis ({REDIS_URL})"
+    except Exception:
+        return None, "file cache (no Redis reachable)"
+
+
+def portal_environment(tmp: Path, database_url: str, redis_url: str | None) -> dict[str, str]:
+    """Production settings (DEBUG off), plus what a loopback, plain-HTTP upstream needs."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "PORTAL_", "REGISTRIES_", "DEBUG"))
+    }
+    env.update(
+        DATABASE_URL=database_url,
+        PORTAL_VAR_DIR=str(tmp / "var"),
+        DEBUG="0",
+        REGISTRIES_ALLOW_HTTP="1",
+        REGISTRIES_ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8",
+        CELERY_BROKER_URL="filesystem://",
+        DJANGO_SETTINGS_MODULE="portal.settings",
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def seed_portal(upstream: Distribution) -> tuple[str, str, str]:
+    """Team, app, registry and license through the services, as a vendor would: (app slug, license ID, service)."""
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+
+    from accounts import services as accounts
+    from accounts.access import Actor
+    from accounts.models import Membership, User
+    from licenses import services as licenses
+    from registries import services as registries
+
+    user = User.objects.create_user("bench@example.test", secrets.token_urlsafe(16))
+    team = accounts.team_create(name="Bench", admin=user)
+    actor = Actor(team=team, role=Membership.objects.get(user=user, team=team).role, user=user)
+    app = licenses.app_create(actor=actor, name="Bench", slug="bench")
+    # No auth upstream: the credentials are stored and sent, Distribution ignores them.
+    registries.registry_create(
+        actor=actor, provider="other", endpoint=upstream.endpoint, username="bench", password="bench"
+    )
+    _, license_id = licenses.license_create(actor=actor, app=app, customer_name="Bench customer")
+    from django.db import connections
+
+    connections.close_all()
+    return app.slug, license_id, settings.PROXY_SERVICE
+
+
+NGINX_CONF = """\
+# Plain reverse proxy: proxy_buffering off, default buffer sizes.
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/nginx-tmp/client;
+    proxy_temp_path {tmp}/nginx-tmp/proxy;
+    fastcgi_temp_path {tmp}/nginx-tmp/fastcgi;
+    uwsgi_temp_path {tmp}/nginx-tmp/uwsgi;
+    scgi_temp_path {tmp}/nginx-tmp/scgi;
+    upstream registry {{ server {upstream}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 0;
+        location / {{
+            proxy_pass http://registry;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(tmp: Path, upstream: Distribution, cleanup: Cleanup) -> tuple[str, int]:
+    directory = tmp / "nginx"
+    (directory / "nginx-tmp").mkdir(parents=True)
+    port = free_port()
+    conf = directory / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=directory, upstream=upstream.netloc, port=port))
+    log_path = directory / "nginx-error.log"
+    with log_path.open("ab") as log_file:
+        process = cleanup.process(
+            "nginx",
+            subprocess.Popen(
+                ["nginx", "-p", str(directory), "-c", str(conf), "-e", str(log_path)],
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+            ),
+        )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/v2/", process, "nginx", log_path)
+    return url, process.pid
+
+
+def start_portal(tmp: Path, env: dict[str, str], cleanup: Cleanup) -> tuple[str, int, list[str]]:
+    """uvicorn serving portal.asgi as the Procfile does, with uvloop and httptools when installed."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+    command.append("--no-access-log")
+    notes = []
+    for module, flags in (("uvloop", ["--loop", "uvloop"]), ("httptools", ["--http", "httptools"])):
+        try:
+            __import__(module)
+            command += flags
+        except ImportError:
+            notes.append(f"{module} not installed: uvicorn uses its default")
+    log_path = tmp / "portal.log"
+    with log_path.open("ab") as log_file:
+        process = cleanup.process(
+            "portal", subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/healthz", process, "the portal", log_path)
+    return url, process.pid, notes
+
+
+def build_setup(tmp: Path, cleanup: Cleanup, force_sqlite: bool) -> Setup:
+    database_url, database_label = make_database(tmp, cleanup, force_sqlite)
+    redis_url, cache_label = pick_cache()
+    env = portal_environment(tmp, database_url, redis_url)
+    os.environ.clear()  # this process sets Django up too (to seed), with the portal's settings
+    os.environ.update(env)
+
+    log("starting Distribution (no auth)")
+    upstream = Distribution(tmp / "distribution", "none").start()
+    cleanup.add("distribution", upstream.close)
+
+    log("building and pushing bench/big (one 256 MiB layer) and bench/small (one 16 MiB layer)")
+    big = push(
+        build_image(tmp / "layout-big", tag="1.0", seed="big", layers=1, layer_size=BIG_LAYER),
+        upstream.netloc,
+        "bench/big",
+    )
+    shutil.rmtree(tmp / "layout-big")
+    small = push(
+        build_image(tmp / "layout-small", tag="1.0", seed="small", layers=1, layer_size=SMALL_LAYER),
+        upstream.netloc,
+        "bench/small",
+    )
+    log("writing and uploading a 1 GiB random blob to bench/blob")
+    source = tmp / "blob.bin"
+    blob_digest = random_file(source, HUGE_BLOB)
+    upload_blob(upstream, "bench/blob", source, blob_digest)
+    source.unlink()
+
+    log(f"migrating {database_label} and creating team, app, registry, license through the services")
+    app_slug, license_id, service = seed_portal(upstream)
+
+    log("starting nginx and the portal (uvicorn)")
+    nginx_url, nginx_pid = start_nginx(tmp, upstream, cleanup)
+    portal_url, portal_pid, notes = start_portal(tmp, env, cleanup)
+    return Setup(
+        tmp=tmp,
+        upstream=upstream,
+        nginx_url=nginx_url,
+        nginx_pid=nginx_pid,
+        portal_url=portal_url,
+        portal_pid=portal_pid,
+        app_slug=app_slug,
+        license_id=license_id,
+        service=service,
+        big=big,
+        small=small,
+        blob_repository="bench/blob",
+        blob_digest=blob_digest,
+        database=database_label,
+        cache=cache_label,
+        notes=notes,
+    )
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+
+def image_bytes(image: PushedImage) -> int:
+    manifest = json.loads(image.manifest)
+    return manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"]) + len(image.manifest)
+
+
+def skopeo_copy(source: str, destination: Path, creds: str | None) -> tuple[subprocess.CompletedProcess, float]:
+    command = ["skopeo", "--insecure-policy", "copy", "--quiet", "--src-tls-verify=false"]
+    if creds:
+        command += ["--src-creds", creds]
+    started = time.perf_counter()
+    result = subprocess.run([*command, source, f"dir:{destination}"], capture_output=True, text=True, timeout=240)
+    return result, time.perf_counter() - started
+
+
+def pulled_layers(directory: Path) -> list[str]:
+    return [layer["digest"] for layer in json.loads((directory / "manifest.json").read_text())["layers"]]
+
+
+class Profiler:
+    """py-spy record on the portal process around a section, when --profile DIR is given."""
+
+    def __init__(self, directory: Path | None, pid: int) -> None:
+        self.directory, self.pid = directory, pid
+        self.binary = shutil.which("py-spy") if directory else None
+        if directory and not self.binary:
+            log("--profile: py-spy not found on PATH; not profiling")
+
+    def section(self, name: str) -> Callable[[], None]:
+        if not self.binary or not self.directory:
+            return lambda: None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        process = subprocess.Popen(
+            [self.binary, "record", "--pid", str(self.pid), "--rate", "250", "--nonblocking", "--format", "raw",
+             "--output", str(self.directory / f"{name}.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(1.0)  # let it attach
+
+        def stop() -> None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+        return stop
+
+
+def measure_skopeo(s: Setup, runs: int, profiler: Profiler) -> dict:
+    size = image_bytes(s.big)
+    direct_ref = f"docker://{s.upstream.netloc}/{s.big.reference}"
+    proxy_ref = f"docker://{urlsplit(s.portal_url).netloc}/{s.proxy_name(s.big.repository)}:{s.big.tag}"
+    times: dict[str, list[float]] = {"direct": [], "proxy": []}
+    errors = 0
+    stop = profiler.section("skopeo")
+    for i in range(runs):
+        for path, ref, creds in (("direct", direct_ref, None), ("proxy", proxy_ref, f"{s.license_id}:{s.license_id}")):
+            out = s.tmp / f"skopeo-{path}-{i}"
+            result, seconds = skopeo_copy(ref, out, creds)
+            if result.returncode != 0 or pulled_layers(out) != list(s.big.layer_digests):
+                errors += 1
+                log(f"skopeo {path} failed: {result.stderr[-500:]}")
+            else:
+                times[path].append(seconds)
+            shutil.rmtree(out, ignore_errors=True)
+    stop()
+    mbps = {k: size / MB / statistics.median(v) if v else 0.0 for k, v in times.items()}
+    return {"bytes": size, "direct_mbps": mbps["direct"], "proxy_mbps": mbps["proxy"], "errors": errors,
+            "ratio": mbps["proxy"] / mbps["direct"] if mbps["direct"] else 0.0}  # fmt: skip
+
+
+def measure_blob(s: Setup, runs: int, profiler: Profiler) -> dict:
+    path = f"/v2/{s.blob_repository}/blobs/{s.blob_digest}"
+    proxy_path = f"/v2/{s.proxy_name(s.blob_repository)}/blobs/{s.blob_digest}"
+    token = fetch_token(s.portal_url, s.license_id, s.service, [s.proxy_name(s.blob_repository)])
+    get_body(s.upstream.url, path, {})  # into the page cache
+    rates: dict[str, list[float]] = {"direct": [], "nginx": [], "proxy": []}
+    cpu: dict[str, list[float]] = {"nginx": [], "proxy": []}
+    errors = 0
+    peak = 0
+    baseline = rss_kib(s.portal_pid)
+    targets = {
+        "direct": (s.upstream.url, path, {}, []),
+        "nginx": (s.nginx_url, path, {}, children(s.nginx_pid)),
+        "proxy": (s.portal_url, proxy_path, {"Authorization": f"Bearer {token}"}, [s.portal_pid]),
+    }
+    stop = profiler.section("blob")
+    for _ in range(runs):
+        for name, (base, url_path, headers, pids) in targets.items():
+            cpu_before = cpu_seconds(pids)
+            if name == "proxy":
+                with PeakRss(s.portal_pid) as rss:
+                    status, size, seconds = get_body(base, url_path, headers)
+                peak = max(peak, rss.peak_kib)
+            else:
+                status, size, seconds = get_body(base, url_path, headers)
+            if status != 200 or size != HUGE_BLOB:
+                errors += 1
+                log(f"blob GET via {name}: HTTP {status}, {size} bytes")
+                continue
+            rates[name].append(size / MB / seconds)
+            if name in cpu:
+                cpu[name].append((cpu_seconds(pids) - cpu_before) / (size / (1024 * MiB)))
+    stop()
+    median = {k: statistics.median(v) if v else 0.0 for k, v in rates.items()}
+    return {
+        "direct_mbps": median["direct"],
+        "nginx_mbps": median["nginx"],
+        "proxy_mbps": median["proxy"],
+        "proxy_vs_nginx": median["proxy"] / median["nginx"] if median["nginx"] else 0.0,
+        "nginx_cpu_s_per_gib": statistics.median(cpu["nginx"]) if cpu["nginx"] else 0.0,
+        "proxy_cpu_s_per_gib": statistics.median(cpu["proxy"]) if cpu["proxy"] else 0.0,
+        "rss_baseline_mb": baseline * 1024 / MB,
+        "rss_peak_mb": peak * 1024 / MB,
+        "errors": errors,
+    }
+
+
+def measure_concurrency(s: Setup, profiler: Profiler) -> dict:
+    ref = f"docker://{urlsplit(s.portal_url).netloc}/{s.proxy_name(s.small.repository)}:{s.small.tag}"
+    command = ["skopeo", "--insecure-policy", "copy", "--quiet", "--src-tls-verify=false",
+               "--src-creds", f"{s.license_id}:{s.license_id}", ref]  # fmt: skip
+    outs = [s.tmp / f"concurrent-{i}" for i in range(CONCURRENT_PULLS)]
+    stop = profiler.section("concurrent")
+    with PeakRss(s.portal_pid) as rss:
+        started = time.perf_counter()
+        processes = [
+            subprocess.Popen([*command, f"dir:{out}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for out in outs
+        ]
+        failures = []
+        for process, out in zip(processes, outs, strict=True):
+            try:
+                _, stderr = process.communicate(timeout=180)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                stderr = "timed out"
+            if process.returncode != 0 or pulled_layers(out) != list(s.small.layer_digests):
+                failures.append(stderr[-300:])
+        seconds = time.perf_counter() - started
+    stop()
+    for out in outs:
+        shutil.rmtree(out, ignore_errors=True)
+    for failure in failures[:3]:
+        log(f"concurrent pull failed: {failure}")
+    size = image_bytes(s.small) * CONCURRENT_PULLS
+    return {"pulls": CONCURRENT_PULLS, "errors": len(failures), "seconds": seconds, "mbps": size / MB / seconds,
+            "rss_peak_mb": rss.peak_kib * 1024 / MB}  # fmt: skip
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def measure_manifests(s: Setup, profiler: Profiler) -> dict:
+    """Sequential GETs on one keep-alive connection each, direct and proxy alternating."""
+    token = fetch_token(s.portal_url, s.license_id, s.service, [s.proxy_name(s.small.repository)])
+    targets = {
+        "direct": (s.upstream, f"/v2/{s.small.repository}/manifests/{s.small.tag}", {}),
+        "proxy": (
+            urlsplit(s.portal_url),
+            f"/v2/{s.proxy_name(s.small.repository)}/manifests/{s.small.tag}",
+            {"Authorization": f"Bearer {token}"},
+        ),
+    }
+    connections = {}
+    for name, (where, _, _) in targets.items():
+        host, port = (where.host, where.port) if isinstance(where, Distribution) else (where.hostname, where.port)
+        connections[name] = http.client.HTTPConnection(host, port, timeout=30)
+    latencies: dict[str, list[float]] = {"direct": [], "proxy": []}
+    errors = 0
+    stop = profiler.section("manifests")
+    try:
+        for i in range(20 + MANIFEST_REQUESTS):  # the first 20 warm up connections and caches
+            for name, (_, path, headers) in targets.items():
+                connection = connections[name]
+                started = time.perf_counter()
+                connection.request("GET", path, headers={"Accept": MANIFEST_TYPES, **headers})
+                response = connection.getresponse()
+                body = response.read()
+                elapsed = time.perf_counter() - started
+                if response.status != 200 or body != s.small.manifest:
+                    errors += 1
+                    continue
+                if i >= 20:
+                    latencies[name].append(elapsed * 1000)
+    finally:
+        stop()
+        for connection in connections.values():
+            connection.close()
+    result = {"requests": MANIFEST_REQUESTS, "errors": errors}
+    for name, values in latencies.items():
+        result[f"{name}_p50_ms"] = statistics.median(values) if values else 0.0
+        result[f"{name}_p99_ms"] = percentile(values, 99) if values else 0.0
+    result["overhead_p50_ms"] = result["proxy_p50_ms"] - result["direct_p50_ms"]
+    return result
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def report(s: Setup, skopeo: dict, blob: dict, concurrent: dict, manifests: dict, runs: int, seconds: float) -> None:
+    aims = {
+        "skopeo_ratio": skopeo["ratio"] >= 0.9 and skopeo["errors"] == 0,
+        "blob_proxy_vs_nginx": blob["proxy_vs_nginx"] >= 0.8 and blob["errors"] == 0,
+        "concurrent_errors": concurrent["errors"] == 0,
+        "manifest_overhead_p50": manifests["overhead_p50_ms"] < 5 and manifests["errors"] == 0,
+        "rss_peak": 0 < blob["rss_peak_mb"] < 150,
+    }
+    rows = [
+        ("skopeo copy 256 MiB image, direct", f"{skopeo['direct_mbps']:.0f} MB/s", "", ""),
+        ("skopeo copy 256 MiB image, proxy", f"{skopeo['proxy_mbps']:.0f} MB/s", "", ""),
+        ("  proxy / direct", f"{skopeo['ratio']:.2f}x", ">= 0.90x", verdict(aims["skopeo_ratio"])),
+        ("GET 1 GiB blob, direct", f"{blob['direct_mbps']:.0f} MB/s", "", ""),
+        ("GET 1 GiB blob, nginx", f"{blob['nginx_mbps']:.0f} MB/s", "", ""),
+        ("GET 1 GiB blob, proxy", f"{blob['proxy_mbps']:.0f} MB/s", "", ""),
+        ("  proxy / nginx", f"{blob['proxy_vs_nginx']:.2f}x", ">= 0.80x", verdict(aims["blob_proxy_vs_nginx"])),
+        ("  proxy / direct", f"{blob['proxy_mbps'] / blob['direct_mbps']:.2f}x" if blob["direct_mbps"] else "-", "", ""),
+        ("  CPU per GiB, nginx / proxy", f"{blob['nginx_cpu_s_per_gib']:.2f} s / {blob['proxy_cpu_s_per_gib']:.2f} s", "", ""),
+        ("proxy RSS while 1 GiB streams (peak)", f"{blob['rss_peak_mb']:.0f} MB", "< 150 MB", verdict(aims["rss_peak"])),
+        ("  (RSS before the stream)", f"{blob['rss_baseline_mb']:.0f} MB", "", ""),
+        (f"{concurrent['pulls']} concurrent pulls of 16 MiB image, proxy",
+         f"{concurrent['seconds']:.1f} s, {concurrent['errors']} errors", "0 errors", verdict(aims["concurrent_errors"])),
+        ("  aggregate throughput / peak RSS", f"{concurrent['mbps']:.0f} MB/s / {concurrent['rss_peak_mb']:.0f} MB", "", ""),
+        ("manifest GET p50, direct / proxy", f"{manifests['direct_p50_ms']:.2f} / {manifests['proxy_p50_ms']:.2f} ms", "", ""),
+        ("manifest GET p99, direct / proxy", f"{manifests['direct_p99_ms']:.2f} / {manifests['proxy_p99_ms']:.2f} ms", "", ""),
+        ("  proxy overhead p50", f"{manifests['overhead_p50_ms']:.2f} ms", "< 5 ms", verdict(aims["manifest_overhead_p50"])),
+    ]  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    print()
+    print(
+        f"Registry proxy benchmark ({runs} runs each, median; {os.cpu_count()} CPUs; database {s.database}; cache {s.cache})"
+    )
+    print(f"{'figure'.ljust(width)}  {'value'.ljust(value_width)}  {'aim'.ljust(8)}  status")
+    print("-" * (width + value_width + 20))
+    for name, value, aim, status in rows:
+        print(f"{name.ljust(width)}  {value.ljust(value_width)}  {aim.ljust(8)}  {status}")
+    print(
+        f"load average (1 min): {s.load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; other work skews the figures"
+    )
+    for note in s.notes:
+        print(f"note: {note}")
+    missed = [k for k, ok in aims.items() if not ok]
+    print(f"aims missed: {', '.join(missed)}" if missed else "all aims met")
+    summary = {
+        "skopeo": skopeo, "blob": blob, "concurrent": concurrent, "manifests": manifests,
+        "missed": missed, "runs": runs, "database": s.database, "cache": s.cache, "seconds": round(seconds, 1),
+        "load": [round(s.load_start, 2), round(os.getloadavg()[0], 2)],
+    }  # fmt: skip
+    print(json.dumps(summary, separators=(",", ":")))
+
+
+def rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    return value
+
+
+def hold(s: Setup) -> None:
+    """Print where everything is and wait for Ctrl-C (for profiling by hand)."""
+    blob = s.proxy_name(s.blob_repository)
+    print(f"upstream {s.upstream.url}  nginx {s.nginx_url}  portal {s.portal_url} (pid {s.portal_pid})")
+    print(f"license {s.license_id}  temp dir {s.tmp}")
+    print(f"proxy blob: {s.portal_url}/v2/{blob}/blobs/{s.blob_digest}")
+    print(f"proxy manifest: {s.portal_url}/v2/{s.proxy_name(s.small.repository)}/manifests/{s.small.tag}")
+    print("holding; Ctrl-C to stop and clean up", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="repetitions of the skopeo and 1 GiB measurements")
+    parser.add_argument("--sqlite", action="store_true", help="use a SQLite file instead of a PostgreSQL database")
+    parser.add_argument("--profile", type=Path, help="record py-spy profiles of the portal per section into DIR")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs) after the run")
+    parser.add_argument("--hold", action="store_true", help="after measuring, keep everything running until Ctrl-C")
+    args = parser.parse_args()
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)  # also when started with SIGINT ignored (a background job)
+    started = time.monotonic()
+    cleanup = Cleanup()
+    tmp = Path(tempfile.mkdtemp(prefix="proxy-bench-"))
+    if args.keep:
+        log(f"keeping {tmp}")
+    else:
+        cleanup.add("temp dir", lambda: shutil.rmtree(tmp, ignore_errors=True))
+    try:
+        s = build_setup(tmp, cleanup, args.sqlite)
+        profiler = Profiler(args.profile, s.portal_pid)
+        log(f"skopeo copy of the 256 MiB image, direct and through the proxy ({args.runs}x each)")
+        skopeo = measure_skopeo(s, args.runs, profiler)
+        log(f"GET of the 1 GiB blob, direct, nginx and proxy ({args.runs}x each)")
+        blob = measure_blob(s, args.runs, profiler)
+        log(f"{CONCURRENT_PULLS} concurrent pulls of the 16 MiB image through the proxy")
+        concurrent = measure_concurrency(s, profiler)
+        log(f"manifest latency, {MANIFEST_REQUESTS} GETs each, direct and proxy")
+        manifests = measure_manifests(s, profiler)
+        report(s, *(rounded(x) for x in (skopeo, blob, concurrent, manifests)), args.runs, time.monotonic() - started)
+        if "ERROR" in (tmp / "portal.log").read_text(errors="replace"):
+            log(f"the portal logged errors; see {tmp / 'portal.log'} (use --keep)")
+        if args.hold:
+            hold(s)
+    except KeyboardInterrupt:
+        log("interrupted; cleaning up")
+        return 130
+    finally:
+        cleanup.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
