@@ -1,9 +1,38 @@
-"""ASGI entry point: UI, API, token service and registry proxy in one process."""
+"""ASGI entry point: UI, API, token service and registry proxy in one process.
+
+Registry traffic (the /v2/ API and the registry's notifications) goes to a handler without
+Django's middleware: those views need none (no sessions, CSRF or templates), and under ASGI
+every sync middleware is a thread hop per request, which the proxy's latency paid for.
+"""
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
-application = get_asgi_application()
+portal_application = get_asgi_application()
+
+
+class RegistryASGIHandler(ASGIHandler):
+    """The same URLs and views, loaded without MIDDLEWARE."""
+
+    def load_middleware(self, is_async=False):
+        middleware = settings.MIDDLEWARE
+        settings.MIDDLEWARE = []
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = middleware
+
+
+registry_application = RegistryASGIHandler()
+REGISTRY_PATHS = ("/v2/", "/hooks/registry")
+
+
+async def application(scope, receive, send):
+    if scope["type"] == "http" and scope["path"].startswith(REGISTRY_PATHS):
+        return await registry_application(scope, receive, send)
+    return await portal_application(scope, receive, send)
