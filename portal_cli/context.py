@@ -145,3 +145,15 @@ def stdin_is_terminal() -> bool:
         return sys.stdin is not None and sys.stdin.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def refuse_without_confirmation(yes: bool, what: str, *, doing: str = "deleting") -> None:
+    """Before any request: a destructive command that cannot ask (no terminal) needs --yes."""
+    if not yes and not stdin_is_terminal():
+        raise CliError(f"not {doing} {what} without confirmation: stdin is not a terminal; pass --yes", exit_code=2)
+
+
+def confirm_or_stop(yes: bool, question: str, *, refused: str) -> None:
+    """Ask on the terminal (unless --yes); a "no" ends the command with `refused`."""
+    if not yes and not click.confirm(question, default=False, err=True):
+        raise CliError(refused)

@@ -7,7 +7,14 @@ from typing import Any
 import click
 
 from portal_cli.client import PortalClient, PortalError, segment
-from portal_cli.context import CliError, client, common_options, output_format, stdin_is_terminal
+from portal_cli.context import (
+    CliError,
+    client,
+    common_options,
+    confirm_or_stop,
+    output_format,
+    refuse_without_confirmation,
+)
 from portal_cli.output import Column, emit_json, emit_list, emit_value, when
 
 APP_COLUMNS = [
@@ -52,16 +59,14 @@ def app_ls() -> None:
 def app_rm(slug: str, yes: bool) -> None:
     """Delete an app and its licenses; asks first unless --yes."""
     fmt = output_format()
-    if not yes and not stdin_is_terminal():
-        raise CliError(
-            f"not deleting app “{slug}” without confirmation: stdin is not a terminal; pass --yes", exit_code=2
-        )
+    refuse_without_confirmation(yes, f"app “{slug}”")
     api = client()
     found = _get_app(api, slug)
-    if not yes and not click.confirm(
-        f"Delete app “{found['name']}” ({found['slug']}) and its licenses?", default=False, err=True
-    ):
-        raise CliError(f"app “{slug}” was not deleted")
+    confirm_or_stop(
+        yes,
+        f"Delete app “{found['name']}” ({found['slug']}) and its licenses?",
+        refused=f"app “{slug}” was not deleted",
+    )
     api.delete(f"apps/{segment(found['slug'])}/")
     if fmt == "json":
         emit_json(found)

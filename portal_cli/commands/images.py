@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from portal_cli.client import PortalError, segment
-from portal_cli.context import CliError, client, common_options, output_format, stdin_is_terminal
+from portal_cli.context import (
+    CliError,
+    client,
+    common_options,
+    confirm_or_stop,
+    output_format,
+    refuse_without_confirmation,
+)
 from portal_cli.output import Column, emit_json, emit_list, text, when
 
 MANIFEST_KINDS = {
@@ -80,14 +87,12 @@ def image_rm(reference: str, slug: str, yes: bool) -> None:
     match = IMAGE_REF.match(reference.removeprefix(f"{slug}/"))
     if not match:
         raise CliError(f"“{reference}” is not IMAGE:TAG or IMAGE@DIGEST", exit_code=2)
-    if not yes and not stdin_is_terminal():
-        raise CliError(
-            f"not deleting “{reference}” without confirmation: stdin is not a terminal; pass --yes", exit_code=2
-        )
-    if not yes and not click.confirm(
-        f"Delete {slug}/{reference} and every tag pointing to the same manifest?", default=False, err=True
-    ):
-        raise CliError(f"“{reference}” was not deleted")
+    refuse_without_confirmation(yes, f"“{reference}”")
+    confirm_or_stop(
+        yes,
+        f"Delete {slug}/{reference} and every tag pointing to the same manifest?",
+        refused=f"“{reference}” was not deleted",
+    )
     path = "/".join(segment(part) for part in match["image"].split("/"))
     if match["tag"]:
         path += f"/tags/{segment(match['tag'])}"

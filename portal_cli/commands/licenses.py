@@ -26,7 +26,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from portal_cli.client import PortalClient, PortalError, segment
-from portal_cli.context import CliError, State, client, common_options, output_format, stdin_is_terminal
+from portal_cli.context import (
+    CliError,
+    State,
+    client,
+    common_options,
+    confirm_or_stop,
+    output_format,
+    refuse_without_confirmation,
+)
 from portal_cli.output import Column, emit_json, emit_list, emit_record, emit_value, record, text, when
 
 STATUSES = ("active", "expired", "revoked")
@@ -212,19 +220,15 @@ def license_show(ref: str) -> None:
 def license_revoke(ref: str, yes: bool) -> None:
     """Revoke a license: the customer's pulls fail within seconds. Asks first unless --yes."""
     fmt = output_format()
-    if not yes and not stdin_is_terminal():
-        raise CliError(
-            f"not revoking {_label(ref)} without confirmation: stdin is not a terminal; pass --yes", exit_code=2
-        )
+    refuse_without_confirmation(yes, _label(ref), doing="revoking")
     api = client()
     found = _get_license(api, ref)
-    if not yes and not click.confirm(
+    confirm_or_stop(
+        yes,
         f"Revoke the license of “{text(found['customer_name'])}” for app {text(found['app'])}? "
         "Their pulls stop within seconds.",
-        default=False,
-        err=True,
-    ):
-        raise CliError(f"{_describe(found)} was not revoked")
+        refused=f"{_describe(found)} was not revoked",
+    )
     already = found.get("status") == "revoked"
     revoked = api.post(f"licenses/{segment(found['id'])}/revoke/", {})
     if fmt == "json":

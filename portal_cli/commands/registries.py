@@ -14,7 +14,14 @@ from typing import Any
 import click
 
 from portal_cli.client import PortalClient, PortalError, redact_text, segment
-from portal_cli.context import CliError, client, common_options, output_format, stdin_is_terminal
+from portal_cli.context import (
+    CliError,
+    client,
+    common_options,
+    confirm_or_stop,
+    output_format,
+    refuse_without_confirmation,
+)
 from portal_cli.output import Column, emit_json, emit_list, emit_value, record, table, text, when
 from portal_cli.secret_input import read_secret_file, read_stdin_secret
 
@@ -260,16 +267,14 @@ def registry_ls() -> None:
 def registry_rm(ref: str, yes: bool) -> None:
     """Delete a registry, its stored credentials and its test history; asks first unless --yes."""
     fmt = output_format()
-    if not yes and not stdin_is_terminal():
-        raise CliError(
-            f"not deleting registry “{ref}” without confirmation: stdin is not a terminal; pass --yes", exit_code=2
-        )
+    refuse_without_confirmation(yes, f"registry “{ref}”")
     api = client()
     found = _find(api, ref)
-    if not yes and not click.confirm(
-        f"Delete registry “{found['name']}” ({found['endpoint']}) and its stored credentials?", default=False, err=True
-    ):
-        raise CliError(f"registry “{found['name']}” was not deleted")
+    confirm_or_stop(
+        yes,
+        f"Delete registry “{found['name']}” ({found['endpoint']}) and its stored credentials?",
+        refused=f"registry “{found['name']}” was not deleted",
+    )
     api.delete(f"external-registries/{segment(found['id'])}/")
     if fmt == "json":
         emit_json(found)
