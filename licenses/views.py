@@ -273,8 +273,17 @@ def license_detail(request, pk: int):
         "host": request.get_host(),
         "pull_examples": _pull_examples(license.app, request.get_host()),
         "pulls": license.pulls.all()[:50],
+        "private_images": _private_images(license.app, pullsecret.registry_host()),
     }
     return render(request, "licenses/license_detail.html", context)
+
+
+def _private_images(app: App, registry_host: str, limit: int = 10) -> list[str]:
+    """`docker pull` references for images pushed to the portal's private registry."""
+    from registries.models import PrivateTag
+
+    tags = PrivateTag.objects.filter(image__app=app).select_related("image").order_by("-pushed_at")[:limit]
+    return [f"{registry_host}/{t.image.repository}:{t.tag}" for t in tags]
 
 
 def _pull_examples(app: App, proxy_host: str) -> list[dict]:

@@ -221,7 +221,7 @@ def test_the_license_page_tells_the_customer_how_to_pull_from_each_registry(admi
     assert "docker pull testserver/proxy/acme-api/quay.io/acme/&lt;image&gt;:&lt;tag&gt;" in html
     assert "docker pull testserver/proxy/acme-api/registry.local__5000/&lt;image&gt;:&lt;tag&gt;" in html
     assert "ghcr.io" not in html
-    assert "--docker-server=testserver" in html  # the Kubernetes pull secret
+    assert "use the image pull secret below" in html  # Kubernetes: one secret for both hosts
 
 
 def test_instructions_follow_the_apps_repository_rules(admin_client, app, team, admin):
