@@ -8,10 +8,6 @@ the portal's public key (see licenses/licensefile.py on the server for the signe
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 import os
 import re
 import sys
@@ -20,10 +16,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import click
-import yaml
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from portal_cli.client import PortalClient, PortalError, segment
 from portal_cli.context import (
@@ -35,6 +27,7 @@ from portal_cli.context import (
     output_format,
     refuse_without_confirmation,
 )
+from portal_cli.licensefile import LicenseFileError, key_id, load_public_key, verify_license_file
 from portal_cli.output import Column, emit_json, emit_list, emit_record, emit_value, record, text, when
 
 STATUSES = ("active", "expired", "revoked")
@@ -330,81 +323,11 @@ def license_pull_secret(ref: str, namespace: str | None) -> None:
 
 # --- verify ---------------------------------------------------------------------------------
 
-# The signed form, as licenses/licensefile.py on the server defines it.
-API_VERSION = "vendor-portal/v1"
-SIGNING_CONTEXT = b"vendor-portal license v1\n"
-TOP_LEVEL_KEYS = {"apiVersion", "kind", "spec", "signature"}
-
-
-class InvalidLicenseFile(Exception):
-    """A license file that is malformed or whose signature does not verify."""
-
-
-def _key_id(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
-def _public_key(pem: str) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(pem.encode())
-    except (ValueError, TypeError):
-        raise InvalidLicenseFile("the public key is not a PEM public key") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise InvalidLicenseFile("the public key is not an Ed25519 key")
-    return key
-
-
-def _check_text(value: Any, where: str) -> None:
-    """Only text, null and mappings are signed; a YAML number, date or list is an edit."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(item, f"{where}.{key}")
-    elif value is not None and not isinstance(value, str):
-        raise InvalidLicenseFile(f"the license holds a value that is not text: {text(where)}")
-
-
-def verify_license_text(content: str, public_key: Ed25519PublicKey) -> dict[str, Any]:
-    """The license's `spec` when `content` is a license file signed by `public_key`."""
-    try:
-        document = yaml.safe_load(content)
-    except yaml.YAMLError as e:
-        raise InvalidLicenseFile(f"not a license file: the YAML does not parse ({' '.join(str(e).split())})") from None
-    if not isinstance(document, dict) or document.get("kind") != "License":
-        raise InvalidLicenseFile("not a license file: kind License is missing")
-    if document.get("apiVersion") != API_VERSION:
-        raise InvalidLicenseFile(f"unsupported apiVersion {document.get('apiVersion')!r}; expected {API_VERSION}")
-    extra = sorted(str(k) for k in document if k not in TOP_LEVEL_KEYS)
-    if extra:
-        raise InvalidLicenseFile(f"fields outside the signed part: {', '.join(extra)}")
-    spec, signature = document.get("spec"), document.get("signature")
-    if not isinstance(spec, dict):
-        raise InvalidLicenseFile("not a license file: spec is missing")
-    _check_text(spec, "spec")
-    if not isinstance(signature, dict) or not signature.get("value"):
-        raise InvalidLicenseFile("the license file is not signed")
-    if signature.get("algorithm") != "Ed25519":
-        raise InvalidLicenseFile(f"unsupported signature algorithm {signature.get('algorithm')!r}; expected Ed25519")
-    try:
-        raw = base64.b64decode(str(signature["value"]), validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidLicenseFile("the signature is not base64") from None
-    payload = {"apiVersion": document["apiVersion"], "kind": document["kind"], "spec": spec}
-    try:
-        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise InvalidLicenseFile(f"the license holds a value that is not text: {e}") from None
-    try:
-        public_key.verify(raw, SIGNING_CONTEXT + canonical.encode("utf-8"))
-    except InvalidSignature:
-        expected = _key_id(public_key)
-        if signature.get("keyId") and signature.get("keyId") != expected:
-            raise InvalidLicenseFile(
-                f"the signature does not verify: the file names key {text(signature.get('keyId'))}, "
-                f"not this portal's key {expected}"
-            ) from None
-        raise InvalidLicenseFile("the signature does not verify: the file was changed after it was signed") from None
-    return spec
+# One implementation of the format, shared with the server (portal_cli/licensefile.py).
+InvalidLicenseFile = LicenseFileError
+_key_id = key_id
+_public_key = load_public_key
+verify_license_text = verify_license_file
 
 
 def _read(path: str, what: str) -> str:
@@ -463,7 +386,7 @@ def license_verify(path: str, key_path: str | None) -> None:
     except InvalidLicenseFile as e:
         if fmt == "json":
             emit_json({"valid": False, "reason": str(e)})
-        raise CliError(f"invalid license file: {e}") from None
+        raise CliError(f"invalid license file: {text(str(e))}") from None
     if fmt == "json":
         emit_json({"valid": True, "key_id": _key_id(public_key), "license": spec})
     else:
