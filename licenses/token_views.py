@@ -56,7 +56,7 @@ def _over_limit(key: str, limit: int) -> bool:
         counter.add(key, 0, timeout=60)
         return counter.incr(key) > limit
     except Exception:
-        logger.warning("token rate limiter unavailable; allowing the request")
+        logger.warning("rate limiter unavailable (shared cache down); allowing the request")
         return False
 
 

@@ -29,7 +29,9 @@ def registry_refresh_token_task(self, registry_id: int) -> str:
     except RegistryError as e:
         if self.request.retries >= REFRESH_RETRIES:
             services.registry_mark_refresh_failed(registry_id, e.message)
-            logger.warning("token refresh for registry %s failed for good: %s", registry_id, e.category.value)
+            logger.warning(
+                "registry %s: minting a new upstream login failed for good: %s", registry_id, e.category.value
+            )
             return f"failed: {e.category.value}"
         # Exponential backoff with jitter: 10 s, 20 s, 40 s, 80 s (± up to 5 s).
         raise self.retry(exc=e, countdown=10 * 2**self.request.retries + (registry_id % 5))

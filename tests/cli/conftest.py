@@ -7,6 +7,7 @@ test database, so tokens made here with the services are the ones the CLI presen
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -52,6 +53,25 @@ class Portal:
             text=True,
             timeout=60,
         )
+
+    def on_a_terminal(self, args: list[str], answer: str) -> subprocess.CompletedProcess[str]:
+        """Runs `portal ARGS` with a pseudo-terminal as stdin and types `answer`."""
+        controller, terminal = pty.openpty()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "portal_cli.main", *args],
+                env=self.env(self.token, None, None),
+                stdin=terminal,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            os.close(terminal)
+            os.write(controller, answer.encode() + b"\n")
+            out, err = proc.communicate(timeout=60)
+        finally:
+            os.close(controller)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def make_vendor(email: str, team_name: str) -> Actor:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
-import sys
 
 import pytest
 
@@ -63,36 +59,16 @@ def test_remove_without_a_terminal_and_without_yes_is_refused(portal):
     assert App.objects.filter(slug="keep-me").exists()
 
 
-def _rm_on_a_terminal(portal, slug: str, answer: str) -> subprocess.CompletedProcess[str]:
-    """Runs `portal app rm SLUG` with a pseudo-terminal as stdin and types `answer`."""
-    controller, terminal = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "portal_cli.main", "app", "rm", slug],
-            env=portal.env(portal.token, None, None),
-            stdin=terminal,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        os.close(terminal)
-        os.write(controller, answer.encode() + b"\n")
-        out, err = proc.communicate(timeout=60)
-    finally:
-        os.close(controller)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
 def test_remove_on_a_terminal_asks_first(portal):
     portal("app", "create", "Widget")
 
-    declined = _rm_on_a_terminal(portal, "widget", "n")
+    declined = portal.on_a_terminal(["app", "rm", "widget"], "n")
     assert declined.returncode == 1
     assert "Delete app “Widget” (widget)" in declined.stderr
     assert declined.stderr.endswith("error: app “widget” was not deleted\n")
     assert App.objects.filter(slug="widget").exists()
 
-    confirmed = _rm_on_a_terminal(portal, "widget", "y")
+    confirmed = portal.on_a_terminal(["app", "rm", "widget"], "y")
     assert confirmed.returncode == 0, confirmed.stderr
     assert confirmed.stdout == "Deleted app widget.\n"
     assert not App.objects.filter(slug="widget").exists()

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import stat
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -29,26 +26,6 @@ def _create(portal, *args: str) -> str:
     result = portal("license", "create", "--app", "acme-api", *args)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
-
-
-def _on_a_terminal(portal, args: list[str], answer: str) -> subprocess.CompletedProcess[str]:
-    """Runs `portal ARGS` with a pseudo-terminal as stdin and types `answer`."""
-    controller, terminal = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "portal_cli.main", *args],
-            env=portal.env(portal.token, None, None),
-            stdin=terminal,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        os.close(terminal)
-        os.write(controller, answer.encode() + b"\n")
-        out, err = proc.communicate(timeout=60)
-    finally:
-        os.close(controller)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 # --- create ------------------------------------------------------------------------------
@@ -230,13 +207,13 @@ def test_revoke_on_a_terminal_asks_first(portal, app):
     license_id = _create(portal, "--customer", "Initech")
     pk = services.license_find(license_id).pk
 
-    declined = _on_a_terminal(portal, ["license", "revoke", str(pk)], "n")
+    declined = portal.on_a_terminal(["license", "revoke", str(pk)], "n")
     assert declined.returncode == 1
     assert "Revoke the license of “Initech” for app acme-api?" in declined.stderr
     assert declined.stderr.endswith(f"error: license {pk} (Initech, app acme-api) was not revoked\n")
     assert services.license_find(license_id).revoked_at is None
 
-    confirmed = _on_a_terminal(portal, ["license", "revoke", str(pk)], "y")
+    confirmed = portal.on_a_terminal(["license", "revoke", str(pk)], "y")
     assert confirmed.returncode == 0, confirmed.stderr
     assert services.license_find(license_id).revoked_at is not None
 

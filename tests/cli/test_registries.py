@@ -45,26 +45,6 @@ def _add_other(portal, registry, *extra: str, password: str | None = None):
     )  # fmt: skip
 
 
-def _on_a_terminal(portal, args: list[str], answer: str) -> subprocess.CompletedProcess[str]:
-    """Runs `portal ARGS` with a pseudo-terminal as stdin and types `answer`."""
-    controller, terminal = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "portal_cli.main", *args],
-            env=portal.env(portal.token, None, None),
-            stdin=terminal,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        os.close(terminal)
-        os.write(controller, answer.encode() + b"\n")
-        out, err = proc.communicate(timeout=60)
-    finally:
-        os.close(controller)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
 # --- add against a real registry ---------------------------------------------------------
 
 
@@ -397,13 +377,13 @@ def test_remove_without_a_terminal_and_without_yes_is_refused(portal):
 
 def test_remove_on_a_terminal_asks_first(portal):
     _add_example(portal, name="keep")
-    declined = _on_a_terminal(portal, ["registry", "rm", "keep"], "n")
+    declined = portal.on_a_terminal(["registry", "rm", "keep"], "n")
     assert declined.returncode == 1
     assert "Delete registry “keep” (registry.example.com)" in declined.stderr
     assert declined.stderr.endswith("error: registry “keep” was not deleted\n")
     assert ExternalRegistry.objects.filter(name="keep").exists()
 
-    confirmed = _on_a_terminal(portal, ["registry", "rm", "keep"], "y")
+    confirmed = portal.on_a_terminal(["registry", "rm", "keep"], "y")
     assert (confirmed.returncode, confirmed.stdout) == (0, "Deleted registry keep.\n"), confirmed.stderr
     assert not ExternalRegistry.objects.exists()
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.realparts.distribution import free_port
-from tests.realparts.env import child_env
+from tests.realparts.env import child_env, stop, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -49,22 +47,9 @@ def portal_server(transactional_db, tmp_path, settings_for_subprocess) -> Portal
             stderr=subprocess.STDOUT,
         )
     server = PortalServer(port, process, log_path)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{server.url}/healthz", timeout=1)  # noqa: S310 (loopback)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"portal server did not start:\n{server.log()}")
-            time.sleep(0.2)
+    wait_for_http(f"{server.url}/healthz", process, what="portal server", log=server.log)
     yield server
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
 
 
 @pytest.fixture

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.realparts.distribution import REGISTRY_BINARY, free_port
+from tests.realparts.env import stop, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -47,20 +45,6 @@ def private_registry(portal_server, settings_for_subprocess, tmp_path) -> Privat
     with open(log_path, "w") as out:
         process = subprocess.Popen([REGISTRY_BINARY, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
     registry = PrivateRegistry(port, process, log_path, config)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            urllib.request.urlopen(f"http://{registry.netloc}/v2/", timeout=1)  # noqa: S310 (loopback)
-        except urllib.error.HTTPError:
-            break  # 401: up, and asking for a token
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"private registry did not start:\n{registry.log()}")
-            time.sleep(0.1)
+    wait_for_http(f"http://{registry.netloc}/v2/", process, what="private registry", log=registry.log, timeout=15)
     yield registry
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
