@@ -19,6 +19,11 @@ portal_application = get_asgi_application()
 class RegistryASGIHandler(ASGIHandler):
     """The same URLs and views, loaded without MIDDLEWARE."""
 
+    # Django splits every streamed chunk into messages of chunk_size (64 KiB by default), each
+    # a trip through the ASGI server; a proxied blob arrives in chunks of up to 1 MiB, passed
+    # on whole.
+    chunk_size = 4 * 1024 * 1024
+
     def load_middleware(self, is_async=False):
         middleware = settings.MIDDLEWARE
         settings.MIDDLEWARE = []

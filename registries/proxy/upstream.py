@@ -9,7 +9,6 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-import httpcore
 import httpx
 from asgiref.sync import sync_to_async
 
@@ -22,12 +21,6 @@ from registries.models import ExternalRegistry
 # Blobs may stream for a long time; manifests and logins should not hang.
 BLOB_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=10.0)
 DEFAULT_BEARER_TTL = 60
-# httpcore reads a response body at most 64 KiB at a time, and every read pays a trip through
-# anyio, h11, httpcore, httpx and the blob view. Reading up to 1 MiB (uvloop hands over at most
-# 256 KiB at once) cut the proxy's CPU per streamed GiB by ~20% (bench/proxy.py). It only raises
-# a maximum, so it is safe class-wide (it applies to every async httpx client in the process).
-httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = max(httpcore.AsyncHTTP11Connection.READ_NUM_BYTES, 1024 * 1024)
-
 _clients: dict[asyncio.AbstractEventLoop, GuardedClient] = {}
 # (registry pk, registry updated_at, repository) -> (Authorization header, monotonic expiry).
 # Only this process needs it: another process logs in for itself.
