@@ -13,7 +13,7 @@ mkdir -p "$PORTAL_VAR_DIR" test-artifacts
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== migrations are up to date"
-.venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
+DATABASE_URL=sqlite://:memory: .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
   echo "error: models changed without a migration; run: .venv/bin/python manage.py makemigrations" >&2; exit 1; }
 echo "== pytest"
 exec .venv/bin/pytest "$@"
