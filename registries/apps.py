@@ -6,4 +6,9 @@ class RegistriesConfig(AppConfig):
     verbose_name = "External registries"
 
     def ready(self):
-        from registries import checks  # noqa: F401 (registers the key ring checks)
+        from registries import (
+            checks,  # noqa: F401 (registers the key ring checks)
+            routing,
+        )
+
+        routing.connect_signals()

@@ -31,6 +31,7 @@ from licenses.token_views import basic_credentials
 from registries import routing
 from registries.clients.errors import ErrorCategory, RegistryError
 from registries.clients.netguard import as_registry_error
+from registries.proxy import pull_log
 from registries.proxy.upstream import Upstream, open_stream
 
 logger = logging.getLogger(__name__)
@@ -174,11 +175,12 @@ def _authorize_in_db(request, name: str, proxy: routing.ProxyName):
     caller = _caller(request, name)
     if caller is None:
         return _challenge(request, name)
-    app = App.objects.filter(slug=proxy.app_slug).first()
-    if app is None or app.pk != caller.app_id:
+    routes = routing.app_routes(proxy.app_slug)
+    if routes is None or routes.app.pk != caller.app_id:
         return oci_error(403, "DENIED", "your license does not cover this app")
+    app = routes.app
     try:
-        target = routing.resolve_upstream(app, proxy)
+        target = routing.resolve_upstream(app, proxy, routes.registries)
     except routing.NameUnknown:
         return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
     except routing.Denied:
@@ -228,7 +230,7 @@ def _status_failure(response: httpx.Response, kind: str, body: bytes = b"") -> J
     return oci_error(503, "UNAVAILABLE", "the upstream registry failed; try again", Retry_After="30")
 
 
-async def _log(
+def _log(
     caller: Caller | None,
     app: App | None,
     name: str,
@@ -238,7 +240,7 @@ async def _log(
     size: int,
     reason: str = "",
 ) -> None:
-    """Record the request off its path: the response never waits for the database, and a
+    """Queue the request's pull-log row; the response never waits for the database, and a
     client hanging up (which cancels the request's task) does not lose the row."""
     if caller is None or app is None:
         return
@@ -246,34 +248,7 @@ async def _log(
         app=app, repository=name[:300], kind=kind, reference=reference[:200],
         status=status, bytes=size, reason=reason[:200], created_at=timezone.now(),
     )  # fmt: skip
-    task = asyncio.get_running_loop().create_task(_save_event(caller.license_uid, event))
-    _log_tasks.add(task)
-    task.add_done_callback(_log_tasks.discard)
-
-
-_log_tasks: set[asyncio.Task] = set()  # strong references until each write is done
-
-
-async def _save_event(license_uid: str, event: PullEvent) -> None:
-    # Not thread_sensitive: the request's own executor is gone once its response is sent.
-    await sync_to_async(_save_event_sync, thread_sensitive=False)(license_uid, event)
-
-
-def _save_event_sync(license_uid: str, event: PullEvent) -> None:
-    from django.db import close_old_connections
-
-    from licenses.models import License
-
-    close_old_connections()
-    try:
-        event.license_id = License.objects.filter(uid=license_uid).values_list("pk", flat=True).get()
-        event.save()
-        if event.status in (200, 206):
-            License.objects.filter(pk=event.license_id).update(last_pull_at=event.created_at)
-    except Exception:  # the pull log never breaks a pull
-        logger.exception("could not record a pull event")
-    finally:
-        close_old_connections()
+    pull_log.record(caller.license_uid, event)
 
 
 def _headers_from(upstream: httpx.Response) -> dict[str, str]:
@@ -298,29 +273,29 @@ async def manifest(request, name: str, reference: str):
             if request.method == "GET" and response.status_code == 200:
                 declared = int(response.headers.get("content-length") or 0)
                 if declared > MAX_MANIFEST_BYTES:
-                    await _log(caller, app, name, "manifest", reference, 502, 0, "manifest too large")
+                    _log(caller, app, name, "manifest", reference, 502, 0, "manifest too large")
                     return oci_error(502, "MANIFEST_INVALID", "manifest too large")
                 chunks = []
                 size = 0
                 async for chunk in response.aiter_raw():
                     size += len(chunk)
                     if size > MAX_MANIFEST_BYTES:
-                        await _log(caller, app, name, "manifest", reference, 502, 0, "manifest too large")
+                        _log(caller, app, name, "manifest", reference, 502, 0, "manifest too large")
                         return oci_error(502, "MANIFEST_INVALID", "manifest too large")
                     chunks.append(chunk)
                 body = b"".join(chunks)
             elif response.status_code == 404:
                 body = await response.aread()
     except RegistryError as e:
-        await _log(caller, app, name, "manifest", reference, 502, 0, e.category.value)
+        _log(caller, app, name, "manifest", reference, 502, 0, e.category.value)
         return _upstream_failure(e)
     except httpx.HTTPError as e:
         error = as_registry_error(e)
-        await _log(caller, app, name, "manifest", reference, 503, 0, error.category.value)
+        _log(caller, app, name, "manifest", reference, 503, 0, error.category.value)
         return _upstream_failure(error)
     if response.status_code != 200:
         failure = _status_failure(response, "manifest", body)
-        await _log(caller, app, name, "manifest", reference, failure.status_code, 0, f"upstream {response.status_code}")
+        _log(caller, app, name, "manifest", reference, failure.status_code, 0, f"upstream {response.status_code}")
         return failure
     headers = {**API_VERSION, **_headers_from(response)}
     if request.method == "HEAD":
@@ -331,19 +306,19 @@ async def manifest(request, name: str, reference: str):
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
     if DIGEST_RE.match(reference) and digest != reference:
         logger.warning("digest mismatch on manifest %s@%s from registry %s", name, reference, upstream.registry.pk)
-        await _log(caller, app, name, "manifest", reference, 502, 0, "digest mismatch")
+        _log(caller, app, name, "manifest", reference, 502, 0, "digest mismatch")
         return oci_error(502, "DIGEST_INVALID", "the upstream manifest does not match its digest")
     try:
         media_type = json.loads(body).get("mediaType")
     except (ValueError, AttributeError):
-        await _log(caller, app, name, "manifest", reference, 502, 0, "invalid manifest")
+        _log(caller, app, name, "manifest", reference, 502, 0, "invalid manifest")
         return oci_error(502, "MANIFEST_INVALID", "the upstream manifest is not valid JSON")
     headers.update({"Docker-Content-Digest": digest, "Content-Length": str(len(body)), "ETag": f'"{digest}"'})
     # The verified body says what it is; the upstream's header only when the body does not.
     if not isinstance(media_type, str) or not media_type:
         media_type = response.headers.get("content-type") or MANIFEST_TYPES[1]
     headers["Content-Type"] = media_type
-    await _log(caller, app, name, "manifest", reference, 200, len(body))
+    _log(caller, app, name, "manifest", reference, 200, len(body))
     return HttpResponse(body, status=200, headers=headers)
 
 
@@ -363,13 +338,13 @@ async def blob(request, name: str, digest: str):
     try:
         response, stack = await open_stream(upstream, request.method, f"blobs/{digest}", headers)
     except RegistryError as e:
-        await _log(caller, app, name, "blob", digest, 502, 0, e.category.value)
+        _log(caller, app, name, "blob", digest, 502, 0, e.category.value)
         return _upstream_failure(e)
     if response.status_code not in (200, 206):
         body = await response.aread() if response.status_code == 404 else b""
         await stack.aclose()
         failure = _status_failure(response, "blob", body)
-        await _log(caller, app, name, "blob", digest, failure.status_code, 0, f"upstream {response.status_code}")
+        _log(caller, app, name, "blob", digest, failure.status_code, 0, f"upstream {response.status_code}")
         return failure
     out_headers = {**API_VERSION, **_headers_from(response), "Docker-Content-Digest": digest}
     if request.method == "HEAD":
@@ -420,7 +395,7 @@ async def blob(request, name: str, digest: str):
             reason = reason or as_registry_error(e).category.value
             raise
         finally:
-            await _log(caller, app, name, "blob", digest, 200 if not reason else 502, sent, reason)
+            _log(caller, app, name, "blob", digest, 200 if not reason else 502, sent, reason)
 
     return StreamingHttpResponse(body(), status=response.status_code, headers=out_headers)
 
@@ -468,5 +443,5 @@ async def tags_list(request, name: str):
     if more and tags:
         page = params.get("n") or str(len(tags))
         headers["Link"] = f'</v2/{name}/tags/list?n={page}&last={tags[-1]}>; rel="next"'
-    await _log(caller, app, name, "tags", "list", 200, len(raw))
+    _log(caller, app, name, "tags", "list", 200, len(raw))
     return JsonResponse({"name": name, "tags": tags}, headers=headers)

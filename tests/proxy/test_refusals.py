@@ -17,6 +17,7 @@ from django.utils import timezone
 from licenses import services as licenses
 from licenses.models import License
 from registries import services as registries
+from registries.models import ExternalRegistry
 from tests import factories
 from tests.proxy.conftest import (
     assert_oci_error,
@@ -173,6 +174,29 @@ def test_revoked_and_expired_licenses_stop_pulling_within_the_cache_ttl_even_wit
         assert client.get(f"{base}/v2/{name}/blobs/{api.layer_digests[0]}", headers=bearer(token)).status_code == 401
         assert_oci_error(client.get(f"{base}/v2/token", headers=basic(ids[label])), 401, "UNAUTHORIZED")
         assert client.get(url, headers=basic(ids[label])).status_code == 401
+    client.close()
+
+
+def test_narrowing_an_app_or_unlinking_its_registry_is_enforced_at_the_very_next_request(
+    world, portal_server, basic_registry
+):
+    """The server keeps each app's routes in memory; a change made here (another process)
+    reaches it through the shared version at once, not after the routes' few seconds."""
+    actor, app = world["actor"], world["app_a"]
+    host = basic_registry.netloc.replace(":", "__")
+    url = f"{portal_server.url}/v2/{proxy_name('app-a', basic_registry.netloc, 'acme/api')}/manifests/1.0.0"
+    headers = basic(world["id_a"])
+    client = httpx.Client(timeout=10)
+    assert client.get(url, headers=headers).status_code == 200  # routes now kept by the server
+
+    licenses.app_set_repository_rules(actor=actor, app=app, rules=[f"{host}/acme/web"])
+    assert_oci_error(client.get(url, headers=headers), 403, "DENIED")
+    licenses.app_set_repository_rules(actor=actor, app=app, rules=[f"{host}/acme/api"])
+    assert client.get(url, headers=headers).status_code == 200
+
+    registry = ExternalRegistry.objects.get(team=app.team)
+    registries.registry_update(actor=actor, registry=registry, apps=["app-b"], skip_validation=True)
+    assert_oci_error(client.get(url, headers=headers), 404, "NAME_UNKNOWN")
     client.close()
 
 

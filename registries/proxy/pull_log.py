@@ -1,0 +1,112 @@
+"""The pull log, written in batches by one background thread per process.
+
+Writing each manifest or blob request's row as it happened cost the proxy ~2 ms of manifest
+latency (a thread hop, a license look-up, an INSERT and an UPDATE per request, competing with
+the next request for the GIL). Here a request only appends to a queue; the writer gathers what
+arrives within FLUSH_SECONDS and writes it with one look-up, one bulk INSERT and one UPDATE per
+license. A pull shows up in the log within about a second; rows still queued when the process
+exits are written on the way out.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from django.db import connections
+from django.db.models.functions import Coalesce, Greatest
+
+logger = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.5
+MAX_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Entry:
+    license_uid: str
+    event: object  # an unsaved licenses.models.PullEvent without its license
+
+
+_queue: queue.SimpleQueue[Entry] = queue.SimpleQueue()
+_writer: threading.Thread | None = None
+_writer_lock = threading.Lock()
+
+
+def record(license_uid: str, event) -> None:
+    """Queue an unsaved PullEvent for the license with this uid; never blocks, never raises."""
+    _queue.put(Entry(license_uid, event))
+    _ensure_writer()
+
+
+def _ensure_writer() -> None:
+    global _writer
+    if _writer is not None and _writer.is_alive():
+        return
+    with _writer_lock:
+        if _writer is None or not _writer.is_alive():
+            _writer = threading.Thread(target=_run, name="pull-log-writer", daemon=True)
+            _writer.start()
+
+
+def _take(first: Entry | None = None) -> list[Entry]:
+    batch = [first] if first is not None else []
+    while len(batch) < MAX_BATCH:
+        try:
+            batch.append(_queue.get_nowait())
+        except queue.Empty:
+            break
+    return batch
+
+
+def _run() -> None:
+    while True:
+        first = _queue.get()
+        time.sleep(FLUSH_SECONDS)  # let the rest of this pull's requests join the batch
+        write(_take(first))
+
+
+def flush() -> None:
+    """Write everything queued so far, in this thread (at exit, and for tests)."""
+    while batch := _take():
+        write(batch)
+
+
+def write(batch: list[Entry]) -> None:
+    """Save a batch: rows of licenses deleted meanwhile are dropped. The pull log never
+    breaks a pull, so a failure is logged, not raised."""
+    from licenses.models import License, PullEvent
+
+    if not batch:
+        return
+    try:
+        uids = {entry.license_uid for entry in batch}
+        pks = {str(uid): pk for uid, pk in License.objects.filter(uid__in=uids).values_list("uid", "pk")}
+        events = []
+        last_pull: dict[int, object] = {}
+        for entry in batch:
+            pk = pks.get(entry.license_uid)
+            if pk is None:
+                continue
+            event = entry.event
+            event.license_id = pk
+            events.append(event)
+            if event.status in (200, 206) and (pk not in last_pull or event.created_at > last_pull[pk]):
+                last_pull[pk] = event.created_at
+        PullEvent.objects.bulk_create(events)
+        for pk, at in last_pull.items():
+            # A batch written late never moves the time back (Coalesce: SQLite's max() of NULL is NULL).
+            License.objects.filter(pk=pk).update(last_pull_at=Greatest(Coalesce("last_pull_at", at), at))
+    except Exception:
+        logger.exception("could not record %s pull events", len(batch))
+    finally:
+        for connection in connections.all(initialized_only=True):
+            if not connection.in_atomic_block:
+                connection.close()
+
+
+atexit.register(flush)
