@@ -142,7 +142,9 @@ def children(pid: int) -> list[int]:
 
 
 class PeakRss:
-    """Samples VmRSS every 10 ms in a thread; also resets and reads the kernel's VmHWM."""
+    """The kernel's peak RSS (VmHWM, reset first); where it cannot be reset, VmRSS sampled
+    every 10 ms in a thread instead. The sampler runs in the measuring process and skewed the
+    proxy's figure (it competes with the reading client), so it only runs when it must."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -158,8 +160,7 @@ class PeakRss:
             Path(f"/proc/{self.pid}/clear_refs").write_text("5")
             self._hwm_reset = True
         except OSError:
-            pass
-        self._thread.start()
+            self._thread.start()
         return self
 
     def _sample(self) -> None:
@@ -169,7 +170,8 @@ class PeakRss:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         if self._hwm_reset:
             self.peak_kib = max(self.peak_kib, rss_kib(self.pid, "VmHWM"))
 
