@@ -60,6 +60,20 @@ def _over_limit(key: str, limit: int) -> bool:
         return False
 
 
+def failures_over_limit(key: str, limit: int) -> bool:
+    """Whether `key` has failed `limit` times this minute (read only: successes cost nothing
+    more than this look-up). Fails open like _over_limit."""
+    try:
+        return int(services.shared_cache().get(key) or 0) >= limit
+    except Exception:
+        logger.warning("rate limiter unavailable (shared cache down); allowing the request")
+        return False
+
+
+def count_failure(key: str) -> None:
+    _over_limit(key, 0)
+
+
 def client_address(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from licenses import services as licenses
-from licenses import tokens
+from licenses import token_views, tokens
 from licenses.models import App, PullEvent
 from licenses.token_views import basic_credentials
 from registries import routing
@@ -69,6 +69,16 @@ def _challenge(request, name: str | None = None) -> JsonResponse:
     return response
 
 
+class TooManyFailures(Exception):
+    """This address failed to log in too often this minute."""
+
+
+def _too_many() -> JsonResponse:
+    return oci_error(
+        429, "TOOMANYREQUESTS", "too many failed logins from your address; wait a minute", Retry_After="60"
+    )
+
+
 @dataclass(frozen=True)
 class Caller:
     license_uid: str
@@ -95,8 +105,16 @@ def _license_uid(request, name: str | None) -> str | None:
     credentials = basic_credentials(request)
     if credentials is None:
         return None
+    # Basic straight to the proxy is a second door for guessing license IDs besides /v2/token:
+    # failed attempts count against the same per-address limit.
+    failures = f"proxy-basic-failures:{token_views.client_address(request)}"
+    if token_views.failures_over_limit(failures, token_views.RATE_PER_ADDRESS):
+        raise TooManyFailures
     license = licenses.license_find(credentials[1])
-    return str(license.uid) if license is not None else None
+    if license is None:
+        token_views.count_failure(failures)
+        return None
+    return str(license.uid)
 
 
 def _caller(request, name: str | None) -> Caller | None:
@@ -114,9 +132,11 @@ def _release_connections() -> None:
             connection.close()
 
 
-def _caller_then_release(request) -> Caller | None:
+def _caller_then_release(request) -> Caller | JsonResponse | None:
     try:
         return _caller(request, None)
+    except TooManyFailures:
+        return _too_many()
     finally:
         _release_connections()
 
@@ -125,6 +145,8 @@ def _caller_then_release(request) -> Caller | None:
 async def v2_root(request):
     """GET /v2/: 200 for a valid license, else the challenge that sends clients to /v2/token."""
     caller = await sync_to_async(_caller_then_release)(request)
+    if isinstance(caller, HttpResponse):
+        return caller
     if caller is None:
         return _challenge(request)
     return JsonResponse({}, headers=API_VERSION)
@@ -172,7 +194,10 @@ def _authorize(request, name: str, proxy: routing.ProxyName):
 
 
 def _authorize_in_db(request, name: str, proxy: routing.ProxyName):
-    caller = _caller(request, name)
+    try:
+        caller = _caller(request, name)
+    except TooManyFailures:
+        return _too_many()
     if caller is None:
         return _challenge(request, name)
     routes = routing.app_routes(proxy.app_slug)

@@ -214,6 +214,25 @@ def test_too_many_requests_get_429_per_address_and_per_license_but_others_are_un
     assert _token(world["id_a"]).status_code == 200
 
 
+def test_guessing_license_ids_with_basic_straight_to_the_proxy_is_limited_per_address(world, monkeypatch):
+    """L3: the proxy's own Basic login is no way around the token service's limit."""
+    monkeypatch.setattr(token_views, "RATE_PER_ADDRESS", 3)
+    attacker = _address()
+
+    def proxy(path: str, license_id: str, address: str):
+        return Client().get(path, HTTP_AUTHORIZATION=_basic("guess", license_id), REMOTE_ADDR=address)
+
+    statuses = [proxy("/v2/", f"guess-{i}", attacker).status_code for i in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    for path in ("/v2/", f"/v2/{API}/manifests/1.0.0", f"/v2/{API}/blobs/sha256:{'a' * 64}"):
+        limited = proxy(path, world["id_a"], attacker)  # even the right ID, from that address
+        assert limited.status_code == 429, (path, limited.content)
+        assert limited.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+        assert limited["Retry-After"] == "60"
+    customer = _address()  # nobody else is locked out, and logins that work are never counted
+    assert [proxy("/v2/", world["id_a"], customer).status_code for _ in range(5)] == [200] * 5
+
+
 def test_the_rate_limiter_fails_open_when_the_cache_is_down_and_the_license_is_still_checked(
     world, settings, monkeypatch, caplog
 ):
