@@ -773,7 +773,7 @@ def hold(s: Setup) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="repetitions of the skopeo and 1 GiB measurements")
+    parser.add_argument("--runs", type=int, default=5, help="repetitions of the skopeo and 1 GiB measurements")
     parser.add_argument("--sqlite", action="store_true", help="use a SQLite file instead of a PostgreSQL database")
     parser.add_argument("--profile", type=Path, help="record py-spy profiles of the portal per section into DIR")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs) after the run")

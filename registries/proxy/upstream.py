@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from registries.models import ExternalRegistry
 # Blobs may stream for a long time; manifests and logins should not hang.
 BLOB_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=10.0)
 DEFAULT_BEARER_TTL = 60
+RETRIES = 2
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RETRY_DELAY = 0.1  # seconds before the first retry; doubled, with jitter, for the next
 _clients: dict[asyncio.AbstractEventLoop, GuardedClient] = {}
 # (registry pk, registry updated_at, repository) -> (Authorization header, monotonic expiry).
 # Only this process needs it: another process logs in for itself.
@@ -84,6 +88,27 @@ def _cached_auth(upstream: Upstream) -> str | None:
 
 
 async def _send(upstream: Upstream, method: str, path: str, headers: dict[str, str], params, auth):
+    """One request, sent again up to RETRIES times (all the proxy sends are idempotent GETs
+    and HEADs) when the upstream fails in a way that may pass: a 5xx or a refused or broken
+    connection. Not on 429 (that goes to the client with its Retry-After) or timeouts (the
+    client would wait several of them)."""
+    attempt = 0
+    while True:
+        last = attempt == RETRIES
+        try:
+            response, stack = await _send_once(upstream, method, path, headers, params, auth)
+        except RegistryError as e:
+            if e.category != ErrorCategory.CONNECT or last:
+                raise
+        else:
+            if response.status_code not in RETRY_STATUSES or last:
+                return response, stack
+            await stack.aclose()
+        await asyncio.sleep(RETRY_DELAY * 2**attempt * random.uniform(0.5, 1.5))  # noqa: S311 (jitter)
+        attempt += 1
+
+
+async def _send_once(upstream: Upstream, method: str, path: str, headers: dict[str, str], params, auth):
     stack = AsyncExitStack()
     sent = dict(headers)
     if auth:

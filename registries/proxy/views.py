@@ -45,6 +45,8 @@ MANIFEST_TYPES = (
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 HASH_BATCH_BYTES = 256 * 1024  # blob bytes hashed per trip to a worker thread
 MAX_TAGS_PAGE = 1000
+MAX_ERROR_BODY_BYTES = 64 * 1024  # an upstream 404 body is read only for its OCI error code
+MAX_TAGS_BODY_BYTES = 4 * 1024 * 1024  # ~100k tags; Distribution itself pages at 1000 by default
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 # Only these upstream response headers reach the customer.
@@ -276,6 +278,20 @@ def _log(
     pull_log.record(caller.license_uid, event)
 
 
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes | None:
+    """The upstream's body, or None as soon as it is known to exceed `limit` bytes."""
+    if int(response.headers.get("content-length") or 0) > limit:
+        return None
+    chunks = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _headers_from(upstream: httpx.Response) -> dict[str, str]:
     return {h: upstream.headers[h] for h in PASSED_HEADERS if h in upstream.headers}
 
@@ -296,21 +312,12 @@ async def manifest(request, name: str, reference: str):
         async with stack:
             body = b""
             if request.method == "GET" and response.status_code == 200:
-                declared = int(response.headers.get("content-length") or 0)
-                if declared > MAX_MANIFEST_BYTES:
+                body = await _read_bounded(response, MAX_MANIFEST_BYTES)
+                if body is None:
                     _log(caller, app, name, "manifest", reference, 502, 0, "manifest too large")
                     return oci_error(502, "MANIFEST_INVALID", "manifest too large")
-                chunks = []
-                size = 0
-                async for chunk in response.aiter_raw():
-                    size += len(chunk)
-                    if size > MAX_MANIFEST_BYTES:
-                        _log(caller, app, name, "manifest", reference, 502, 0, "manifest too large")
-                        return oci_error(502, "MANIFEST_INVALID", "manifest too large")
-                    chunks.append(chunk)
-                body = b"".join(chunks)
             elif response.status_code == 404:
-                body = await response.aread()
+                body = await _read_bounded(response, MAX_ERROR_BODY_BYTES) or b""
     except RegistryError as e:
         _log(caller, app, name, "manifest", reference, 502, 0, e.category.value)
         return _upstream_failure(e)
@@ -366,7 +373,12 @@ async def blob(request, name: str, digest: str):
         _log(caller, app, name, "blob", digest, 502, 0, e.category.value)
         return _upstream_failure(e)
     if response.status_code not in (200, 206):
-        body = await response.aread() if response.status_code == 404 else b""
+        body = b""
+        if response.status_code == 404:
+            try:
+                body = await _read_bounded(response, MAX_ERROR_BODY_BYTES) or b""
+            except httpx.HTTPError:
+                pass  # the status says enough
         await stack.aclose()
         failure = _status_failure(response, "blob", body)
         _log(caller, app, name, "blob", digest, failure.status_code, 0, f"upstream {response.status_code}")
@@ -457,11 +469,13 @@ async def tags_list(request, name: str):
     try:
         response, stack = await open_stream(upstream, "GET", "tags/list", {"Accept": "application/json"}, params=params)
         async with stack:
-            raw = await response.aread()
+            raw = await _read_bounded(response, MAX_TAGS_BODY_BYTES)
     except RegistryError as e:
         return _upstream_failure(e)
     except httpx.HTTPError as e:
         return _upstream_failure(as_registry_error(e))
+    if raw is None:
+        return oci_error(502, "UNAVAILABLE", "the upstream registry's tag list is too large")
     if response.status_code != 200:
         return _status_failure(response, "tags", raw)
     try:

@@ -1,5 +1,6 @@
-"""Misbehaving upstreams behind the proxy: down, 500, 429, truncated or lying blobs and manifests,
-oversized manifests, rejected vendor credentials, and blob redirects (allowed and forbidden).
+"""Misbehaving upstreams behind the proxy: down, 500 (passing or not), 429, truncated or lying
+blobs and manifests, oversized manifests and tag lists, rejected vendor credentials, and blob
+redirects (allowed and forbidden).
 
 The upstreams are loopback servers (tests/realparts/loopback.py) and, for what an
 http.server cannot send (a short body under a longer Content-Length, an endless chunked
@@ -179,6 +180,8 @@ def test_upstream_faults_map_to_clear_errors_and_bad_bytes_never_complete(
     too_big = _manifest(4 * MiB + 1)
     challenge = Reply.challenge("http://127.0.0.1:1/unused", scheme="Basic")
     up.on("/v2/acme/err500/manifests/1.0.0", Reply.error(500))
+    up.on("/v2/acme/flaky/manifests/1.0.0", Reply.error(500), Reply.error(503),
+          Reply(200, {"Content-Type": OCI_MANIFEST}, _manifest()))  # fmt: skip
     up.on("/v2/acme/limited/manifests/1.0.0", Reply.rate_limited("17"))
     up.on("/v2/acme/locked/manifests/1.0.0", challenge)
     up.on(f"/v2/acme/lying/blobs/{blob_digest}", Reply(200, {"Content-Type": "application/octet-stream"}, lying_blob))
@@ -203,6 +206,7 @@ def test_upstream_faults_map_to_clear_errors_and_bad_bytes_never_complete(
     forbidden.on("*", Reply(200, {}, blob))
     raw_upstream.routes[f"/v2/acme/truncated/blobs/{blob_digest}"] = _short_body(2 * MiB, blob)
     raw_upstream.routes["/v2/acme/endless/manifests/1.0.0"] = _chunked(5 * MiB)
+    raw_upstream.routes["/v2/acme/endless/tags/list"] = _chunked(5 * MiB)
 
     v2 = f"{portal_server.url}/v2/proxy/faults"
     at_up = f"{v2}/{up.netloc.replace(':', '__')}/acme"
@@ -218,13 +222,19 @@ def test_upstream_faults_map_to_clear_errors_and_bad_bytes_never_complete(
         assert_oci_error(down_blob, 503, "UNAVAILABLE")
         assert "retry-after" in down_blob.headers
 
-        # 500 → 503 (never the upstream's body); 429 passes with its Retry-After.
+        # F3: a 5xx is tried again twice with backoff, so a passing failure is no failure;
+        # one that stays is 503 (never the upstream's body). 429 passes with its Retry-After.
+        flaky = http.get(f"{at_up}/flaky/manifests/1.0.0")
+        assert flaky.status_code == 200 and flaky.content == _manifest()
+        assert len([r for r in up.requests if r.path == "/v2/acme/flaky/manifests/1.0.0"]) == 3
         failed = http.get(f"{at_up}/err500/manifests/1.0.0")
         assert_oci_error(failed, 503, "UNAVAILABLE")
         assert "retry-after" in failed.headers
+        assert len([r for r in up.requests if r.path == "/v2/acme/err500/manifests/1.0.0"]) == 3
         limited = http.get(f"{at_up}/limited/manifests/1.0.0")
         assert_oci_error(limited, 429, "TOOMANYREQUESTS")
         assert limited.headers["retry-after"] == "17"
+        assert len([r for r in up.requests if r.path == "/v2/acme/limited/manifests/1.0.0"]) == 1
 
         # The vendor's credentials are refused: 502, nothing of them in the answer.
         locked = http.get(f"{at_up}/locked/manifests/1.0.0")
@@ -247,6 +257,10 @@ def test_upstream_faults_map_to_clear_errors_and_bad_bytes_never_complete(
         assert served.status_code == 200 and served.headers["docker-content-digest"] == _digest(exact)
         assert_oci_error(http.get(f"{at_up}/big/manifests/1.0.0"), 502, "MANIFEST_INVALID")
         assert_oci_error(http.get(f"{at_raw}/endless/manifests/1.0.0"), 502, "MANIFEST_INVALID")
+        # A tag list is read up to 4 MiB too, never into memory whole.
+        endless_tags = http.get(f"{at_raw}/endless/tags/list")
+        assert_oci_error(endless_tags, 502, "UNAVAILABLE")
+        assert "too large" in endless_tags.json()["errors"][0]["message"]
 
         # Blobs: a body cut short and a body that does not hash to its digest both abort.
         status, received, error, headers = _stream(http, f"{at_raw}/truncated/blobs/{blob_digest}")
