@@ -143,15 +143,17 @@ def license_grants(license: License, scopes: list[Scope]) -> list[dict]:
     """What a valid license may do: pull on proxy repositories of its own app that resolve to
     one of the app's registries and its repository rules. Everything else is dropped."""
     granted: dict[str, set[str]] = {}
-    app = license.app
+    routes = routing.app_routes(license.app.slug)  # the proxy's own view, kept per process
+    if routes is None:
+        return []
     for scope in scopes:
         if scope.type != "repository" or "pull" not in scope.actions:
             continue
         try:
             proxy = routing.parse_proxy_name(scope.name)
-            if proxy.app_slug != app.slug:
+            if proxy.app_slug != routes.app.slug:
                 continue
-            routing.resolve_upstream(app, proxy)
+            routing.resolve_upstream(routes.app, proxy, routes.registries)
         except (routing.NameInvalid, routing.NameUnknown, routing.Denied):
             continue
         granted.setdefault(scope.name, set()).add("pull")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Role
+from registries import routing
 from tests import factories
 
 pytest_plugins = [
@@ -23,6 +24,12 @@ pytest_plugins = [
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_routes_from_earlier_tests():
+    """Routes this process keeps would outlive a test's database (a flush fires no signals)."""
+    routing._routes.clear()
 
 
 @pytest.fixture

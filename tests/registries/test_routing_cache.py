@@ -14,13 +14,6 @@ from registries import services as registries
 from tests import factories
 
 
-@pytest.fixture(autouse=True)
-def _fresh_routes():
-    routing._routes.clear()
-    yield
-    routing._routes.clear()
-
-
 @pytest.fixture
 def registry(team, admin, app):
     return registries.registry_create(
