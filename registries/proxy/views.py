@@ -307,11 +307,15 @@ async def manifest(request, name: str, reference: str):
         return resolved
     caller, app, upstream = resolved
     accept = request.headers.get("Accept") or ", ".join(MANIFEST_TYPES)
+    by_digest = bool(DIGEST_RE.match(reference))
+    # A HEAD by tag (how containerd resolves a tag) is answered from a GET, so the digest it
+    # gives is one computed here, the same a GET gives, never the upstream's word for it.
+    method = "HEAD" if request.method == "HEAD" and by_digest else "GET"
     try:
-        response, stack = await open_stream(upstream, request.method, f"manifests/{reference}", {"Accept": accept})
+        response, stack = await open_stream(upstream, method, f"manifests/{reference}", {"Accept": accept})
         async with stack:
             body = b""
-            if request.method == "GET" and response.status_code == 200:
+            if method == "GET" and response.status_code == 200:
                 body = await _read_bounded(response, MAX_MANIFEST_BYTES)
                 if body is None:
                     _log(caller, app, name, "manifest", reference, 502, 0, "manifest too large")
@@ -330,13 +334,11 @@ async def manifest(request, name: str, reference: str):
         _log(caller, app, name, "manifest", reference, failure.status_code, 0, f"upstream {response.status_code}")
         return failure
     headers = {**API_VERSION, **_headers_from(response)}
-    if request.method == "HEAD":
-        digest = reference if DIGEST_RE.match(reference) else response.headers.get("docker-content-digest", "")
-        if digest:
-            headers["Docker-Content-Digest"] = digest
+    if method == "HEAD":
+        headers["Docker-Content-Digest"] = reference
         return HttpResponse(status=200, headers=headers)
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
-    if DIGEST_RE.match(reference) and digest != reference:
+    if by_digest and digest != reference:
         logger.warning("digest mismatch on manifest %s@%s from registry %s", name, reference, upstream.registry.pk)
         _log(caller, app, name, "manifest", reference, 502, 0, "digest mismatch")
         return oci_error(502, "DIGEST_INVALID", "the upstream manifest does not match its digest")
@@ -350,6 +352,8 @@ async def manifest(request, name: str, reference: str):
     if not isinstance(media_type, str) or not media_type:
         media_type = response.headers.get("content-type") or MANIFEST_TYPES[1]
     headers["Content-Type"] = media_type
+    if request.method == "HEAD":
+        return HttpResponse(status=200, headers=headers)  # Content-Length stays the body's
     _log(caller, app, name, "manifest", reference, 200, len(body))
     return HttpResponse(body, status=200, headers=headers)
 

@@ -253,6 +253,13 @@ def test_upstream_faults_map_to_clear_errors_and_bad_bytes_never_complete(
         assert liar.status_code == 200 and liar.content == good_manifest
         assert liar.headers["docker-content-digest"] == _digest(good_manifest)
         assert liar.headers["content-type"] == OCI_MANIFEST
+        # HEAD by tag says what GET would: the computed digest, the body's length and type.
+        liar_head = http.head(f"{at_up}/liar-tag/manifests/1.0.0")
+        assert liar_head.status_code == 200 and liar_head.content == b""
+        assert liar_head.headers["docker-content-digest"] == _digest(good_manifest)
+        assert int(liar_head.headers["content-length"]) == len(good_manifest)
+        assert liar_head.headers["content-type"] == OCI_MANIFEST
+        assert {r.method for r in up.requests if r.path == "/v2/acme/liar-tag/manifests/1.0.0"} == {"GET"}
         served = http.get(f"{at_up}/exact/manifests/1.0.0")
         assert served.status_code == 200 and served.headers["docker-content-digest"] == _digest(exact)
         assert_oci_error(http.get(f"{at_up}/big/manifests/1.0.0"), 502, "MANIFEST_INVALID")
