@@ -33,6 +33,7 @@ class Entry:
 
 
 _queue: queue.SimpleQueue[Entry] = queue.SimpleQueue()
+_queued = threading.Event()  # set when rows wait in the queue
 _writer: threading.Thread | None = None
 _writer_lock = threading.Lock()
 
@@ -40,6 +41,7 @@ _writer_lock = threading.Lock()
 def record(license_uid: str, event) -> None:
     """Queue an unsaved PullEvent for the license with this uid; never blocks, never raises."""
     _queue.put(Entry(license_uid, event))
+    _queued.set()
     _ensure_writer()
 
 
@@ -53,8 +55,8 @@ def _ensure_writer() -> None:
             _writer.start()
 
 
-def _take(first: Entry | None = None) -> list[Entry]:
-    batch = [first] if first is not None else []
+def _take() -> list[Entry]:
+    batch: list[Entry] = []
     while len(batch) < MAX_BATCH:
         try:
             batch.append(_queue.get_nowait())
@@ -64,10 +66,13 @@ def _take(first: Entry | None = None) -> list[Entry]:
 
 
 def _run() -> None:
+    # Rows stay in the queue while the writer waits, so a flush at exit finds them all.
     while True:
-        first = _queue.get()
+        _queued.wait()
         time.sleep(FLUSH_SECONDS)  # let the rest of this pull's requests join the batch
-        write(_take(first))
+        _queued.clear()  # before taking: a row queued from now on sets it again
+        while batch := _take():
+            write(batch)
 
 
 def flush() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -95,3 +96,14 @@ def test_flush_writes_what_is_still_queued(app, two_licenses, monkeypatch):
     assert not PullEvent.objects.exists()
     pull_log.flush()
     assert PullEvent.objects.filter(license=license).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_the_writer_is_waiting_on_are_still_there_for_the_flush_at_exit(app, two_licenses, monkeypatch):
+    license = two_licenses[0]
+    monkeypatch.setattr(pull_log, "FLUSH_SECONDS", 2.0)
+    for n in range(3):
+        pull_log.record(str(license.uid), _event(app, reference=f"tag-{n}"))
+    time.sleep(0.3)  # the writer has woken and is gathering the batch
+    pull_log.flush()  # what atexit calls
+    assert PullEvent.objects.filter(license=license).count() == 3
