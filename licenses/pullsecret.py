@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import yaml
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.views.decorators.debug import sensitive_variables
 
 USERNAME = "LICENSE_ID"
@@ -105,6 +106,18 @@ def render_pull_secret(
 
 def file_name(license) -> str:
     return f"{secret_name(license)}.yaml"
+
+
+@sensitive_variables("license_id")
+def download(request, license, license_id: str, *, namespace: str | None) -> HttpResponse:
+    """The pull secret as a YAML download for this portal's hosts; never cached (it holds the ID)."""
+    text = render_pull_secret(
+        license, license_id, namespace=namespace, proxy_host=proxy_host(request), registry_host=registry_host()
+    )
+    response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{file_name(license)}"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _one_line(text: str) -> str:

@@ -392,13 +392,4 @@ def license_pull_secret(request, pk: int):
     except crypto.DecryptionError:
         messages.error(request, "The license ID cannot be decrypted with the configured keys; no secret was made.")
         return redirect(back)
-    text = pullsecret.render_pull_secret(
-        license,
-        license_id,
-        namespace=namespace,
-        proxy_host=pullsecret.proxy_host(request),
-        registry_host=pullsecret.registry_host(),
-    )
-    response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{pullsecret.file_name(license)}"'
-    return response
+    return pullsecret.download(request, license, license_id, namespace=namespace)

@@ -246,17 +246,7 @@ class LicenseViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveMode
             license_id = services.license_id_of(license)
         except DecryptionError:
             raise LicenseIdUnreadable() from None
-        text = pullsecret.render_pull_secret(
-            license,
-            license_id,
-            namespace=namespace,
-            proxy_host=pullsecret.proxy_host(request),
-            registry_host=pullsecret.registry_host(),
-        )
-        response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{pullsecret.file_name(license)}"'
-        response["Cache-Control"] = "no-store"
-        return response
+        return pullsecret.download(request, license, license_id, namespace=namespace)
 
     @extend_schema(request=LicenseLookupSerializer, responses=LicenseDetailSerializer)
     @action(detail=False, methods=["post"])
