@@ -48,16 +48,20 @@ def basic_credentials(request) -> tuple[str, str] | None:
     return (username, password) if sep else None
 
 
-def _over_limit(key: str, limit: int) -> bool:
-    """A fixed one-minute window in the shared cache; fails open when the cache is down
-    (the license itself is still checked against the database)."""
+def _count(key: str) -> int:
+    """One more in `key`'s fixed one-minute window in the shared cache; 0 when the cache is
+    down, so limits fail open (the license itself is still checked against the database)."""
     try:
         counter = services.shared_cache()
         counter.add(key, 0, timeout=60)
-        return counter.incr(key) > limit
+        return counter.incr(key)
     except Exception:
         logger.warning("rate limiter unavailable (shared cache down); allowing the request")
-        return False
+        return 0
+
+
+def _over_limit(key: str, limit: int) -> bool:
+    return _count(key) > limit
 
 
 def failures_over_limit(key: str, limit: int) -> bool:
@@ -71,7 +75,7 @@ def failures_over_limit(key: str, limit: int) -> bool:
 
 
 def count_failure(key: str) -> None:
-    _over_limit(key, 0)
+    _count(key)
 
 
 def client_address(request) -> str:
