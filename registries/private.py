@@ -247,8 +247,9 @@ def private_tag_delete(*, actor: Actor, app: App, image: str, tag: str, digest: 
             raise ValidationError(
                 {"digest": f"{repository}:{tag} now points to {manifest.digest}, not {digest}; nothing was deleted."}
             )
+        going = _tags_of(repository, manifest.digest) | {tag}
         registry.delete_manifest(repository, manifest.digest)
-    return _forget(actor, repository, manifest.digest, also=tag)
+    return _forget(actor, repository, manifest.digest, going)
 
 
 def private_manifest_delete(*, actor: Actor, app: App, image: str, digest: str) -> Deleted:
@@ -257,6 +258,7 @@ def private_manifest_delete(*, actor: Actor, app: App, image: str, digest: str) 
     if not DIGEST_RE.match(digest):
         raise ValidationError({"digest": f"“{digest}” is not a digest like sha256:…"})
     with PrivateRegistry(settings.REGISTRY_URL) as registry:
+        going = _tags_of(repository, digest)
         try:
             registry.delete_manifest(repository, digest)
         except RegistryError as e:
@@ -265,13 +267,19 @@ def private_manifest_delete(*, actor: Actor, app: App, image: str, digest: str) 
                 _drop_empty(repository)
                 raise ImageUnknown(f"{repository}@{digest} is not in the private registry.") from None
             raise
-    return _forget(actor, repository, digest)
+    return _forget(actor, repository, digest, going)
 
 
-def _forget(actor: Actor, repository: str, digest: str, *, also: str = "") -> Deleted:
+def _tags_of(repository: str, digest: str) -> set[str]:
+    return set(PrivateTag.objects.filter(image__repository=repository, digest=digest).values_list("tag", flat=True))
+
+
+def _forget(actor: Actor, repository: str, digest: str, going: set[str]) -> Deleted:
+    """Drop the deleted manifest's tags here. `going` was read before the registry deleted it:
+    Distribution's delete notification may be handled first and remove the rows already."""
     with transaction.atomic():
         tags = PrivateTag.objects.filter(image__repository=repository, digest=digest)
-        removed = set(tags.values_list("tag", flat=True)) | ({also} if also else set())
+        removed = going | set(tags.values_list("tag", flat=True))
         tags.delete()
         _drop_empty(repository)
     audit(actor=actor, action="private_image.delete", target=f"{repository}@{digest}", tags=sorted(removed))

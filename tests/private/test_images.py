@@ -13,6 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
+from registries.clients.private import PrivateRegistry
 from registries.models import PrivateImage, PrivateTag
 from tests import factories
 from tests.realparts.distribution import free_port
@@ -142,6 +143,25 @@ def test_a_tag_that_moved_since_the_confirmation_is_not_deleted(registry, push, 
     response = admin_client.post(url, {"digest": oci_layouts["secret"].digest}, follow=True)
     assert "now points to" in response.content.decode() and "nothing was deleted" in response.content.decode()
     assert PrivateTag.objects.filter(tag="1.0.0").exists()
+
+
+def test_a_delete_lists_its_tags_even_when_distributions_notification_is_handled_first(
+    registry, push, oci_layouts, admin_api, monkeypatch
+):
+    """Distribution notifies the delete right away; the hook may drop the rows before the
+    deleting request reads them. Forced here: the rows go as soon as the registry deleted."""
+    push("multi", "2.0", layout="multi")
+    notified_tag("acme-api/multi", "2.0")
+    delete_manifest = PrivateRegistry.delete_manifest
+
+    def delete_then_notified(self, repository: str, digest: str) -> None:
+        delete_manifest(self, repository, digest)
+        PrivateTag.objects.filter(image__repository=repository, digest=digest).delete()  # as the hook does
+
+    monkeypatch.setattr(PrivateRegistry, "delete_manifest", delete_then_notified)
+    digest = oci_layouts["multi"].digest
+    response = admin_api.delete(f"/api/v1/apps/acme-api/images/multi/manifests/{digest}")
+    assert response.status_code == 200 and response.json()["tags"] == ["2.0"]
 
 
 def test_deleting_through_the_api_by_tag_and_by_digest(registry, push, oci_layouts, admin_api, admin, team):
