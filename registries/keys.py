@@ -105,16 +105,8 @@ def encryption_keys_missing(ring: crypto.KeyRing | None = None) -> dict[str, lis
     return {key_id: sorted(labels) for key_id, labels in sorted(missing.items())}
 
 
-def encryption_keys_problem() -> str | None:
-    """Why stored ciphertexts cannot all be read with this key ring, or None when they can.
-    Names key ids and columns only, never a key or a value."""
-    try:
-        ring = crypto.keyring()
-    except ImproperlyConfigured as e:
-        return str(e)
-    missing = encryption_keys_missing(ring)
-    if not missing:
-        return None
+def encryption_keys_missing_message(missing: dict[str, list[str]]) -> str:
+    """What encryption_keys_missing() found, in words: key ids and columns only, never a key or a value."""
     named = "; ".join(
         f"{'(unreadable format)' if key_id == UNREADABLE else key_id} ({', '.join(labels)})"
         for key_id, labels in missing.items()
@@ -123,6 +115,16 @@ def encryption_keys_problem() -> str | None:
         f"key id {named} missing from PORTAL_ENCRYPTION_KEYS: stored values encrypted with it cannot be "
         "read; add the key back (see manage.py rotate_encryption_keys --dry-run)"
     )
+
+
+def encryption_keys_problem() -> str | None:
+    """Why stored ciphertexts cannot all be read with this key ring, or None when they can."""
+    try:
+        ring = crypto.keyring()
+    except ImproperlyConfigured as e:
+        return str(e)
+    missing = encryption_keys_missing(ring)
+    return encryption_keys_missing_message(missing) if missing else None
 
 
 def encryption_keys_rows_to_rotate(ring: crypto.KeyRing | None = None) -> dict[str, int]:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from django.apps import apps as django_apps
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, SystemCheckError
 from django.db import connection
 from django.db.models import CharField, TextField
 from django.urls import reverse
@@ -292,6 +292,26 @@ def test_the_command_names_rows_it_cannot_decrypt_and_rotates_the_rest(actor, us
     assert "Re-encrypted 3 rows under key k2; 2 rows left under other keys." in out.getvalue()
     _assert_all_decrypt(kept)
     assert _key_ids() == {"k0": 3, "k2": 3}
+
+
+def test_a_license_sealed_with_a_key_no_longer_in_the_ring_fails_the_check_and_healthz(actor, app, use_ring, client):
+    """The registries are all readable; only a license ID names the dropped key k0."""
+    use_ring(K0)
+    licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    use_ring(K1)
+    _make_rows(actor, 2)
+    assert checks.check_encryption_keys_cover_stored_values(None, databases=["default"]) != []
+    with pytest.raises(SystemCheckError) as e:
+        call_command("check", "--database", "default", stdout=io.StringIO(), stderr=io.StringIO())
+    assert (
+        "(registries.E002) key id k0 (licenses.License.license_id_encrypted) missing from PORTAL_ENCRYPTION_KEYS"
+        in (str(e.value))
+    )
+    assert client.get("/healthz").status_code == 503
+
+    use_ring(K1, K0)  # the key is back: both are happy again
+    assert checks.check_encryption_keys_cover_stored_values(None, databases=["default"]) == []
+    assert client.get("/healthz").status_code == 200
 
 
 def test_generate_encryption_key_prints_an_entry_the_ring_accepts():
