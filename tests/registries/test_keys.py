@@ -101,7 +101,7 @@ def _key_ids() -> Counter[str]:
     return sum(keys.encryption_key_usage().values(), Counter())
 
 
-def test_rotation_drill_every_row_decrypts_at_every_step(actor, use_ring, loopback_server, client):
+def test_rotation_drill_every_row_decrypts_at_every_step(actor, use_ring, loopback_server, client, admin_api):
     upstream = loopback_server()
     use_ring(K1)
     expected = _make_rows(actor, 10, first_endpoint=upstream.url)
@@ -148,10 +148,12 @@ def test_rotation_drill_every_row_decrypts_at_every_step(actor, use_ring, loopba
     first.refresh_from_db()
     assert first.health == Health.UNHEALTHY
     health = client.get("/healthz")
-    assert health.status_code == 503
+    assert (health.status_code, health.json()) == (503, {"status": "error"})
+    details = admin_api.get("/api/v1/health")
+    assert details.status_code == 503
     assert (
         "key id k2 (registries.ExternalRegistry.minted_token, registries.ExternalRegistry.secret) missing"
-        in (health.json()["credentials"])
+        in details.json()["checks"]["encryption_keys"]
     )
 
 
@@ -323,14 +325,48 @@ def test_generate_encryption_key_prints_an_entry_the_ring_accepts():
         call_command("generate_encryption_key", "--id", "no spaces", stdout=io.StringIO())
 
 
-def test_a_malformed_key_ring_is_a_check_error_and_a_health_error(settings, use_ring, client, db):
+def test_a_malformed_key_ring_is_a_check_error_and_a_health_error(settings, use_ring, client, admin_api):
     use_ring("k1:c2hvcnQ=")  # 5 bytes
     errors = checks.check_encryption_keys_parse(None)
     assert [e.id for e in errors] == ["registries.E001"]
     assert "PORTAL_ENCRYPTION_KEYS: key 'k1' must be 32 bytes" in errors[0].msg
     health = client.get("/healthz")
-    assert health.status_code == 503
-    assert "key 'k1' must be 32 bytes" in health.json()["credentials"]
+    assert (health.status_code, health.json()) == (503, {"status": "error"})
+    details = admin_api.get("/api/v1/health")
+    assert details.status_code == 503
+    assert "key 'k1' must be 32 bytes" in details.json()["checks"]["encryption_keys"]
+
+
+def test_healthz_tells_anonymous_callers_only_error_and_team_members_why(
+    actor, app, use_ring, client, viewer_api, viewer_client, outsider_api, caplog
+):
+    use_ring(K0)
+    licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    use_ring(K1)
+    reason = "key id k0 (licenses.License.license_id_encrypted) missing from PORTAL_ENCRYPTION_KEYS"
+
+    anonymous = client.get("/healthz")
+    assert (anonymous.status_code, anonymous.content) == (503, b'{"status": "error"}')
+    assert client.get("/api/v1/health").status_code == 401
+    # The reason is in the log, for the operator; the key itself is not.
+    logged = [r.getMessage() for r in caplog.records if r.name == "portal.health"]
+    assert any(reason in line for line in logged), logged
+    assert not any(key.split(":", 1)[1] in caplog.text for key in (K0, K1))
+
+    # Any member of any team may read why (a key id and a column name are no secret); by token or session.
+    for member in (viewer_api, outsider_api, viewer_client):
+        details = member.get("/api/v1/health")
+        assert details.status_code == 503
+        assert details.json()["status"] == "error"
+        assert details.json()["checks"]["database"] == "ok"
+        assert reason in details.json()["checks"]["encryption_keys"]
+
+    use_ring(K1, K0)
+    assert client.get("/healthz").content == b'{"status": "ok"}'
+    assert viewer_api.get("/api/v1/health").json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "encryption_keys": "ok"},
+    }
 
 
 def test_a_malformed_key_ring_stops_manage_py_with_its_message(tmp_path):
