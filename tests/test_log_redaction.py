@@ -8,8 +8,14 @@ import base64
 import io
 import logging
 
+import httpx
+import pytest
+
 from portal.logging import RedactSecretsFilter
+from tests.celery_worker import wait_for
 from tests.realparts.cloud import canary
+from tests.realparts.env import child_env
+from tests.realparts.portal_server import run_portal_server
 
 REFUSAL = "upstream refused the login: Authorization: Basic [redacted]"
 
@@ -44,3 +50,26 @@ def test_a_logged_traceback_is_redacted_by_the_root_handler():
     assert "ERROR registries.services Registry test failed\nTraceback (most recent call last):" in text
     assert f"RuntimeError: {REFUSAL}" in text
     assert _leaks(text, secret) == []
+
+
+@pytest.mark.slow
+def test_uvicorn_and_django_log_lines_are_redacted(transactional_db, tmp_path):
+    """A real uvicorn (as the Procfile starts it, DEBUG on as `make run` has it) serves a view that
+    fails, and one whose streamed body fails after the response started (uvicorn logs that one)."""
+    secret = canary()
+    env = child_env(DJANGO_SETTINGS_MODULE="tests.realparts.canary_settings", DEBUG="1")
+    with run_portal_server(tmp_path, env) as server:
+        headers = {"X-Canary": _authorization(secret)}
+        failed = httpx.get(f"{server.url}/canary/fail?password={secret}", headers=headers, timeout=10)
+        assert failed.status_code == 500
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{server.url}/canary/fail-while-streaming", headers=headers, timeout=10).read()
+        assert wait_for(lambda: "Exception in ASGI application" in server.log(), timeout=10), server.log()
+    log = server.log()
+    # uvicorn's own loggers write through the portal's handler (its format, its filter).
+    assert " INFO uvicorn.error Application startup complete." in log
+    assert " INFO uvicorn.access 127.0.0.1:" in log and '"GET /canary/fail?password=[redacted] HTTP/1.1" 500' in log
+    assert " ERROR uvicorn.error Exception in ASGI application\nTraceback (most recent call last):" in log
+    assert " ERROR django.request Internal Server Error: /canary/fail\nTraceback (most recent call last):" in log
+    assert log.count(f"RuntimeError: {REFUSAL}") >= 2
+    assert _leaks(log, secret) == [], log
