@@ -11,8 +11,9 @@ import logging
 import httpx
 import pytest
 
+from portal.celery import app as celery_app
 from portal.logging import RedactSecretsFilter
-from tests.celery_worker import wait_for
+from tests.celery_worker import celery_worker, wait_for
 from tests.realparts.cloud import canary
 from tests.realparts.env import child_env
 from tests.realparts.portal_server import run_portal_server
@@ -73,3 +74,17 @@ def test_uvicorn_and_django_log_lines_are_redacted(transactional_db, tmp_path):
     assert " ERROR django.request Internal Server Error: /canary/fail\nTraceback (most recent call last):" in log
     assert log.count(f"RuntimeError: {REFUSAL}") >= 2
     assert _leaks(log, secret) == [], log
+
+
+@pytest.mark.slow
+def test_celery_worker_log_lines_are_redacted(transactional_db, tmp_path, monkeypatch):
+    """A real worker runs a task that logs through a task logger and then fails."""
+    secret = canary()
+    with celery_worker(tmp_path, monkeypatch, "--include", "tests.realparts.canary_app") as log:
+        celery_app.send_task("canary.fail", args=[_authorization(secret), secret])
+        assert wait_for(lambda: "raised unexpected" in log.read_text(), timeout=30), log.read_text()
+    text = log.read_text()
+    assert "retrying the upstream login with password=[redacted]" in text
+    assert "raised unexpected: RuntimeError('upstream refused the login: Authorization: Basic [redacted]')" in text
+    assert "Traceback (most recent call last):" in text and f"RuntimeError: {REFUSAL}" in text
+    assert _leaks(text, secret) == [], text
