@@ -57,14 +57,15 @@ def use_ring(settings):
 
 def _make_rows(actor, count: int, first_endpoint: str = "") -> dict[int, tuple[dict, dict | None]]:
     """`count` registries with canary secrets (the last one ECR, with a cached minted token);
-    returns {pk: (secret, minted token or None)} as they must read back."""
+    returns {pk: (secret, minted token or None)} as they must read back. Their ports lie above
+    Linux's ephemeral range, where a loopback server's port (first_endpoint) never falls."""
     expected: dict[int, tuple[dict, dict | None]] = {}
     for i in range(count - 1):
         password = canary()
         registry = services.registry_create(
             actor=actor,
             provider="other",
-            endpoint=(first_endpoint if i == 0 and first_endpoint else f"127.0.0.1:{41000 + i}"),
+            endpoint=(first_endpoint if i == 0 and first_endpoint else f"127.0.0.1:{61000 + i}"),
             username="acme",
             password=password,
             skip_validation=True,
@@ -261,7 +262,7 @@ def test_the_command_names_rows_it_cannot_decrypt_and_rotates_the_rest(actor, us
         registry = services.registry_create(
             actor=actor,
             provider="other",
-            endpoint=f"127.0.0.1:{42000 + i}",
+            endpoint=f"127.0.0.1:{62000 + i}",
             username="acme",
             password=password,
             skip_validation=True,
