@@ -24,6 +24,7 @@ from accounts.access import Actor
 from accounts.services import audit
 from licenses.models import App, License, LicenseType, RetiredSlug
 from licenses.validators import validate_app_slug
+from portal.encrypted_fields import register_encrypted_field
 from registries import crypto, routing
 
 
@@ -100,6 +101,10 @@ def _license_aad(license: License) -> str:
     return f"licenses.License:{license.uid}:app={license.app_id}"
 
 
+# Rotated and checked with every other encrypted column (portal.encrypted_fields).
+register_encrypted_field(License, "license_id_encrypted", aad=_license_aad, aad_fields=("uid", "app_id"))
+
+
 def _clean_license_fields(
     *, customer_name: str, customer_email: str, type: str, expires_at: datetime | None, new: bool
 ) -> dict:
@@ -159,7 +164,9 @@ def license_update(*, actor: Actor, license: License, **changes) -> License:
     )
     for name, value in fields.items():
         setattr(license, name, value)
-    license.save()
+    # Only what changed: a full save() would write back the ciphertext this object was loaded
+    # with, undoing a key rotation that ran meanwhile.
+    license.save(update_fields=[*fields, "updated_at"])
     license_state_forget(license)
     audit(
         actor=actor, action="license.update", target=f"{license.app.slug}/{license.id_prefix}", fields=sorted(changes)

@@ -1,4 +1,5 @@
-"""A log filter that blanks credentials wherever a message or its arguments carry them."""
+"""A log filter that blanks credentials wherever a log line carries them: the message, its
+arguments, and the traceback or stack the formatter would append."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ _PATTERNS = [
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1[redacted]@"),
 ]
 
+_traceback_formatter = logging.Formatter()
+
 
 def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
@@ -27,7 +30,8 @@ def redact(text: str) -> str:
 
 
 class RedactSecretsFilter(logging.Filter):
-    """Installed on the root handler, so every logger's output passes through it."""
+    """Installed on the root handler, which every logger writes through (settings.LOGGING routes
+    Django's, uvicorn's and celery's loggers there too)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -35,4 +39,12 @@ class RedactSecretsFilter(logging.Filter):
         if cleaned != message:
             record.msg = cleaned
             record.args = None
+        # A formatter appends the traceback (exc_text, formatted once and cached on the record)
+        # after this filter has run: format it here, redacted, so every handler uses this text.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _traceback_formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True

@@ -251,8 +251,17 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # One line per outbound request is noise at INFO; failures are reported by our code.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        # One line per outbound request is noise at INFO; failures are reported by our code.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # Every line goes through the root handler and its filter. Django's own console handler
+        # (DEBUG only) and uvicorn's handlers (its default log config, applied before Django's)
+        # would write beside it unfiltered: tracebacks, access lines with query strings.
+        "django": {"handlers": [], "propagate": True},
+        "uvicorn": {"handlers": [], "propagate": True},
+        "uvicorn.access": {"handlers": [], "propagate": True},
+    },
 }
 
 CELERY_BEAT_SCHEDULE = {

@@ -25,6 +25,7 @@ api_urls = [
     path("", include("registries.api.urls")),
     path("", include(router.urls)),
     path("team/", accounts_api.team_detail, name="team"),
+    re_path(r"^health/?$", views.health_detail, name="health"),
     re_path(r"^license-signing-key/?$", license_api.license_signing_key, name="license-signing-key"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
     path(

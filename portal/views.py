@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
 
-from registries.keys import encryption_keys_problem
+from portal.health import health_checks
 
 
 def home(request):
@@ -14,17 +17,31 @@ def home(request):
 
 
 def healthz(request):
-    """200 when the database answers; load balancers and `make run` poll this."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:  # any database failure means "not healthy"
-        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
-    # Fail closed when a stored credential names a key the ring lacks, or the ring is malformed.
-    problem = encryption_keys_problem()
-    if problem:
-        return JsonResponse({"status": "error", "credentials": problem}, status=503)
-    return JsonResponse({"status": "ok"})
+    """200 {"status": "ok"} or 503 {"status": "error"} and nothing more: load balancers and `make run`
+    poll this without credentials. Why it failed is in the log and at /api/v1/health."""
+    healthy = not any(health_checks().values())
+    return JsonResponse({"status": "ok" if healthy else "error"}, status=200 if healthy else 503)
+
+
+_HEALTH = inline_serializer(
+    "Health",
+    {
+        "status": serializers.ChoiceField(choices=["ok", "error"]),
+        "checks": serializers.DictField(child=serializers.CharField(), help_text='check name: "ok" or the reason'),
+    },
+)
+
+
+@extend_schema(responses={200: _HEALTH, 503: _HEALTH})
+@api_view(["GET"])
+def health_detail(request):
+    """/healthz with its reasons (key ids, columns, database errors), for any member of a team."""
+    checks = health_checks()
+    healthy = not any(checks.values())
+    return Response(
+        {"status": "ok" if healthy else "error", "checks": {name: reason or "ok" for name, reason in checks.items()}},
+        status=200 if healthy else 503,
+    )
 
 
 def not_found(request, exception=None):

@@ -9,6 +9,7 @@ class RegistriesConfig(AppConfig):
         from registries import (
             checks,  # noqa: F401 (registers the key ring checks)
             routing,
+            services,  # noqa: F401 (registers the encrypted columns)
         )
 
         routing.connect_signals()

@@ -19,6 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.access import Actor
 from accounts.services import audit
 from licenses.models import App
+from portal.encrypted_fields import register_encrypted_field
 from registries import crypto
 from registries.clients import ecr, gcr, oci
 from registries.clients.errors import RegistryError
@@ -61,6 +62,15 @@ def _no_control_chars(value: str, field: str) -> str:
 
 def _aad(registry: ExternalRegistry, purpose: str) -> str:
     return f"registries.ExternalRegistry:{registry.uid}:team={registry.team_id}:{purpose}"
+
+
+# Rotated and checked with every other encrypted column (portal.encrypted_fields).
+register_encrypted_field(
+    ExternalRegistry, "secret", aad=lambda registry: _aad(registry, "secret"), aad_fields=("uid", "team_id")
+)
+register_encrypted_field(
+    ExternalRegistry, "minted_token", aad=lambda registry: _aad(registry, "minted"), aad_fields=("uid", "team_id")
+)
 
 
 def _private_literal(host: str) -> bool:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def celery_worker_process(transactional_db, tmp_path, monkeypatch):
     """Starts `celery worker` against the test database and the Redis broker; stops it after.
+    Yields the path of its log (stdout and stderr)."""
+    with celery_worker(tmp_path, monkeypatch) as log:
+        yield log
+
+
+@contextmanager
+def celery_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *extra_args: str) -> Iterator[Path]:
+    """`celery worker` (plus `extra_args`) as the Procfile runs it, its log in `tmp_path/worker.log`.
 
     Tasks go to a queue of this test's own: other test runs on this machine share the Redis
     database, and their workers must not take these messages (nor this worker theirs).
@@ -32,7 +42,7 @@ def celery_worker_process(transactional_db, tmp_path, monkeypatch):
     monkeypatch.setitem(app.conf, "task_default_queue", queue)  # the router reads it on every send
     env = child_env()
     command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "INFO"]
-    command += ["-Q", queue, "-n", f"{queue}@%h"]
+    command += ["-Q", queue, "-n", f"{queue}@%h", *extra_args]
     log = tmp_path / "worker.log"
     with open(log, "w") as out:
         worker = subprocess.Popen(
@@ -48,15 +58,17 @@ def celery_worker_process(transactional_db, tmp_path, monkeypatch):
             worker.kill()
             pytest.fail(f"celery worker did not start:\n{log.read_text()}")
         time.sleep(0.2)
-    yield log
-    worker.terminate()
     try:
-        worker.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete(queue, f"_kombu.binding.{queue}")
-    broker.close()
+        yield log
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        broker.delete(queue, f"_kombu.binding.{queue}")
+        broker.close()
 
 
 def wait_for(condition, timeout: float = 20.0) -> bool:

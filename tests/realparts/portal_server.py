@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,22 +36,32 @@ class PortalServer:
 
 
 @pytest.fixture
-def portal_server(transactional_db, tmp_path, settings_for_subprocess) -> PortalServer:
+def portal_server(transactional_db, tmp_path, settings_for_subprocess) -> Iterator[PortalServer]:
     """uvicorn serving portal.asgi on a free loopback port; stopped after the test."""
+    with run_portal_server(tmp_path, settings_for_subprocess) as server:
+        yield server
+
+
+@contextmanager
+def run_portal_server(tmp_path: Path, env: dict[str, str]) -> Iterator[PortalServer]:
+    """uvicorn serving portal.asgi as the Procfile starts it, with `env`; its output in
+    `tmp_path/portal-server.log`."""
     port = free_port()
     log_path = tmp_path / "portal-server.log"
     with open(log_path, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
-            env=settings_for_subprocess,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     server = PortalServer(port, process, log_path)
-    wait_for_http(f"{server.url}/healthz", process, what="portal server", log=server.log)
-    yield server
-    stop(process)
+    try:
+        wait_for_http(f"{server.url}/healthz", process, what="portal server", log=server.log)
+        yield server
+    finally:
+        stop(process)
 
 
 @pytest.fixture

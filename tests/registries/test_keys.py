@@ -14,14 +14,23 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
+from django.apps import apps as django_apps
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, SystemCheckError
 from django.db import connection
+from django.db.models import CharField, TextField
+from django.urls import reverse
 
+from licenses import licensefile
+from licenses import services as licenses
+from licenses.models import License
+from portal.encrypted_fields import encrypted_fields
 from registries import checks, crypto, keys, services
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
 from tests import factories
 from tests.celery_worker import wait_for
+from tests.proxy.conftest import basic, proxy_name
 from tests.realparts.cloud import canary, canary_aws_secret
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,14 +57,15 @@ def use_ring(settings):
 
 def _make_rows(actor, count: int, first_endpoint: str = "") -> dict[int, tuple[dict, dict | None]]:
     """`count` registries with canary secrets (the last one ECR, with a cached minted token);
-    returns {pk: (secret, minted token or None)} as they must read back."""
+    returns {pk: (secret, minted token or None)} as they must read back. Their ports lie above
+    Linux's ephemeral range, where a loopback server's port (first_endpoint) never falls."""
     expected: dict[int, tuple[dict, dict | None]] = {}
     for i in range(count - 1):
         password = canary()
         registry = services.registry_create(
             actor=actor,
             provider="other",
-            endpoint=(first_endpoint if i == 0 and first_endpoint else f"127.0.0.1:{41000 + i}"),
+            endpoint=(first_endpoint if i == 0 and first_endpoint else f"127.0.0.1:{61000 + i}"),
             username="acme",
             password=password,
             skip_validation=True,
@@ -88,12 +98,11 @@ def _assert_all_decrypt(expected: dict[int, tuple[dict, dict | None]]) -> None:
 
 
 def _key_ids() -> Counter[str]:
-    """Ciphertexts per key id, secrets and minted tokens together."""
-    usage = keys.encryption_key_usage()
-    return usage["secret"] + usage["minted_token"]
+    """Ciphertexts per key id, every encrypted column together."""
+    return sum(keys.encryption_key_usage().values(), Counter())
 
 
-def test_rotation_drill_every_row_decrypts_at_every_step(actor, use_ring, loopback_server, client):
+def test_rotation_drill_every_row_decrypts_at_every_step(actor, use_ring, loopback_server, client, admin_api):
     upstream = loopback_server()
     use_ring(K1)
     expected = _make_rows(actor, 10, first_endpoint=upstream.url)
@@ -140,8 +149,107 @@ def test_rotation_drill_every_row_decrypts_at_every_step(actor, use_ring, loopba
     first.refresh_from_db()
     assert first.health == Health.UNHEALTHY
     health = client.get("/healthz")
-    assert health.status_code == 503
-    assert "key id k2 missing" in health.json()["credentials"]
+    assert (health.status_code, health.json()) == (503, {"status": "error"})
+    details = admin_api.get("/api/v1/health")
+    assert details.status_code == 503
+    assert (
+        "key id k2 (registries.ExternalRegistry.minted_token, registries.ExternalRegistry.secret) missing"
+        in details.json()["checks"]["encryption_keys"]
+    )
+
+
+def _ciphertext_columns() -> set[str]:
+    """`app.Model.field` of every text column of every model that holds a ciphertext right now."""
+    found = set()
+    for model in django_apps.get_models():
+        for column in model._meta.concrete_fields:
+            if isinstance(column, CharField | TextField):
+                if model._default_manager.filter(**{f"{column.name}__regex": r"^v1:[A-Za-z0-9_-]+:"}).exists():
+                    found.add(f"{model._meta.label}.{column.name}")
+    return found
+
+
+@pytest.mark.slow
+def test_after_rotating_every_encrypted_column_opens_with_only_the_new_key(
+    actor, app, use_ring, basic_registry, admin_client, admin_api
+):
+    """W6: a registry's secret, an ECR minted token and a license ID are written under k1, rotated
+    to k2, and k1 is dropped: every one still opens, through the pages, the API and the proxy."""
+    use_ring(K1)
+    services.registry_create(
+        actor=actor,
+        provider="other",
+        endpoint=basic_registry.endpoint,
+        username=basic_registry.username,
+        password=basic_registry.password,
+    )
+    ecr = _make_rows(actor, 1)  # an ECR registry with a minted token
+    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    # The registry list is complete: no column holds a ciphertext the rotation would not know.
+    assert (
+        _ciphertext_columns()
+        == {entry.label for entry in encrypted_fields()}
+        == {
+            "registries.ExternalRegistry.secret",
+            "registries.ExternalRegistry.minted_token",
+            "licenses.License.license_id_encrypted",
+        }
+    )
+
+    use_ring(K2, K1)
+    out = io.StringIO()
+    call_command("rotate_encryption_keys", stdout=out)
+    assert "licenses.License: 1 rows have ciphertexts under another key." in out.getvalue()
+    assert "registries.ExternalRegistry: 2 rows have ciphertexts under another key." in out.getvalue()
+    assert "licenses.License.license_id_encrypted: 1 re-encrypted, 0 left under other keys" in out.getvalue()
+    assert "registries.ExternalRegistry.secret: 2 re-encrypted, 0 left under other keys" in out.getvalue()
+    assert "registries.ExternalRegistry.minted_token: 1 re-encrypted, 0 left under other keys" in out.getvalue()
+    assert "Done: no stored credential uses a key other than k2." in out.getvalue()
+    assert _key_ids() == {"k2": 4}
+
+    use_ring(K2)  # k1 is gone
+    assert keys.encryption_keys_missing() == {}
+    # The registry's secret: the proxy logs in upstream with it for the customer's pull.
+    api = basic_registry.images["api"]
+    name = proxy_name(app.slug, basic_registry.netloc, api.repository)
+    pulled = admin_client.get(f"/v2/{name}/manifests/{api.tag}", headers=basic(license_id))
+    assert pulled.status_code == 200, pulled.content
+    assert pulled.content == api.manifest
+    _assert_all_decrypt(ecr)  # its secret and minted token
+    # The license ID: on the license page and in the API.
+    page = admin_client.get(reverse("licenses:license-detail", args=[license.pk]))
+    assert license_id in page.content.decode()
+    assert admin_api.get(f"/api/v1/licenses/{license.pk}/").json()["license_id"] == license_id
+    # The license file, from the page and the API, verifies and carries the license ID.
+    public_key = licensefile.public_key_pem()
+    for response in (
+        admin_client.get(reverse("licenses:license-file", args=[license.pk])),
+        admin_api.get(f"/api/v1/licenses/{license.pk}/license-file"),
+    ):
+        assert response.status_code == 200, response.content
+        assert licensefile.verify_license_file(response.content.decode(), public_key)["licenseId"] == license_id
+    # The pull secret, from the page and the API, holds the license ID.
+    for response in (
+        admin_client.get(reverse("licenses:license-pull-secret", args=[license.pk])),
+        admin_api.get(f"/api/v1/licenses/{license.pk}/pull-secret"),
+    ):
+        assert response.status_code == 200, response.content
+        config = json.loads(base64.b64decode(yaml.safe_load(response.content)["data"][".dockerconfigjson"]))
+        assert {auth["password"] for auth in config["auths"].values()} == {license_id}
+
+
+def test_a_license_edit_begun_before_a_rotation_does_not_write_the_old_ciphertext_back(actor, app, use_ring):
+    use_ring(K1)
+    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    stale = License.objects.get(pk=license.pk)  # as a page loaded it, before the rotation
+    use_ring(K2, K1)
+    keys.encryption_keys_rotate()
+    licenses.license_update(actor=actor, license=stale, customer_name="Globex Corp")
+    use_ring(K2)
+    license.refresh_from_db()
+    assert license.customer_name == "Globex Corp"
+    assert licenses.license_id_of(license) == license_id
+    assert _key_ids() == {"k2": 1}
 
 
 def test_the_command_names_rows_it_cannot_decrypt_and_rotates_the_rest(actor, use_ring):
@@ -154,7 +262,7 @@ def test_the_command_names_rows_it_cannot_decrypt_and_rotates_the_rest(actor, us
         registry = services.registry_create(
             actor=actor,
             provider="other",
-            endpoint=f"127.0.0.1:{42000 + i}",
+            endpoint=f"127.0.0.1:{62000 + i}",
             username="acme",
             password=password,
             skip_validation=True,
@@ -167,7 +275,9 @@ def test_the_command_names_rows_it_cannot_decrypt_and_rotates_the_rest(actor, us
     assert "secret rows per key id: k0=2, k1=3" in dry.getvalue()
     assert "minted_token rows per key id: k0=1" in dry.getvalue()
     assert "not in PORTAL_ENCRYPTION_KEYS (those rows cannot be read): k0" in dry.getvalue()
-    assert "Would re-encrypt 5 rows under key k2." in dry.getvalue()
+    assert (
+        "Would re-encrypt 5 rows under key k2 (licenses.License: 0, registries.ExternalRegistry: 5)." in dry.getvalue()
+    )
     assert _key_ids() == {"k0": 3, "k1": 3}  # a dry run changes nothing
 
     out = io.StringIO()
@@ -175,7 +285,7 @@ def test_the_command_names_rows_it_cannot_decrypt_and_rotates_the_rest(actor, us
         call_command("rotate_encryption_keys", "--batch-size", "2", stdout=out)
     message = str(e.value)
     for pk in lost:
-        assert f"registry {pk} (secret)" in message
+        assert f"registries.ExternalRegistry {pk} (secret)" in message
     assert "'k0'" in message and "Add the missing key" in message
     every_secret = [
         s for secret, minted in [*lost.values(), *kept.values()] for s in [*secret.values(), *(minted or {}).values()]
@@ -187,6 +297,26 @@ def test_the_command_names_rows_it_cannot_decrypt_and_rotates_the_rest(actor, us
     assert _key_ids() == {"k0": 3, "k2": 3}
 
 
+def test_a_license_sealed_with_a_key_no_longer_in_the_ring_fails_the_check_and_healthz(actor, app, use_ring, client):
+    """The registries are all readable; only a license ID names the dropped key k0."""
+    use_ring(K0)
+    licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    use_ring(K1)
+    _make_rows(actor, 2)
+    assert checks.check_encryption_keys_cover_stored_values(None, databases=["default"]) != []
+    with pytest.raises(SystemCheckError) as e:
+        call_command("check", "--database", "default", stdout=io.StringIO(), stderr=io.StringIO())
+    assert (
+        "(registries.E002) key id k0 (licenses.License.license_id_encrypted) missing from PORTAL_ENCRYPTION_KEYS"
+        in (str(e.value))
+    )
+    assert client.get("/healthz").status_code == 503
+
+    use_ring(K1, K0)  # the key is back: both are happy again
+    assert checks.check_encryption_keys_cover_stored_values(None, databases=["default"]) == []
+    assert client.get("/healthz").status_code == 200
+
+
 def test_generate_encryption_key_prints_an_entry_the_ring_accepts():
     out = io.StringIO()
     call_command("generate_encryption_key", "--id", "k7", stdout=out, stderr=io.StringIO())
@@ -196,14 +326,48 @@ def test_generate_encryption_key_prints_an_entry_the_ring_accepts():
         call_command("generate_encryption_key", "--id", "no spaces", stdout=io.StringIO())
 
 
-def test_a_malformed_key_ring_is_a_check_error_and_a_health_error(settings, use_ring, client, db):
+def test_a_malformed_key_ring_is_a_check_error_and_a_health_error(settings, use_ring, client, admin_api):
     use_ring("k1:c2hvcnQ=")  # 5 bytes
     errors = checks.check_encryption_keys_parse(None)
     assert [e.id for e in errors] == ["registries.E001"]
     assert "PORTAL_ENCRYPTION_KEYS: key 'k1' must be 32 bytes" in errors[0].msg
     health = client.get("/healthz")
-    assert health.status_code == 503
-    assert "key 'k1' must be 32 bytes" in health.json()["credentials"]
+    assert (health.status_code, health.json()) == (503, {"status": "error"})
+    details = admin_api.get("/api/v1/health")
+    assert details.status_code == 503
+    assert "key 'k1' must be 32 bytes" in details.json()["checks"]["encryption_keys"]
+
+
+def test_healthz_tells_anonymous_callers_only_error_and_team_members_why(
+    actor, app, use_ring, client, viewer_api, viewer_client, outsider_api, caplog
+):
+    use_ring(K0)
+    licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    use_ring(K1)
+    reason = "key id k0 (licenses.License.license_id_encrypted) missing from PORTAL_ENCRYPTION_KEYS"
+
+    anonymous = client.get("/healthz")
+    assert (anonymous.status_code, anonymous.content) == (503, b'{"status": "error"}')
+    assert client.get("/api/v1/health").status_code == 401
+    # The reason is in the log, for the operator; the key itself is not.
+    logged = [r.getMessage() for r in caplog.records if r.name == "portal.health"]
+    assert any(reason in line for line in logged), logged
+    assert not any(key.split(":", 1)[1] in caplog.text for key in (K0, K1))
+
+    # Any member of any team may read why (a key id and a column name are no secret); by token or session.
+    for member in (viewer_api, outsider_api, viewer_client):
+        details = member.get("/api/v1/health")
+        assert details.status_code == 503
+        assert details.json()["status"] == "error"
+        assert details.json()["checks"]["database"] == "ok"
+        assert reason in details.json()["checks"]["encryption_keys"]
+
+    use_ring(K1, K0)
+    assert client.get("/healthz").content == b'{"status": "ok"}'
+    assert viewer_api.get("/api/v1/health").json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "encryption_keys": "ok"},
+    }
 
 
 def test_a_malformed_key_ring_stops_manage_py_with_its_message(tmp_path):

@@ -1,4 +1,4 @@
-"""Re-encrypt every stored credential under the newest key of PORTAL_ENCRYPTION_KEYS."""
+"""Re-encrypt every encrypted column (portal.encrypted_fields) under the newest key of PORTAL_ENCRYPTION_KEYS."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from registries import crypto, keys
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt stored credentials under the first key of PORTAL_ENCRYPTION_KEYS, row by row "
-        "(no downtime; safe to stop and run again). --dry-run only counts rows per key id."
+        "Re-encrypt every encrypted column (registry secrets and tokens, license IDs) under the first key "
+        "of PORTAL_ENCRYPTION_KEYS, row by row (no downtime; safe to stop and run again). "
+        "--dry-run only counts rows per column and key id."
     )
 
     def add_arguments(self, parser):
@@ -31,7 +32,10 @@ class Command(BaseCommand):
         if dry_run:
             self._report(ring)
             return
-        total = keys.encryption_keys_rows_to_rotate(ring)
+        to_rotate = keys.encryption_keys_rows_to_rotate(ring)
+        for model, rows in to_rotate.items():
+            self.stdout.write(f"{model}: {rows} rows have ciphertexts under another key.")
+        total = sum(to_rotate.values())
         self.stdout.write(f"{total} rows have credentials under another key.")
 
         def progress(result: keys.RotationResult) -> None:
@@ -41,9 +45,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Re-encrypted {result.rotated} rows under key {result.primary}; {result.remaining} rows left under other keys."
         )
+        for label, left in result.remaining_fields.items():
+            self.stdout.write(f"  {label}: {result.rotated_fields[label]} re-encrypted, {left} left under other keys")
         if result.failures:
             shown = result.failures[:20]
-            lines = [f"registry {f.registry_id} ({f.field}): {f.reason}" for f in shown]
+            lines = [f"{f.model} {f.pk} ({f.field}): {f.reason}" for f in shown]
             more = len(result.failures) - len(shown)
             if more:
                 lines.append(f"… and {more} more")
@@ -60,14 +66,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Done: no stored credential uses a key other than {result.primary}.")
 
     def _report(self, ring: crypto.KeyRing) -> None:
-        usage = keys.encryption_key_usage()
-        for name, counts in usage.items():
+        for label, counts in keys.encryption_key_usage().items():
             listed = ", ".join(f"{key_id}={n}" for key_id, n in sorted(counts.items())) or "none"
-            self.stdout.write(f"{name} rows per key id: {listed}")
+            self.stdout.write(f"{label} rows per key id: {listed}")
         missing = keys.encryption_keys_missing(ring)
         if missing:
-            self.stdout.write(
-                f"Key ids not in PORTAL_ENCRYPTION_KEYS (those rows cannot be read): {', '.join(missing)}"
-            )
-        total = keys.encryption_keys_rows_to_rotate(ring)
-        self.stdout.write(f"Would re-encrypt {total} rows under key {ring.primary}.")
+            named = ", ".join(f"{key_id} ({', '.join(labels)})" for key_id, labels in missing.items())
+            self.stdout.write(f"Key ids not in PORTAL_ENCRYPTION_KEYS (those rows cannot be read): {named}")
+        to_rotate = keys.encryption_keys_rows_to_rotate(ring)
+        per_model = ", ".join(f"{model}: {rows}" for model, rows in to_rotate.items())
+        self.stdout.write(f"Would re-encrypt {sum(to_rotate.values())} rows under key {ring.primary} ({per_model}).")
