@@ -33,23 +33,28 @@ class PortalServer:
         return self.log_path.read_text(errors="replace")
 
 
-@pytest.fixture
-def portal_server(transactional_db, tmp_path, settings_for_subprocess) -> PortalServer:
-    """uvicorn serving portal.asgi on a free loopback port; stopped after the test."""
+def start_portal(env: dict[str, str], log_path: Path) -> PortalServer:
+    """uvicorn serving portal.asgi with `env` on a free loopback port, answering; the caller stops it."""
     port = free_port()
-    log_path = tmp_path / "portal-server.log"
     with open(log_path, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
-            env=settings_for_subprocess,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     server = PortalServer(port, process, log_path)
     wait_for_http(f"{server.url}/healthz", process, what="portal server", log=server.log)
+    return server
+
+
+@pytest.fixture
+def portal_server(transactional_db, tmp_path, settings_for_subprocess) -> PortalServer:
+    """uvicorn serving portal.asgi on a free loopback port; stopped after the test."""
+    server = start_portal(settings_for_subprocess, tmp_path / "portal-server.log")
     yield server
-    stop(process)
+    stop(server.process)
 
 
 @pytest.fixture
