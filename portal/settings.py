@@ -105,6 +105,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
         "min_size": 1,
         "max_size": env_int("DATABASE_POOL_SIZE", 20),
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker, beat and manage.py all write this one file. IMMEDIATE takes the write lock at
+    # BEGIN: a transaction that reads and then writes would otherwise fail at once with
+    # "database is locked" when another process writes meanwhile. A writer waits up to 20 s for
+    # the lock (Python's default is 5 s); WAL lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
