@@ -101,10 +101,30 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
     # A connection pool: opening a PostgreSQL connection per request cost the proxy ~7 ms.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    _pool_timeout = env_int("DATABASE_POOL_TIMEOUT", 3)
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": env_int("DATABASE_POOL_SIZE", 20),
+        # How long a request waits for a connection (psycopg_pool's default is 30 s): while
+        # PostgreSQL is down or restarting, a request fails after this long instead of hanging.
+        "timeout": _pool_timeout,
+        # How long the pool retries, with growing pauses, before the next request starts afresh
+        # (default 5 min): after a long outage the pauses grew so long that requests failed for
+        # as long again once PostgreSQL was back.
+        "reconnect_timeout": _pool_timeout,
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker, beat and manage.py all write this one file. IMMEDIATE takes the write lock at
+    # BEGIN: a transaction that reads and then writes would otherwise fail at once with
+    # "database is locked" when another process writes meanwhile. A writer waits up to 20 s for
+    # the lock (Python's default is 5 s); WAL lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"

@@ -3,11 +3,13 @@
 # (Distribution on 127.0.0.1:5000) when installed. Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DEBUG=${DEBUG:-1}
+# A local install's settings (DEBUG off, plain HTTP): see scripts/local.env; the environment wins.
+while IFS='=' read -r name value; do
+  case "$name" in '' | '#'*) continue ;; esac
+  [ -n "${!name+set}" ] || export "$name=$value"
+done <scripts/local.env
 export PORT=${PORT:-8000}
 export PORTAL_URL=${PORTAL_URL:-http://127.0.0.1:$PORT}
-# Local runs may reach registries on this machine (e.g. a Distribution on 127.0.0.1:5000).
-export REGISTRIES_ALLOWED_PRIVATE_NETWORKS=${REGISTRIES_ALLOWED_PRIVATE_NETWORKS:-127.0.0.0/8}
 
 # The private registry (CNCF Distribution, Debian package docker-registry) beside the portal.
 export REGISTRY_ADDR=${REGISTRY_ADDR:-127.0.0.1:5000}

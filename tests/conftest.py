@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.realparts.fixtures_registry",
     "tests.realparts.fixtures_cloud",
     "tests.realparts.portal_server",
+    "tests.realparts.postgres_cluster",
     "tests.realparts.private_registry",
 ]
 

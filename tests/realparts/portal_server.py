@@ -35,19 +35,9 @@ class PortalServer:
         return self.log_path.read_text(errors="replace")
 
 
-@pytest.fixture
-def portal_server(transactional_db, tmp_path, settings_for_subprocess) -> Iterator[PortalServer]:
-    """uvicorn serving portal.asgi on a free loopback port; stopped after the test."""
-    with run_portal_server(tmp_path, settings_for_subprocess) as server:
-        yield server
-
-
-@contextmanager
-def run_portal_server(tmp_path: Path, env: dict[str, str]) -> Iterator[PortalServer]:
-    """uvicorn serving portal.asgi as the Procfile starts it, with `env`; its output in
-    `tmp_path/portal-server.log`."""
+def start_portal(env: dict[str, str], log_path: Path) -> PortalServer:
+    """uvicorn serving portal.asgi with `env` on a free loopback port, answering; the caller stops it."""
     port = free_port()
-    log_path = tmp_path / "portal-server.log"
     with open(log_path, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
@@ -59,9 +49,28 @@ def run_portal_server(tmp_path: Path, env: dict[str, str]) -> Iterator[PortalSer
     server = PortalServer(port, process, log_path)
     try:
         wait_for_http(f"{server.url}/healthz", process, what="portal server", log=server.log)
+    except BaseException:
+        stop(process)
+        raise
+    return server
+
+
+@contextmanager
+def run_portal_server(tmp_path: Path, env: dict[str, str]) -> Iterator[PortalServer]:
+    """uvicorn serving portal.asgi as the Procfile starts it, with `env`; its output in
+    `tmp_path/portal-server.log`."""
+    server = start_portal(env, tmp_path / "portal-server.log")
+    try:
         yield server
     finally:
-        stop(process)
+        stop(server.process)
+
+
+@pytest.fixture
+def portal_server(transactional_db, tmp_path, settings_for_subprocess) -> Iterator[PortalServer]:
+    """uvicorn serving portal.asgi on a free loopback port; stopped after the test."""
+    with run_portal_server(tmp_path, settings_for_subprocess) as server:
+        yield server
 
 
 @pytest.fixture
