@@ -19,12 +19,14 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.services import TOKEN_PREFIXES, actor_for_user, memberships_of, token_authenticate
 from licenses import services, tokens
+from portal import ratelimit
 
 logger = logging.getLogger(__name__)
 
-# Requests per minute before 429: per client address, and per credential tried.
+# Requests per window (a minute) before 429: per client address, and per credential tried.
 RATE_PER_ADDRESS = settings.TOKEN_RATE_PER_ADDRESS
 RATE_PER_CREDENTIAL = settings.TOKEN_RATE_PER_CREDENTIAL
+RATE_WINDOW = 60
 
 
 def oci_error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra) -> JsonResponse:
@@ -49,12 +51,10 @@ def basic_credentials(request) -> tuple[str, str] | None:
 
 
 def _count(key: str) -> int:
-    """One more in `key`'s fixed one-minute window in the shared cache; 0 when the cache is
-    down, so limits fail open (the license itself is still checked against the database)."""
+    """One more in `key`'s current window in the shared cache; 0 when the cache is down, so
+    limits fail open (the license itself is still checked against the database)."""
     try:
-        counter = services.shared_cache()
-        counter.add(key, 0, timeout=60)
-        return counter.incr(key)
+        return ratelimit.hit(services.shared_cache(), key, window=RATE_WINDOW)
     except Exception:
         logger.warning("rate limiter unavailable (shared cache down); allowing the request")
         return 0
@@ -65,10 +65,10 @@ def _over_limit(key: str, limit: int) -> bool:
 
 
 def failures_over_limit(key: str, limit: int) -> bool:
-    """Whether `key` has failed `limit` times this minute (read only: successes cost nothing
+    """Whether `key` has failed `limit` times this window (read only: successes cost nothing
     more than this look-up). Fails open like _over_limit."""
     try:
-        return int(services.shared_cache().get(key) or 0) >= limit
+        return ratelimit.peek(services.shared_cache(), key, window=RATE_WINDOW) >= limit
     except Exception:
         logger.warning("rate limiter unavailable (shared cache down); allowing the request")
         return False
@@ -94,7 +94,7 @@ def token(request):
     else:
         params = request.GET
         credentials = basic_credentials(request)
-    retry = {"Retry-After": "60"}
+    retry = {"Retry-After": str(ratelimit.seconds_left(RATE_WINDOW))}
     if _over_limit(f"token-rate:addr:{client_address(request)}", RATE_PER_ADDRESS):
         return oci_error(429, "TOOMANYREQUESTS", "too many token requests; slow down", headers=retry)
     if credentials is None:
