@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods
 
+from accounts import lockout
 from accounts.services import TOKEN_PREFIXES, actor_for_user, memberships_of, token_authenticate
 from licenses import services, tokens
 from portal import ratelimit
@@ -115,7 +116,10 @@ def token(request):
             "UNSUPPORTED",
             f"unknown service; this portal serves {settings.PROXY_SERVICE} and {settings.REGISTRY_SERVICE}",
         )
-    license, actors, subject = _identify(username, password, vendors=service == settings.REGISTRY_SERVICE)
+    try:
+        license, actors, subject = _identify(request, username, password, vendors=service == settings.REGISTRY_SERVICE)
+    except lockout.AccountLocked as e:
+        return oci_error(429, "TOOMANYREQUESTS", str(e), headers={"Retry-After": str(e.seconds)})
     if subject is None:
         return oci_error(
             401,
@@ -134,11 +138,12 @@ def token(request):
 
 
 @sensitive_variables("password")
-def _identify(username: str, password: str, *, vendors: bool):
+def _identify(request, username: str, password: str, *, vendors: bool):
     """(license, vendor actors, token subject); subject None when nobody is recognised.
 
     Customers log in with their license ID as password. At the private registry vendors
-    may also use an API token (any user name) or their email and password."""
+    may also use an API token (any user name) or their email and password; AccountLocked
+    when that email's password logins are locked (accounts/lockout.py)."""
     if vendors and password.startswith(tuple(TOKEN_PREFIXES.values())):
         actor = token_authenticate(password)
         if actor is None:
@@ -148,7 +153,9 @@ def _identify(username: str, password: str, *, vendors: bool):
     if license is not None and license.is_valid:
         return license, [], f"license:{license.uid}"
     if vendors and "@" in username:
-        user = authenticate(username=username.strip().lower(), password=password)
+        email = lockout.normalize(username)
+        lockout.check(email)
+        user = authenticate(request, username=email, password=password)
         if user is not None:
             actors = [a for m in memberships_of(user) if (a := actor_for_user(user, m.team_id))]
             return None, actors, f"user:{user.pk}"

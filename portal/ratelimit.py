@@ -21,7 +21,8 @@ def slot(key: str, window: int, now: float | None = None) -> str:
 
 
 def hit(cache: BaseCache, key: str, *, window: int) -> int:
-    """Count one more in `key`'s current window; returns the count so far."""
+    """Count one more in `key`'s current window; returns the count so far. `cache` is a
+    backend (`caches[alias]`), not the `cache` proxy, whose type says nothing of its incr."""
     current = slot(key, window)
     ttl = 2 * window  # outlives its window however late in it the first hit came
     cache.add(current, 0, timeout=ttl)

@@ -111,6 +111,17 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "licenses:app-list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
+# The lockout guard first: a locked account's password is refused at every door (accounts/lockout.py).
+AUTHENTICATION_BACKENDS = ["accounts.lockout.LockoutGuard", "django.contrib.auth.backends.ModelBackend"]
+# After LOGIN_FAILURE_LIMIT failed password logins for one account (any address) within
+# LOGIN_FAILURE_WINDOW seconds, its password logins get 429 for LOGIN_COOLDOWN seconds.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900)
+LOGIN_COOLDOWN = env_int("LOGIN_COOLDOWN", LOGIN_FAILURE_WINDOW)
+for _name in ("LOGIN_FAILURE_LIMIT", "LOGIN_FAILURE_WINDOW", "LOGIN_COOLDOWN"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1, not {globals()[_name]}")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -170,7 +181,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "portal.api.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/min"},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Vendor portal API",
