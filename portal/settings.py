@@ -155,6 +155,12 @@ WHITENOISE_USE_FINDERS = True  # serve straight from static/ when collectstatic 
 
 # Request bodies are small everywhere but the registry; refuse huge JSON early.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Larger bodies get 413 before they are read (portal/bodylimit.py), per route, in bytes.
+BODY_LIMIT_V2 = env_int("BODY_LIMIT_V2", 16 * 1024)  # /v2/token's forms; the proxy is read-only
+BODY_LIMIT_HOOKS = env_int("BODY_LIMIT_HOOKS", 256 * 1024)  # Distribution posts one event (~1 KiB) at a time
+BODY_LIMIT_API = env_int("BODY_LIMIT_API", DATA_UPLOAD_MAX_MEMORY_SIZE)
+BODY_LIMIT_LOGIN = env_int("BODY_LIMIT_LOGIN", 64 * 1024)  # log-in, sign-up and invite pages
+BODY_LIMIT_PAGES = env_int("BODY_LIMIT_PAGES", 1024 * 1024)  # other forms (a 64 KiB key file, pasted or uploaded)
 
 # Production hardening: on unless DEBUG; each can be overridden for a TLS-terminating proxy.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
