@@ -7,14 +7,14 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from accounts import services
+from accounts import lockout, services
 from accounts.access import Perm
 from accounts.decorators import team_view
 from accounts.forms import (
@@ -40,14 +40,31 @@ def _apply_errors(form, error: ValidationError) -> None:
 
 
 class EmailAuthenticationForm(AuthenticationForm):
+    locked: lockout.AccountLocked | None = None
+
     def clean_username(self):
         return self.cleaned_data["username"].strip().lower()
+
+    def clean(self):
+        try:
+            lockout.check(self.cleaned_data.get("username", ""))
+        except lockout.AccountLocked as e:
+            self.locked = e
+            raise ValidationError(str(e), code="locked") from None
+        return super().clean()
 
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     form_class = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, "locked"):
+            response.status_code = 429
+            response["Retry-After"] = str(form.locked.seconds)
+        return response
 
 
 @sensitive_post_parameters("password")

@@ -17,14 +17,17 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods
 
+from accounts import lockout
 from accounts.services import TOKEN_PREFIXES, actor_for_user, memberships_of, token_authenticate
 from licenses import services, tokens
+from portal import ratelimit
 
 logger = logging.getLogger(__name__)
 
-# Requests per minute before 429: per client address, and per credential tried.
+# Requests per window (a minute) before 429: per client address, and per credential tried.
 RATE_PER_ADDRESS = settings.TOKEN_RATE_PER_ADDRESS
 RATE_PER_CREDENTIAL = settings.TOKEN_RATE_PER_CREDENTIAL
+RATE_WINDOW = 60
 
 
 def oci_error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra) -> JsonResponse:
@@ -49,12 +52,10 @@ def basic_credentials(request) -> tuple[str, str] | None:
 
 
 def _count(key: str) -> int:
-    """One more in `key`'s fixed one-minute window in the shared cache; 0 when the cache is
-    down, so limits fail open (the license itself is still checked against the database)."""
+    """One more in `key`'s current window in the shared cache; 0 when the cache is down, so
+    limits fail open (the license itself is still checked against the database)."""
     try:
-        counter = services.shared_cache()
-        counter.add(key, 0, timeout=60)
-        return counter.incr(key)
+        return ratelimit.hit(services.shared_cache(), key, window=RATE_WINDOW)
     except Exception:
         logger.warning("rate limiter unavailable (shared cache down); allowing the request")
         return 0
@@ -65,10 +66,10 @@ def _over_limit(key: str, limit: int) -> bool:
 
 
 def failures_over_limit(key: str, limit: int) -> bool:
-    """Whether `key` has failed `limit` times this minute (read only: successes cost nothing
+    """Whether `key` has failed `limit` times this window (read only: successes cost nothing
     more than this look-up). Fails open like _over_limit."""
     try:
-        return int(services.shared_cache().get(key) or 0) >= limit
+        return ratelimit.peek(services.shared_cache(), key, window=RATE_WINDOW) >= limit
     except Exception:
         logger.warning("rate limiter unavailable (shared cache down); allowing the request")
         return False
@@ -94,7 +95,7 @@ def token(request):
     else:
         params = request.GET
         credentials = basic_credentials(request)
-    retry = {"Retry-After": "60"}
+    retry = {"Retry-After": str(ratelimit.seconds_left(RATE_WINDOW))}
     if _over_limit(f"token-rate:addr:{client_address(request)}", RATE_PER_ADDRESS):
         return oci_error(429, "TOOMANYREQUESTS", "too many token requests; slow down", headers=retry)
     if credentials is None:
@@ -115,7 +116,10 @@ def token(request):
             "UNSUPPORTED",
             f"unknown service; this portal serves {settings.PROXY_SERVICE} and {settings.REGISTRY_SERVICE}",
         )
-    license, actors, subject = _identify(username, password, vendors=service == settings.REGISTRY_SERVICE)
+    try:
+        license, actors, subject = _identify(request, username, password, vendors=service == settings.REGISTRY_SERVICE)
+    except lockout.AccountLocked as e:
+        return oci_error(429, "TOOMANYREQUESTS", str(e), headers={"Retry-After": str(e.seconds)})
     if subject is None:
         return oci_error(
             401,
@@ -134,11 +138,12 @@ def token(request):
 
 
 @sensitive_variables("password")
-def _identify(username: str, password: str, *, vendors: bool):
+def _identify(request, username: str, password: str, *, vendors: bool):
     """(license, vendor actors, token subject); subject None when nobody is recognised.
 
     Customers log in with their license ID as password. At the private registry vendors
-    may also use an API token (any user name) or their email and password."""
+    may also use an API token (any user name) or their email and password; AccountLocked
+    when that email's password logins are locked (accounts/lockout.py)."""
     if vendors and password.startswith(tuple(TOKEN_PREFIXES.values())):
         actor = token_authenticate(password)
         if actor is None:
@@ -148,7 +153,9 @@ def _identify(username: str, password: str, *, vendors: bool):
     if license is not None and license.is_valid:
         return license, [], f"license:{license.uid}"
     if vendors and "@" in username:
-        user = authenticate(username=username.strip().lower(), password=password)
+        email = lockout.normalize(username)
+        lockout.check(email)
+        user = authenticate(request, username=email, password=password)
         if user is not None:
             actors = [a for m in memberships_of(user) if (a := actor_for_user(user, m.team_id))]
             return None, actors, f"user:{user.pk}"

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.asgi import get_asgi_application
 from django.core.handlers.asgi import ASGIHandler
 
+from portal.bodylimit import BodySizeLimit
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 portal_application = get_asgi_application()
@@ -41,3 +43,7 @@ async def application(scope, receive, send):
     if scope["type"] == "http" and scope["path"].startswith(REGISTRY_PATHS):
         return await registry_application(scope, receive, send)
     return await portal_application(scope, receive, send)
+
+
+# Outermost: oversized request bodies get 413 before either handler reads them.
+application = BodySizeLimit(application)

@@ -131,6 +131,17 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "licenses:app-list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
+# The lockout guard first: a locked account's password is refused at every door (accounts/lockout.py).
+AUTHENTICATION_BACKENDS = ["accounts.lockout.LockoutGuard", "django.contrib.auth.backends.ModelBackend"]
+# After LOGIN_FAILURE_LIMIT failed password logins for one account (any address) within
+# LOGIN_FAILURE_WINDOW seconds, its password logins get 429 for LOGIN_COOLDOWN seconds.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900)
+LOGIN_COOLDOWN = env_int("LOGIN_COOLDOWN", LOGIN_FAILURE_WINDOW)
+for _name in ("LOGIN_FAILURE_LIMIT", "LOGIN_FAILURE_WINDOW", "LOGIN_COOLDOWN"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1, not {globals()[_name]}")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -164,6 +175,12 @@ WHITENOISE_USE_FINDERS = True  # serve straight from static/ when collectstatic 
 
 # Request bodies are small everywhere but the registry; refuse huge JSON early.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Larger bodies get 413 before they are read (portal/bodylimit.py), per route, in bytes.
+BODY_LIMIT_V2 = env_int("BODY_LIMIT_V2", 16 * 1024)  # /v2/token's forms; the proxy is read-only
+BODY_LIMIT_HOOKS = env_int("BODY_LIMIT_HOOKS", 256 * 1024)  # Distribution posts one event (~1 KiB) at a time
+BODY_LIMIT_API = env_int("BODY_LIMIT_API", DATA_UPLOAD_MAX_MEMORY_SIZE)
+BODY_LIMIT_LOGIN = env_int("BODY_LIMIT_LOGIN", 64 * 1024)  # log-in, sign-up and invite pages
+BODY_LIMIT_PAGES = env_int("BODY_LIMIT_PAGES", 1024 * 1024)  # other forms (a 64 KiB key file, pasted or uploaded)
 
 # Production hardening: on unless DEBUG; each can be overridden for a TLS-terminating proxy.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
@@ -190,7 +207,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "portal.api.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/min"},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Vendor portal API",

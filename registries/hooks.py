@@ -21,8 +21,10 @@ from registries import private
 
 logger = logging.getLogger(__name__)
 
-# Distribution sends one event per request in 2.8; a few hundred would still fit.
-MAX_BODY = 256 * 1024
+# Distribution sends one event per request in 2.8; a few hundred would still fit. The ASGI
+# wrapper (portal/bodylimit.py) refuses larger bodies before they are read; this check
+# stays for other servers.
+MAX_BODY = settings.BODY_LIMIT_HOOKS
 
 
 @sensitive_variables("header", "presented")

@@ -21,3 +21,6 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 # Every test client is 127.0.0.1: the per-address token limit is tested with its own value.
 os.environ.setdefault("TOKEN_RATE_PER_ADDRESS", "100000")
+# Accounts of the cast (admin@acme.test…) exist in every run and Redis outlives a run: the
+# per-account lockout is tested with its own values, on addresses of its own.
+os.environ.setdefault("LOGIN_FAILURE_LIMIT", "100000")

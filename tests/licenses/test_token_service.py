@@ -233,6 +233,35 @@ def test_guessing_license_ids_with_basic_straight_to_the_proxy_is_limited_per_ad
     assert [proxy("/v2/", world["id_a"], customer).status_code for _ in range(5)] == [200] * 5
 
 
+def _cache_backend(name: str, tmp_path) -> dict:
+    if name == "file":  # the embedded default (`make run`, no REDIS_URL)
+        return {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path / "cache")}
+    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": settings.REDIS_URL}
+
+
+@pytest.mark.parametrize("backend", ["file", "redis"])
+def test_a_rate_window_ends_on_time_on_every_cache_backend_even_while_requests_keep_coming(
+    world, settings, monkeypatch, tmp_path, backend
+):
+    """W4: the file cache's incr rewrote the counter with the default timeout, so an address
+    that kept asking stayed limited for good."""
+    settings.CACHES = {"default": _cache_backend(backend, tmp_path)}
+    window = 2
+    monkeypatch.setattr(token_views, "RATE_WINDOW", window)
+    monkeypatch.setattr(token_views, "RATE_PER_ADDRESS", 3)
+    address = _address()
+    time.sleep(window - time.time() % window + 0.05)  # start at the beginning of a window
+    first_window = int(time.time() // window)
+    statuses = [_token(world["id_a"], address=address).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    while int(time.time() // window) == first_window:  # keep asking, as a busy client does
+        status = _token(world["id_a"], address=address).status_code
+        if int(time.time() // window) == first_window:
+            assert status == 429
+        time.sleep(0.2)
+    assert _token(world["id_a"], f"repository:{API}:pull", address=address).status_code == 200
+
+
 def test_the_rate_limiter_fails_open_when_the_cache_is_down_and_the_license_is_still_checked(
     world, settings, monkeypatch, caplog
 ):

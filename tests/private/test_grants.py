@@ -25,8 +25,9 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import ApiToken, Role, Team, TokenAccess, User
 from licenses import services as licenses
-from licenses import tokens
+from licenses import token_views, tokens
 from licenses.models import App, License
+from portal import ratelimit
 from tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -54,7 +55,7 @@ class Cast:
 @pytest.fixture(autouse=True)
 def _fresh_rate_window():
     """Every request here comes from 127.0.0.1: start each test with an empty per-address window."""
-    cache.delete("token-rate:addr:127.0.0.1")
+    cache.delete(ratelimit.slot("token-rate:addr:127.0.0.1", token_views.RATE_WINDOW))
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
+from licenses import token_views
+from portal import ratelimit
 from registries.clients.private import PrivateRegistry
 from registries.models import PrivateImage, PrivateTag
 from tests import factories
@@ -31,7 +33,7 @@ def registry(private_registry, settings, app):
     settings.REGISTRY_URL = f"http://{private_registry.netloc}"
     settings.REGISTRY_HOST = private_registry.netloc
     settings.REGISTRY_REFRESH_SECONDS = 0
-    cache.delete("token-rate:addr:127.0.0.1")
+    cache.delete(ratelimit.slot("token-rate:addr:127.0.0.1", token_views.RATE_WINDOW))
     return private_registry
 
 
