@@ -58,3 +58,21 @@ def env_networks(name: str, default: str = "") -> list[ipaddress.IPv4Network | i
         except ValueError:
             raise ImproperlyConfigured(f"{name}: {item!r} is not a CIDR network") from None
     return networks
+
+
+def env_ports(name: str) -> list[tuple[int, int]] | None:
+    """`443,5000,8000-8999` as inclusive (first, last) ranges; None when unset or blank (any port)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    ranges = []
+    for item in env_list(name):
+        first, dash, last = item.partition("-")
+        try:
+            low, high = int(first), int(last if dash else first)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a port or a range like 8000-8999") from None
+        if not 1 <= low <= high <= 65535:
+            raise ImproperlyConfigured(f"{name}: {item!r} must be ports from 1 to 65535, the lower first")
+        ranges.append((low, high))
+    return ranges

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env_bool, env_int, env_list, env_networks, env_str
+from portal.env import env_bool, env_int, env_list, env_networks, env_ports, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -217,6 +217,8 @@ PORTAL_ENCRYPTION_KEYS = env_str("PORTAL_ENCRYPTION_KEYS")
 # Outbound network guard for vendor-given addresses (see registries/clients/netguard.py).
 REGISTRIES_ALLOWED_PRIVATE_NETWORKS = env_networks("REGISTRIES_ALLOWED_PRIVATE_NETWORKS")
 REGISTRIES_ALLOW_HTTP = env_bool("REGISTRIES_ALLOW_HTTP", DEBUG)
+# Ports every outbound connection may use ("443,5000,8000-8999"); unset: any port.
+REGISTRIES_ALLOWED_PORTS = env_ports("REGISTRIES_ALLOWED_PORTS")
 
 INVITE_TTL_DAYS = env_int("INVITE_TTL_DAYS", 7)
 
