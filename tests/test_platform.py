@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from portal.logging import RedactSecretsFilter, redact
+from portal.lru import LRU
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,3 +125,17 @@ def test_enqueue_fails_fast_with_a_clear_error_when_the_broker_is_down(tmp_path)
     assert "The task queue is unavailable" in result.stdout
     assert time.monotonic() - started < 15  # interpreter start-up included; the refusal itself is < 5 s
     assert float(result.stdout.split("after ")[1].split(" s")[0]) < 5
+
+
+def test_the_lru_keeps_at_most_its_size_dropping_the_least_recently_used():
+    cache = LRU(3)
+    for key in "abc":
+        cache[key] = key.upper()
+    assert cache.get("a") == "A"  # a is now the most recent
+    cache["d"] = "D"
+    assert list(cache) == ["c", "a", "d"] and len(cache) == 3
+    assert cache.get("b") is None and cache.get("b", "gone") == "gone"
+    cache["c"] = "C2"  # setting refreshes too
+    cache["e"] = "E"
+    assert list(cache) == ["d", "c", "e"]
+    assert cache.pop("c") == "C2" and cache.pop("c") is None
