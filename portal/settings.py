@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env_bool, env_int, env_list, env_networks, env_ports, env_str
+from portal.env import env_bool, env_float, env_int, env_list, env_networks, env_ports, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -242,6 +242,14 @@ TOKEN_RATE_PER_ADDRESS = env_int("TOKEN_RATE_PER_ADDRESS", 300)
 TOKEN_RATE_PER_CREDENTIAL = env_int("TOKEN_RATE_PER_CREDENTIAL", 120)
 # How long the proxy may trust a license's state before asking the database again.
 LICENSE_CACHE_SECONDS = env_int("LICENSE_CACHE_SECONDS", 5)
+# The proxy's bulkhead (registries/proxy/bulkhead.py), per worker process: requests in flight
+# to upstreams per team, and per team and upstream host; how long a request waits for one of
+# those slots before 503; seconds to connect, and to the response headers of an upstream.
+UPSTREAM_MAX_CONNECTIONS_PER_TEAM = env_int("UPSTREAM_MAX_CONNECTIONS_PER_TEAM", 64, minimum=1)
+UPSTREAM_MAX_CONNECTIONS_PER_HOST = env_int("UPSTREAM_MAX_CONNECTIONS_PER_HOST", 32, minimum=1)
+UPSTREAM_POOL_WAIT = env_float("UPSTREAM_POOL_WAIT", 10.0)
+UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+UPSTREAM_FIRST_BYTE_TIMEOUT = env_float("UPSTREAM_FIRST_BYTE_TIMEOUT", 30.0, minimum=0.1)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

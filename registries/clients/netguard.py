@@ -10,6 +10,7 @@ backend; async callers get httpx's API over aiohttp with a guarded resolver.
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
 import ipaddress
 import re
@@ -483,12 +484,18 @@ class _AsyncTransport(httpx.AsyncBaseTransport):
     GiB (bench/proxy.py). The session is made on first use, inside the running loop."""
 
     def __init__(
-        self, policy: GuardPolicy, resolver: Resolver | None, verify: ssl.SSLContext | bool, limits: httpx.Limits
+        self,
+        policy: GuardPolicy,
+        resolver: Resolver | None,
+        verify: ssl.SSLContext | bool,
+        limits: httpx.Limits,
+        first_byte_timeout: float | None = None,
     ) -> None:
         self._policy = policy
         self._resolver = resolver
         self._ssl = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
         self._limits = limits
+        self._first_byte_timeout = first_byte_timeout
         self._session: aiohttp.ClientSession | None = None
 
     def _open_session(self) -> aiohttp.ClientSession:
@@ -523,19 +530,22 @@ class _AsyncTransport(httpx.AsyncBaseTransport):
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw if k.lower() != b"host"]
         body = await request.aread()
         try:
-            response = await self._open_session().request(
-                request.method,
-                yarl.URL(str(request.url), encoded=True),
-                headers=headers,
-                data=body or None,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=connect or None,
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
-            )
+            # The response headers must come within the first-byte time, counted from the
+            # start (connecting included); the body then has the read timeout between reads.
+            async with asyncio.timeout(self._first_byte_timeout):
+                response = await self._open_session().request(
+                    request.method,
+                    yarl.URL(str(request.url), encoded=True),
+                    headers=headers,
+                    data=body or None,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(
+                        total=None,
+                        connect=connect or None,
+                        sock_connect=timeout.get("connect"),
+                        sock_read=timeout.get("read"),
+                    ),
+                )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _as_httpx_error(exc) from exc
         return httpx.Response(
@@ -587,11 +597,12 @@ class GuardedClient:
         max_redirects: int = MAX_REDIRECTS,
         verify: ssl.SSLContext | bool = True,
         limits: httpx.Limits = DEFAULT_LIMITS,
+        first_byte_timeout: float | None = None,
     ) -> None:
         self.policy = policy if policy is not None else GuardPolicy.from_settings()
         self.max_redirects = min(max_redirects, MAX_REDIRECTS)
         self._client = httpx.AsyncClient(
-            transport=_AsyncTransport(self.policy, resolver, verify, limits),
+            transport=_AsyncTransport(self.policy, resolver, verify, limits, first_byte_timeout),
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,

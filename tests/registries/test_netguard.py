@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
 
 import httpx
 import pytest
@@ -481,3 +483,42 @@ def test_a_bad_allowed_ports_setting_stops_start_up_naming_it(monkeypatch, value
     with pytest.raises(ImproperlyConfigured) as error:
         env_ports("REGISTRIES_ALLOWED_PORTS")
     assert "REGISTRIES_ALLOWED_PORTS" in str(error.value) and repr(value.strip()) in str(error.value)
+
+
+# --- the first-byte timeout (the proxy's UPSTREAM_FIRST_BYTE_TIMEOUT) --------------------------------
+
+
+async def test_the_response_headers_must_come_within_the_first_byte_timeout(loopback_server):
+    server = loopback_server().on("*", Reply.hanging())
+    started = time.monotonic()
+    async with GuardedClient(policy=LOOPBACK, timeout=httpx.Timeout(60, connect=5), first_byte_timeout=0.5) as client:
+        with pytest.raises(RegistryError) as error:
+            await client.request("GET", f"{server.url}/v2/")
+    assert error.value.category == "timeout"
+    assert time.monotonic() - started < 3
+
+
+@pytest.fixture
+def dribbling_server():
+    """Sends its headers at once, then the body in three pieces 0.8 s apart."""
+    sock = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = sock.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n")
+            for piece in (b"abc", b"def", b"ghi"):
+                time.sleep(0.8)
+                conn.sendall(piece)
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+async def test_a_body_may_pause_longer_than_the_first_byte_timeout_between_reads(dribbling_server):
+    timeout = httpx.Timeout(5, connect=5)
+    async with GuardedClient(policy=LOOPBACK, timeout=timeout, first_byte_timeout=0.5) as client:
+        response = await client.request("GET", f"{dribbling_server}/blob")
+    assert response.content == b"abcdefghi"
