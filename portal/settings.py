@@ -242,6 +242,9 @@ TOKEN_RATE_PER_ADDRESS = env_int("TOKEN_RATE_PER_ADDRESS", 300)
 TOKEN_RATE_PER_CREDENTIAL = env_int("TOKEN_RATE_PER_CREDENTIAL", 120)
 # How long the proxy may trust a license's state before asking the database again.
 LICENSE_CACHE_SECONDS = env_int("LICENSE_CACHE_SECONDS", 5)
+# Connection tests ("Test" on a registry) a team may run per window of seconds (SECURITY-TESTS S10).
+REGISTRY_TEST_RATE = env_int("REGISTRY_TEST_RATE", 20, minimum=1)
+REGISTRY_TEST_RATE_WINDOW = env_int("REGISTRY_TEST_RATE_WINDOW", 600, minimum=1)
 # The proxy's bulkhead (registries/proxy/bulkhead.py), per worker process: requests in flight
 # to upstreams per team, and per team and upstream host; how long a request waits for one of
 # those slots before 503; seconds to connect, and to the response headers of an upstream.
