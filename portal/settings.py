@@ -248,8 +248,8 @@ REGISTRY_TEST_RATE_WINDOW = env_int("REGISTRY_TEST_RATE_WINDOW", 600, minimum=1)
 # The proxy's bulkhead (registries/proxy/bulkhead.py), per worker process: requests in flight
 # to upstreams per team, and per team and upstream host; how long a request waits for one of
 # those slots before 503; seconds to connect, and to the response headers of an upstream.
-UPSTREAM_MAX_CONNECTIONS_PER_TEAM = env_int("UPSTREAM_MAX_CONNECTIONS_PER_TEAM", 64, minimum=1)
-UPSTREAM_MAX_CONNECTIONS_PER_HOST = env_int("UPSTREAM_MAX_CONNECTIONS_PER_HOST", 32, minimum=1)
+UPSTREAM_MAX_CONNECTIONS_PER_TEAM = env_int("UPSTREAM_MAX_CONNECTIONS_PER_TEAM", 128, minimum=1)
+UPSTREAM_MAX_CONNECTIONS_PER_HOST = env_int("UPSTREAM_MAX_CONNECTIONS_PER_HOST", 64, minimum=1)
 UPSTREAM_POOL_WAIT = env_float("UPSTREAM_POOL_WAIT", 10.0)
 UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 UPSTREAM_FIRST_BYTE_TIMEOUT = env_float("UPSTREAM_FIRST_BYTE_TIMEOUT", 30.0, minimum=0.1)

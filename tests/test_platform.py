@@ -139,3 +139,22 @@ def test_the_lru_keeps_at_most_its_size_dropping_the_least_recently_used():
     cache["e"] = "E"
     assert list(cache) == ["d", "c", "e"]
     assert cache.pop("c") == "C2" and cache.pop("c") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("UPSTREAM_MAX_CONNECTIONS_PER_HOST", "0", "must be at least 1"),
+        ("UPSTREAM_MAX_CONNECTIONS_PER_TEAM", "lots", "must be an integer"),
+        ("UPSTREAM_POOL_WAIT", "-1", "must be at least 0"),
+        ("UPSTREAM_FIRST_BYTE_TIMEOUT", "nan", "must be at least 0.1"),
+        ("UPSTREAM_CONNECT_TIMEOUT", "5s", "must be a number"),
+        ("REGISTRY_TEST_RATE", "0", "must be at least 1"),
+        ("REGISTRIES_ALLOWED_PORTS", "443,https", "is not a port or a range"),
+    ],
+)
+def test_a_bad_limit_or_timeout_setting_stops_start_up_naming_it(tmp_path, name, value, reason):
+    env = {"PATH": os.environ["PATH"], "PORTAL_VAR_DIR": str(tmp_path), name: value}
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert name in result.stderr and reason in result.stderr, result.stderr[-500:]
