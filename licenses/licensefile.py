@@ -33,7 +33,7 @@ import base64
 import os
 import secrets
 from datetime import UTC, datetime
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,7 +77,7 @@ def _create_key(path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-@cache
+@lru_cache(maxsize=8)  # one key file per setting; bounded all the same
 def _load(key_file: str) -> Ed25519PrivateKey:
     path = Path(key_file)
     if not path.exists():

@@ -13,7 +13,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 import jwt
@@ -82,7 +82,7 @@ def _create_key(key_path: Path, cert_path: Path) -> None:
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
 
-@cache
+@lru_cache(maxsize=8)  # one key file per setting; bounded all the same
 def _load(key_file: str) -> SigningKey:
     key_path = Path(key_file)
     cert_path = key_path.with_suffix(".crt")

@@ -35,14 +35,30 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), not {raw!r}")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {raw!r}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if not value >= minimum:  # also refuses nan
+        raise ImproperlyConfigured(f"{name} must be at least {minimum:g}, not {raw!r}")
+    return value
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -58,3 +74,21 @@ def env_networks(name: str, default: str = "") -> list[ipaddress.IPv4Network | i
         except ValueError:
             raise ImproperlyConfigured(f"{name}: {item!r} is not a CIDR network") from None
     return networks
+
+
+def env_ports(name: str) -> list[tuple[int, int]] | None:
+    """`443,5000,8000-8999` as inclusive (first, last) ranges; None when unset or blank (any port)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    ranges = []
+    for item in env_list(name):
+        first, dash, last = item.partition("-")
+        try:
+            low, high = int(first), int(last if dash else first)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a port or a range like 8000-8999") from None
+        if not 1 <= low <= high <= 65535:
+            raise ImproperlyConfigured(f"{name}: {item!r} must be ports from 1 to 65535, the lower first")
+        ranges.append((low, high))
+    return ranges

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env_bool, env_int, env_list, env_networks, env_str
+from portal.env import env_bool, env_float, env_int, env_list, env_networks, env_ports, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -253,6 +253,8 @@ PORTAL_ENCRYPTION_KEYS = env_str("PORTAL_ENCRYPTION_KEYS")
 # Outbound network guard for vendor-given addresses (see registries/clients/netguard.py).
 REGISTRIES_ALLOWED_PRIVATE_NETWORKS = env_networks("REGISTRIES_ALLOWED_PRIVATE_NETWORKS")
 REGISTRIES_ALLOW_HTTP = env_bool("REGISTRIES_ALLOW_HTTP", DEBUG)
+# Ports every outbound connection may use ("443,5000,8000-8999"); unset: any port.
+REGISTRIES_ALLOWED_PORTS = env_ports("REGISTRIES_ALLOWED_PORTS")
 
 INVITE_TTL_DAYS = env_int("INVITE_TTL_DAYS", 7)
 
@@ -276,6 +278,17 @@ TOKEN_RATE_PER_ADDRESS = env_int("TOKEN_RATE_PER_ADDRESS", 300)
 TOKEN_RATE_PER_CREDENTIAL = env_int("TOKEN_RATE_PER_CREDENTIAL", 120)
 # How long the proxy may trust a license's state before asking the database again.
 LICENSE_CACHE_SECONDS = env_int("LICENSE_CACHE_SECONDS", 5)
+# Connection tests ("Test" on a registry) a team may run per window of seconds (SECURITY-TESTS S10).
+REGISTRY_TEST_RATE = env_int("REGISTRY_TEST_RATE", 20, minimum=1)
+REGISTRY_TEST_RATE_WINDOW = env_int("REGISTRY_TEST_RATE_WINDOW", 600, minimum=1)
+# The proxy's bulkhead (registries/proxy/bulkhead.py), per worker process: requests in flight
+# to upstreams per team, and per team and upstream host; how long a request waits for one of
+# those slots before 503; seconds to connect, and to the response headers of an upstream.
+UPSTREAM_MAX_CONNECTIONS_PER_TEAM = env_int("UPSTREAM_MAX_CONNECTIONS_PER_TEAM", 128, minimum=1)
+UPSTREAM_MAX_CONNECTIONS_PER_HOST = env_int("UPSTREAM_MAX_CONNECTIONS_PER_HOST", 64, minimum=1)
+UPSTREAM_POOL_WAIT = env_float("UPSTREAM_POOL_WAIT", 10.0)
+UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+UPSTREAM_FIRST_BYTE_TIMEOUT = env_float("UPSTREAM_FIRST_BYTE_TIMEOUT", 30.0, minimum=0.1)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from licenses.models import App
+from portal.lru import LRU
 from registries.models import ExternalRegistry
 
 # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
@@ -145,7 +146,7 @@ class AppRoutes:
     registries: tuple[ExternalRegistry, ...]
 
 
-_routes: dict[str, tuple[float, str, AppRoutes | None]] = {}  # slug -> (expiry, version, routes)
+_routes: LRU[str, tuple[float, str, AppRoutes | None]] = LRU(ROUTES_CACHE_ENTRIES)  # slug -> (expiry, version, routes)
 
 
 def _routes_version() -> str | None:
@@ -173,8 +174,6 @@ def app_routes(slug: str) -> AppRoutes | None:
     app = App.objects.filter(slug=slug).first()
     routes = AppRoutes(app=app, registries=tuple(app_registries(app))) if app is not None else None
     if version is not None:
-        if len(_routes) >= ROUTES_CACHE_ENTRIES:
-            _routes.clear()
         _routes[slug] = (now + ROUTES_CACHE_SECONDS, version, routes)
     return routes
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -429,8 +433,55 @@ def _verify(registry: ExternalRegistry, secret: dict) -> None:
 # --- connection tests ------------------------------------------------------------------
 
 
+class TooManyTests(Exception):
+    """The team has run its connection tests for this window (SECURITY-TESTS S10)."""
+
+    def __init__(self, *, limit: int, window: int, retry_after: int) -> None:
+        self.limit, self.window, self.retry_after = limit, window, retry_after
+        super().__init__(
+            f"Your team may run {limit} connection tests every {_duration(window)} and has run them all; "
+            f"try again in {_duration(retry_after)}."
+        )
+
+
+def _duration(seconds: int) -> str:
+    """`45 seconds`, `10 minutes`, `2 hours`: rounded up, so a client waiting that long is in time."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = math.ceil(seconds / size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def _count_in_window(key: str, window: int) -> int:
+    """One more in `key`'s current fixed window; the window's number is in the cache key, so
+    the count starts again at 0 when the window ends on every cache backend (the file and
+    database caches' incr is get + set with the default timeout, so an expiry alone would
+    not end it). 0 when the cache is down: the limit fails open, as the others do."""
+    slot = f"{key}:{int(time.time() // window)}"
+    try:
+        cache.add(slot, 0, timeout=2 * window)
+        count = cache.incr(slot)
+        cache.touch(slot, 2 * window)  # incr on the file cache gave it the default timeout
+    except Exception:
+        logger.warning("connection-test rate limit unavailable (shared cache down); allowing the test")
+        return 0
+    return count
+
+
+def _check_test_rate(team) -> None:
+    limit, window = settings.REGISTRY_TEST_RATE, settings.REGISTRY_TEST_RATE_WINDOW
+    # created_at with the id: a recreated database (as in tests) reuses team ids.
+    key = f"registry-tests:{team.pk}:{int(team.created_at.timestamp())}"
+    if _count_in_window(key, window) > limit:
+        retry_after = max(1, math.ceil(window - time.time() % window))
+        raise TooManyTests(limit=limit, window=window, retry_after=retry_after)
+
+
 def registry_test_request(*, actor: Actor, registry: ExternalRegistry, image: str) -> RegistryTest:
-    """Queue a connection test with `image`; the worker records the outcome on the returned row."""
+    """Queue a connection test with `image`; the worker records the outcome on the returned row.
+
+    Raises TooManyTests beyond REGISTRY_TEST_RATE tests per REGISTRY_TEST_RATE_WINDOW per team."""
     from portal.queue import QueueUnavailable, enqueue
     from registries.tasks import registry_test_task
 
@@ -441,6 +492,7 @@ def registry_test_request(*, actor: Actor, registry: ExternalRegistry, image: st
         oci.parse_image(image, oci.parse_endpoint(registry.endpoint, policy=GuardPolicy.from_settings()))
     except (ValueError, RegistryError) as e:
         raise ValidationError({"image": f"Not an image reference: {getattr(e, 'message', e)}."}) from None
+    _check_test_rate(actor.team)
     test = RegistryTest.objects.create(registry=registry, image=image, requested_by=actor.label)
     try:
         enqueue(registry_test_task, test.pk)

@@ -137,8 +137,8 @@ def registry_test(request, pk: int):
     if request.method != "POST":
         return redirect("registries:detail", pk=registry.pk)
     form = RegistryTestForm(request.POST, auto_id=f"test-{registry.pk}-%s")
-    context = {"registry": registry, "form": form, "test": None, "queue_error": None}
-    status = 200
+    context = {"registry": registry, "form": form, "test": None, "start_error": None}
+    status, headers = 200, {}
     if form.is_valid():
         try:
             context["test"] = services.registry_test_request(
@@ -147,17 +147,23 @@ def registry_test(request, pk: int):
         except ValidationError as e:
             form.add_error("image" if "image" in getattr(e, "error_dict", {}) else None, e.messages)
         except QueueUnavailable:
-            context["queue_error"] = "The task queue is unavailable, so the test could not start. Try again shortly."
+            context["start_error"] = "The task queue is unavailable, so the test could not start. Try again shortly."
             status = 503
+        except services.TooManyTests as e:
+            context["start_error"] = str(e)
+            status, headers = 429, {"Retry-After": str(e.retry_after)}
     if not request.htmx:
         if context["test"] is not None:
             return redirect("registries:test-result", pk=context["test"].pk)
-        if status == 503:
-            messages.error(request, context["queue_error"])
+        if status in (429, 503):
+            messages.error(request, context["start_error"])
         else:
             messages.error(request, " ".join(form.errors.get("image", form.non_field_errors())))
         return redirect("registries:detail", pk=registry.pk)
-    return render(request, "registries/partials/test_form.html", context, status=status)
+    response = render(request, "registries/partials/test_form.html", context, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
 
 
 @team_view(Perm.READ)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from portal.logging import RedactSecretsFilter, redact
+from portal.lru import LRU
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,3 +125,36 @@ def test_enqueue_fails_fast_with_a_clear_error_when_the_broker_is_down(tmp_path)
     assert "The task queue is unavailable" in result.stdout
     assert time.monotonic() - started < 15  # interpreter start-up included; the refusal itself is < 5 s
     assert float(result.stdout.split("after ")[1].split(" s")[0]) < 5
+
+
+def test_the_lru_keeps_at_most_its_size_dropping_the_least_recently_used():
+    cache = LRU(3)
+    for key in "abc":
+        cache[key] = key.upper()
+    assert cache.get("a") == "A"  # a is now the most recent
+    cache["d"] = "D"
+    assert list(cache) == ["c", "a", "d"] and len(cache) == 3
+    assert cache.get("b") is None and cache.get("b", "gone") == "gone"
+    cache["c"] = "C2"  # setting refreshes too
+    cache["e"] = "E"
+    assert list(cache) == ["d", "c", "e"]
+    assert cache.pop("c") == "C2" and cache.pop("c") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("UPSTREAM_MAX_CONNECTIONS_PER_HOST", "0", "must be at least 1"),
+        ("UPSTREAM_MAX_CONNECTIONS_PER_TEAM", "lots", "must be an integer"),
+        ("UPSTREAM_POOL_WAIT", "-1", "must be at least 0"),
+        ("UPSTREAM_FIRST_BYTE_TIMEOUT", "nan", "must be at least 0.1"),
+        ("UPSTREAM_CONNECT_TIMEOUT", "5s", "must be a number"),
+        ("REGISTRY_TEST_RATE", "0", "must be at least 1"),
+        ("REGISTRIES_ALLOWED_PORTS", "443,https", "is not a port or a range"),
+    ],
+)
+def test_a_bad_limit_or_timeout_setting_stops_start_up_naming_it(tmp_path, name, value, reason):
+    env = {"PATH": os.environ["PATH"], "PORTAL_VAR_DIR": str(tmp_path), name: value}
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert name in result.stderr and reason in result.stderr, result.stderr[-500:]

@@ -49,7 +49,7 @@ class ExternalRegistryViewSet(TeamScopedMixin, viewsets.ModelViewSet):
         services.registry_delete(actor=request.actor, registry=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=RegistryTestRequestSerializer, responses={202: RegistryTestSerializer})
+    @extend_schema(request=RegistryTestRequestSerializer, responses={202: RegistryTestSerializer, 429: None})
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         """Queue a connection test with an image. Only `image` is accepted: a stored registry is
@@ -62,9 +62,16 @@ class ExternalRegistryViewSet(TeamScopedMixin, viewsets.ModelViewSet):
             )
         data = RegistryTestRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        test = services.registry_test_request(
-            actor=request.actor, registry=registry, image=data.validated_data["image"]
-        )
+        try:
+            test = services.registry_test_request(
+                actor=request.actor, registry=registry, image=data.validated_data["image"]
+            )
+        except services.TooManyTests as e:
+            return Response(
+                {"code": "rate_limited", "message": str(e)},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(e.retry_after)},
+            )
         body = RegistryTestSerializer(test).data
         body["url"] = request.build_absolute_uri(reverse("api:registry-test-detail", args=[test.pk]))
         return Response(body, status=status.HTTP_202_ACCEPTED)

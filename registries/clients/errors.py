@@ -21,6 +21,7 @@ class ErrorCategory(StrEnum):
     REALM_NOT_ALLOWED = "realm_not_allowed"
     INVALID_RESPONSE = "invalid_response"
     INSECURE_NOT_ALLOWED = "insecure_not_allowed"
+    BUSY = "busy"  # the proxy's share of connections to the upstream is in use (bulkhead)
 
 
 class RegistryError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -160,11 +160,14 @@ def _check_token_uri(uri: str) -> None:
     """What can be told without a DNS lookup; the guard checks the resolved address when minting."""
     policy = netguard.GuardPolicy.from_settings()
     try:
-        url = netguard.check_url(uri, policy)
+        url = netguard.check_url(uri, replace(policy, allowed_ports=None))
     except RegistryError as e:
         if e.category == ErrorCategory.INSECURE_NOT_ALLOWED:
             raise _key_error('Field "token_uri" must be an https URL.', "invalid_token_uri") from None
         raise _key_error('Field "token_uri" must be an https URL without user info.', "invalid_token_uri") from None
+    port_refusal = netguard.port_refusal(url.port or (443 if url.scheme == "https" else 80), policy)
+    if port_refusal:
+        raise _key_error(f'Field "token_uri": {port_refusal}.', "blocked_token_uri")
     literal = netguard.parse_ip_literal(url.host)
     if literal is not None and netguard.address_refusal(literal, policy):
         raise _key_error('Field "token_uri" points at an address that may not be contacted.', "blocked_token_uri")

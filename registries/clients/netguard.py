@@ -10,6 +10,7 @@ backend; async callers get httpx's API over aiohttp with a guarded resolver.
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
 import ipaddress
 import re
@@ -58,24 +59,45 @@ _ALWAYS_BLOCKED = tuple(
         "ff00::/8",
     )
 )
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 spellings of an IPv4 address: packets to them reach the IPv4 address (through the
+# kernel, SIIT or NAT64), so the IPv4 address's verdict is theirs. In the IPv4-compatible
+# block, :: and ::1 are not embeddings but themselves (unspecified and loopback).
+_IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")  # RFC 4291 2.5.5.2
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT, RFC 2765 2.1
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated, RFC 4291 2.5.5.1
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 2.1
+# Tunnels, 6to4 2002::/16 (RFC 3056) and Teredo 2001::/32 (RFC 4380), read by ipaddress
+# itself: real IPv6 addresses that a relay delivers to the embedded IPv4 address. The IPv4
+# address must pass, and so must the IPv6 address itself.
+# Local-use NAT64 (RFC 8215): where the IPv4 address sits depends on the prefix length the
+# site chose (RFC 6052 2.2), which cannot be told from outside. So the whole block counts as
+# private (reached only where the settings allow it) and the common /96 reading, the last
+# 32 bits, is judged as well.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 
 
 @dataclass(frozen=True)
 class GuardPolicy:
-    """Which non-public networks may be reached, and whether plain http is allowed."""
+    """Which non-public networks and ports may be reached, and whether plain http is allowed."""
 
     allowed_private_networks: tuple[IPNetwork, ...] = ()
     allow_http: bool = False
+    # Inclusive (first, last) port ranges; None allows every port.
+    allowed_ports: tuple[tuple[int, int], ...] | None = None
 
     @classmethod
     def from_settings(cls) -> GuardPolicy:
         from django.conf import settings
 
+        ports = settings.REGISTRIES_ALLOWED_PORTS
         return cls(
             allowed_private_networks=tuple(settings.REGISTRIES_ALLOWED_PRIVATE_NETWORKS),
             allow_http=bool(settings.REGISTRIES_ALLOW_HTTP),
+            allowed_ports=tuple(ports) if ports is not None else None,
         )
+
+    def allows_private(self, ip: IPAddress) -> bool:
+        return any(ip in net for net in self.allowed_private_networks if net.version == ip.version)
 
 
 # --- addresses -------------------------------------------------------------------------
@@ -118,12 +140,24 @@ def parse_ip_literal(host: str) -> IPAddress | None:
     return ipaddress.IPv4Address(number)
 
 
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip in _NAT64:
+def _translated_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address this IPv6 address is only another spelling of, if any."""
+    if ip in _IPV4_MAPPED or ip in _IPV4_TRANSLATED or ip in _NAT64_WELL_KNOWN:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.sixtofour
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _tunnelled_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses packets to this tunnel address go to (or through)."""
+    if ip.sixtofour is not None:  # 2002::/16
+        return (ip.sixtofour,)
+    if ip.teredo is not None:  # 2001::/32: (server, client), the client stored with its bits flipped
+        return ip.teredo
+    if ip in _NAT64_LOCAL:
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    return ()
 
 
 def address_refusal(ip: IPAddress, policy: GuardPolicy) -> str | None:
@@ -131,20 +165,42 @@ def address_refusal(ip: IPAddress, policy: GuardPolicy) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.scope_id:
             ip = ipaddress.IPv6Address(str(ip).split("%", 1)[0])
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            return address_refusal(embedded, policy)
+        translated = _translated_ipv4(ip)
+        if translated is not None:
+            reason = address_refusal(translated, policy)
+            return f"{reason} ({translated} written as IPv6)" if reason else None
+        for embedded in _tunnelled_ipv4(ip):
+            reason = address_refusal(embedded, policy)
+            if reason:
+                return f"{reason} ({embedded} inside an IPv6 tunnel or NAT64 address)"
+        if ip in _NAT64_LOCAL and not policy.allows_private(ip):
+            return "a local-use NAT64 address the settings do not allow"
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if ip.is_link_local or ip.is_multicast or ip.is_unspecified or any(ip in net for net in _ALWAYS_BLOCKED):
         return "a link-local, multicast or unspecified address"
     if ip.is_loopback or ip.is_private or not ip.is_global:
-        if any(ip in net for net in policy.allowed_private_networks if net.version == ip.version):
+        if policy.allows_private(ip):
             return None
         if ip.is_reserved and not ip.is_loopback:
             return "a reserved address"
         return "a private or loopback address"
     return None
+
+
+def port_refusal(port: int, policy: GuardPolicy) -> str | None:
+    """Why this port may not be contacted (REGISTRIES_ALLOWED_PORTS), or None when it may."""
+    if policy.allowed_ports is None or any(first <= port <= last for first, last in policy.allowed_ports):
+        return None
+    allowed = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in policy.allowed_ports)
+    return f"port {port} is not allowed (allowed ports: {allowed or 'none'})"
+
+
+def check_port(port: int, policy: GuardPolicy, *, host: str) -> None:
+    """Raise RegistryError(blocked) unless the port may be contacted."""
+    reason = port_refusal(port, policy)
+    if reason:
+        raise RegistryError(f"{host}: {reason}", ErrorCategory.BLOCKED)
 
 
 def check_address(ip: IPAddress, policy: GuardPolicy, *, host: str | None = None) -> None:
@@ -182,7 +238,8 @@ def _checked(host: str, answers: Iterable[str], policy: GuardPolicy) -> list[IPA
 def resolve_checked_sync(
     host: str, port: int, *, policy: GuardPolicy, resolver: Resolver | None = None
 ) -> list[IPAddress]:
-    """Resolve once and check every address; raise RegistryError(dns|blocked)."""
+    """Resolve once and check every address (and the port); raise RegistryError(dns|blocked)."""
+    check_port(port, policy, host=host)
     literal = parse_ip_literal(host)
     if literal is not None:
         return _checked(host, [str(literal)], policy)
@@ -231,6 +288,7 @@ def check_url(url: httpx.URL | str, policy: GuardPolicy) -> httpx.URL:
         raise RegistryError("addresses with a #fragment are not allowed", ErrorCategory.BLOCKED)
     if url.scheme == "http" and not policy.allow_http:
         raise RegistryError(f"plain http to {url.host} is not allowed here", ErrorCategory.INSECURE_NOT_ALLOWED)
+    check_port(url.port or (443 if url.scheme == "https" else 80), policy, host=url.host)
     return url
 
 
@@ -426,12 +484,18 @@ class _AsyncTransport(httpx.AsyncBaseTransport):
     GiB (bench/proxy.py). The session is made on first use, inside the running loop."""
 
     def __init__(
-        self, policy: GuardPolicy, resolver: Resolver | None, verify: ssl.SSLContext | bool, limits: httpx.Limits
+        self,
+        policy: GuardPolicy,
+        resolver: Resolver | None,
+        verify: ssl.SSLContext | bool,
+        limits: httpx.Limits,
+        first_byte_timeout: float | None = None,
     ) -> None:
         self._policy = policy
         self._resolver = resolver
         self._ssl = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
         self._limits = limits
+        self._first_byte_timeout = first_byte_timeout
         self._session: aiohttp.ClientSession | None = None
 
     def _open_session(self) -> aiohttp.ClientSession:
@@ -458,24 +522,30 @@ class _AsyncTransport(httpx.AsyncBaseTransport):
         literal = parse_ip_literal(request.url.host)
         if literal is not None:
             check_address(literal, self._policy, host=request.url.host)
+            check_port(
+                request.url.port or (443 if request.url.scheme == "https" else 80), self._policy, host=request.url.host
+            )
         timeout = request.extensions.get("timeout", {})
         connect = (timeout.get("connect") or 0) + (timeout.get("pool") or 0)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw if k.lower() != b"host"]
         body = await request.aread()
         try:
-            response = await self._open_session().request(
-                request.method,
-                yarl.URL(str(request.url), encoded=True),
-                headers=headers,
-                data=body or None,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=connect or None,
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
-            )
+            # The response headers must come within the first-byte time, counted from the
+            # start (connecting included); the body then has the read timeout between reads.
+            async with asyncio.timeout(self._first_byte_timeout):
+                response = await self._open_session().request(
+                    request.method,
+                    yarl.URL(str(request.url), encoded=True),
+                    headers=headers,
+                    data=body or None,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(
+                        total=None,
+                        connect=connect or None,
+                        sock_connect=timeout.get("connect"),
+                        sock_read=timeout.get("read"),
+                    ),
+                )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _as_httpx_error(exc) from exc
         return httpx.Response(
@@ -527,11 +597,12 @@ class GuardedClient:
         max_redirects: int = MAX_REDIRECTS,
         verify: ssl.SSLContext | bool = True,
         limits: httpx.Limits = DEFAULT_LIMITS,
+        first_byte_timeout: float | None = None,
     ) -> None:
         self.policy = policy if policy is not None else GuardPolicy.from_settings()
         self.max_redirects = min(max_redirects, MAX_REDIRECTS)
         self._client = httpx.AsyncClient(
-            transport=_AsyncTransport(self.policy, resolver, verify, limits),
+            transport=_AsyncTransport(self.policy, resolver, verify, limits, first_byte_timeout),
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,

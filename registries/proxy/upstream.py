@@ -1,5 +1,6 @@
-"""Talking to an upstream registry for the proxy: one guarded client per event loop, login on
-demand (Basic or Bearer, realm rules as in the OCI client), retry once after a refusal."""
+"""Talking to an upstream registry for the proxy: one guarded client and one bulkhead per event
+loop, login on demand (Basic or Bearer, realm rules as in the OCI client), retry once after a
+refusal."""
 
 from __future__ import annotations
 
@@ -12,34 +13,65 @@ from dataclasses import dataclass
 
 import httpx
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
+from portal.lru import LRU
 from registries import services
 from registries.clients import oci
 from registries.clients.errors import ErrorCategory, RegistryError
 from registries.clients.netguard import GuardedClient, GuardPolicy
 from registries.models import ExternalRegistry
+from registries.proxy.bulkhead import Bulkhead
 
-# Blobs may stream for a long time; manifests and logins should not hang.
-BLOB_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=10.0)
 DEFAULT_BEARER_TTL = 60
 RETRIES = 2
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 RETRY_DELAY = 0.1  # seconds before the first retry; doubled, with jitter, for the next
-_clients: dict[asyncio.AbstractEventLoop, GuardedClient] = {}
+# Between reads a blob may take long; the first byte may not (UPSTREAM_FIRST_BYTE_TIMEOUT).
+READ_TIMEOUT = 60.0
+AUTH_CACHE_ENTRIES = 10_000  # ~200 bytes each
+
+
+@dataclass
+class _LoopState:
+    client: GuardedClient
+    bulkhead: Bulkhead
+
+
+# One per event loop: a worker process has one; in tests each async test has its own.
+_loops: LRU[asyncio.AbstractEventLoop, _LoopState] = LRU(16)
 # (registry pk, registry updated_at, repository) -> (Authorization header, monotonic expiry).
 # Only this process needs it: another process logs in for itself.
-_auth_cache: dict[tuple, tuple[str, float]] = {}
+_auth_cache: LRU[tuple, tuple[str, float]] = LRU(AUTH_CACHE_ENTRIES)
+
+
+def _loop_state() -> _LoopState:
+    """The pooled client and the bulkhead of this event loop, created inside the loop."""
+    loop = asyncio.get_running_loop()
+    state = _loops.get(loop)
+    if state is None:
+        for closed in [other for other in _loops if other.is_closed()]:
+            _loops.pop(closed)
+        connect = settings.UPSTREAM_CONNECT_TIMEOUT
+        client = GuardedClient(
+            policy=GuardPolicy.from_settings(),
+            timeout=httpx.Timeout(connect=connect, read=READ_TIMEOUT, write=30.0, pool=connect),
+            first_byte_timeout=settings.UPSTREAM_FIRST_BYTE_TIMEOUT,
+            # No pool limit for the process: the bulkhead limits each team and upstream host
+            # instead, so that no upstream can take every connection.
+            limits=httpx.Limits(max_connections=None, keepalive_expiry=5.0),
+        )
+        bulkhead = Bulkhead(
+            per_team=settings.UPSTREAM_MAX_CONNECTIONS_PER_TEAM,
+            per_host=settings.UPSTREAM_MAX_CONNECTIONS_PER_HOST,
+            wait=settings.UPSTREAM_POOL_WAIT,
+        )
+        state = _loops[loop] = _LoopState(client, bulkhead)
+    return state
 
 
 def guarded_client() -> GuardedClient:
-    """One pooled client per event loop (per worker process), created inside the loop."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        for closed in [other for other in _clients if other.is_closed()]:
-            del _clients[closed]  # a finished loop's (in tests: each async test has one)
-        client = _clients[loop] = GuardedClient(policy=GuardPolicy.from_settings(), timeout=BLOB_TIMEOUT)
-    return client
+    return _loop_state().client
 
 
 @dataclass
@@ -130,7 +162,23 @@ async def open_stream(
 ) -> tuple[httpx.Response, AsyncExitStack]:
     """Send a request upstream, logging in when challenged; the caller reads the response and
     then closes the stack. A refused login is retried exactly once with fresh credentials (a
-    minted ECR/GCR token is minted again); after that the refusal is the answer."""
+    minted ECR/GCR token is minted again); after that the refusal is the answer.
+
+    The request holds a bulkhead slot until the caller closes the stack; with none free within
+    UPSTREAM_POOL_WAIT it fails with RegistryError(busy) before contacting the upstream."""
+    release = await _loop_state().bulkhead.acquire(upstream.registry.team_id, upstream.endpoint.netloc)
+    try:
+        response, stack = await _open_stream(upstream, method, path, headers, params)
+    except BaseException:
+        release()
+        raise
+    stack.callback(release)
+    return response, stack
+
+
+async def _open_stream(
+    upstream: Upstream, method: str, path: str, headers: dict[str, str], params: dict | None
+) -> tuple[httpx.Response, AsyncExitStack]:
     key = upstream._cache_key
     auth = _cached_auth(upstream)
     logged_in = refreshed = False

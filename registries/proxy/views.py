@@ -228,6 +228,14 @@ def _upstream_failure(error: RegistryError) -> JsonResponse:
         return oci_error(502, "UNAVAILABLE", "the upstream registry is not reachable under the portal's network rules")
     if category == ErrorCategory.INVALID_RESPONSE:
         return oci_error(502, "UNAVAILABLE", "the upstream registry answered with something invalid")
+    if category == ErrorCategory.BUSY:
+        # Only this app's team waits on that upstream: the others' pulls are not held up.
+        return oci_error(
+            503,
+            "UNAVAILABLE",
+            "too many requests to this upstream registry are in progress; try again shortly",
+            Retry_After=str(error.retry_after or 10),
+        )
     return oci_error(503, "UNAVAILABLE", "the upstream registry is unavailable; try again", Retry_After="30")
 
 

@@ -74,8 +74,9 @@
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
-    // "The task queue is unavailable" comes as a 503 with an inline message: show it.
-    if (event.detail.xhr.status === 503 && event.detail.elt.closest(".test-form")) {
+    // "The task queue is unavailable" (503) and "too many tests" (429) come with an inline message: show it.
+    var status = event.detail.xhr.status;
+    if ((status === 503 || status === 429) && event.detail.elt.closest(".test-form")) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }

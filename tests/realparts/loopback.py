@@ -8,6 +8,7 @@ listener and assert that it recorded no request at all.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +74,7 @@ class LoopbackServer:
         self.host = host
         self._port = port
         self.requests: list[Recorded] = []
+        self.connections = 0  # TCP connections accepted, whether or not a request followed
         self._routes: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -133,7 +135,13 @@ class LoopbackServer:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer((self.host, self._port), Handler)
+        class Server(ThreadingHTTPServer):
+            def verify_request(self, request: object, client_address: object) -> bool:
+                with owner._lock:
+                    owner.connections += 1
+                return True
+
+        self._server = Server((self.host, self._port), Handler)
         self._server.daemon_threads = True
         threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name=f"loopback-{self.host}", daemon=True
@@ -152,3 +160,44 @@ class LoopbackServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class SilentListener:
+    """Accepts TCP connections and never answers a byte: an upstream that hangs before its
+    first response header. Counts connections; stop() closes them all."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._sock = socket.create_server((host, 0), backlog=1024)
+        self._sock.settimeout(0.2)
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.connections = 0
+        threading.Thread(target=self._accept, name="silent-listener", daemon=True).start()
+
+    @property
+    def netloc(self) -> str:
+        host, port = self._sock.getsockname()[:2]
+        return f"{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.netloc}"
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            with self._lock:
+                self.connections += 1
+                self._open.append(conn)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._sock.close()
+        with self._lock:
+            for conn in self._open:
+                conn.close()
+            self._open.clear()

@@ -4,6 +4,7 @@ re-entering the secret (C9), tests that cannot be redirected, a broker that is d
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from functools import cache
@@ -584,6 +585,66 @@ def test_a_broker_that_is_down_gives_503_within_5_s_and_marks_the_test_failed(ad
     assert test.finished_at is not None
     registry.refresh_from_db()
     assert registry.health == Health.UNKNOWN  # a queue outage says nothing about the registry
+
+
+# --- S10: connection tests are rate-limited per team -------------------------------------------
+
+
+def _at_the_start_of_a_window(window: int) -> None:
+    """Wait until a fresh window begins if this one ends too soon, so the test never straddles two."""
+    left = window - time.time() % window
+    if left < min(30, window):
+        time.sleep(left + 0.05)
+
+
+def test_the_21st_test_in_ten_minutes_is_refused_with_429_naming_the_limit_and_another_team_is_unaffected(
+    admin_api, registry, outsider_api, outsider, other_team, private_queue
+):
+    assert (settings.REGISTRY_TEST_RATE, settings.REGISTRY_TEST_RATE_WINDOW) == (20, 600)  # the defaults
+    _at_the_start_of_a_window(600)
+    url = f"{URL}{registry.pk}/test/"
+    for _ in range(20):
+        assert admin_api.post(url, {"image": "acme/api:1.0.0"}, format="json").status_code == 202
+    refused = admin_api.post(url, {"image": "acme/api:1.0.0"}, format="json")
+    assert refused.status_code == 429, refused.content
+    body = refused.json()
+    assert body["code"] == "rate_limited"
+    assert body["message"].startswith("Your team may run 20 connection tests every 10 minutes and has run them all;")
+    retry_after = int(refused["Retry-After"])
+    assert 0 < retry_after <= 600
+    assert re.search(r"try again in \d+ (minutes?|seconds?)\.$", body["message"]), body["message"]
+    assert RegistryTest.objects.count() == 20  # the refused one left no row and queued nothing
+    assert redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(private_queue) == 20
+
+    theirs = services.registry_create(
+        actor=factories.actor_of(outsider, other_team), provider="other", endpoint="registry.example.org",
+        username="other", password=canary(), skip_validation=True,
+    )  # fmt: skip
+    response = outsider_api.post(f"{URL}{theirs.pk}/test/", {"image": "acme/api:1.0.0"}, format="json")
+    assert response.status_code == 202, response.content
+
+
+@pytest.fixture(params=["redis", "file", "locmem"])
+def cache_backend(request, settings, tmp_path):
+    """The limit's cache: Redis (as configured for the tests), the file cache (`make run`), memory."""
+    if request.param == "file":
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
+        }
+    elif request.param == "locmem":
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    return request.param
+
+
+def test_the_test_limit_window_ends_on_every_cache_backend(admin_api, registry, settings, cache_backend, private_queue):
+    settings.REGISTRY_TEST_RATE, settings.REGISTRY_TEST_RATE_WINDOW = 1, 2
+    url = f"{URL}{registry.pk}/test/"
+    _at_the_start_of_a_window(2)
+    assert admin_api.post(url, {"image": "acme/api:1.0.0"}, format="json").status_code == 202
+    refused = admin_api.post(url, {"image": "acme/api:1.0.0"}, format="json")
+    assert refused.status_code == 429 and re.search(r"try again in [12] seconds?\.$", refused.json()["message"])
+    time.sleep(int(refused["Retry-After"]) + 0.05)
+    assert admin_api.post(url, {"image": "acme/api:1.0.0"}, format="json").status_code == 202
 
 
 # --- who may do what (A1) --------------------------------------------------------------------

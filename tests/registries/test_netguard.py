@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
 
 import httpx
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
+from portal.env import env_ports
 from registries.clients.errors import RegistryError
 from registries.clients.netguard import (
     GuardedClient,
@@ -63,7 +67,77 @@ def resolver_for(mapping: dict[str, list[str]]):
 def test_every_encoding_of_the_metadata_address_is_read_as_that_address(literal):
     ip = parse_ip_literal(literal)
     assert ip is not None
-    assert address_refusal(ip, EVERYTHING) == "a cloud metadata address"
+    assert address_refusal(ip, EVERYTHING).startswith("a cloud metadata address")
+
+
+# Every IPv6 form that carries an IPv4 address, with the metadata address, a private one and a
+# public one inside. Teredo stores its client with every bit flipped: 5601:5601 is 169.254.169.254.
+EMBEDDINGS = {
+    "mapped ::ffff:0:0/96": ("::ffff:a9fe:a9fe", "::ffff:a00:5", "::ffff:808:808"),
+    "SIIT ::ffff:0:0:0/96": ("::ffff:0:a9fe:a9fe", "::ffff:0:a00:5", "::ffff:0:808:808"),
+    "compatible ::/96": ("::a9fe:a9fe", "::a00:5", "::808:808"),
+    "NAT64 64:ff9b::/96": ("64:ff9b::a9fe:a9fe", "64:ff9b::a00:5", "64:ff9b::808:808"),
+    "6to4 2002::/16": ("2002:a9fe:a9fe::1", "2002:a00:5::1", "2002:808:808::1"),
+    "Teredo client": ("2001:0:808:808:0:0:5601:5601", "2001:0:808:808:0:0:f5ff:fffa", None),
+    "Teredo server": ("2001:0:a9fe:a9fe:0:0:f7f7:f7f7", "2001:0:a00:5:0:0:f7f7:f7f7", None),
+}
+METADATA_INSIDE = [forms[0] for forms in EMBEDDINGS.values()]
+PRIVATE_INSIDE = [forms[1] for forms in EMBEDDINGS.values()]
+PUBLIC_INSIDE = [forms[2] for forms in EMBEDDINGS.values() if forms[2]]
+ONLY_10 = GuardPolicy((ipaddress.ip_network("10.0.0.0/8"),), allow_http=True)
+
+
+@pytest.mark.parametrize("address", [*METADATA_INSIDE, "64:ff9b:1::a9fe:a9fe"])
+def test_the_metadata_address_inside_any_ipv6_form_is_refused_even_when_everything_is_allowed(address):
+    reason = address_refusal(ipaddress.ip_address(address), EVERYTHING)
+    assert reason is not None and "169.254.169.254" in reason, reason
+
+
+@pytest.mark.parametrize("address", PRIVATE_INSIDE)
+def test_a_private_address_inside_an_ipv6_form_is_judged_as_that_private_address(address):
+    ip = ipaddress.ip_address(address)
+    assert "private" in address_refusal(ip, NOTHING_PRIVATE)
+    # Allowing the IPv4 network lets the address through only where the IPv6 form itself is no
+    # private network of its own (Teredo's 2001::/32 is, so it needs its own allowance).
+    if ip in ipaddress.ip_network("2001::/32"):
+        assert address_refusal(ip, ONLY_10) is not None
+    else:
+        assert address_refusal(ip, ONLY_10) is None
+
+
+@pytest.mark.parametrize("address", PUBLIC_INSIDE)
+def test_a_public_address_inside_an_ipv6_form_is_allowed(address):
+    assert address_refusal(ipaddress.ip_address(address), NOTHING_PRIVATE) is None
+
+
+def test_loopback_and_unspecified_ipv6_are_themselves_not_ipv4_compatible_forms():
+    assert address_refusal(ipaddress.ip_address("::1"), NOTHING_PRIVATE) == "a private or loopback address"
+    assert address_refusal(ipaddress.ip_address("::1"), LOOPBACK) is None
+    assert "unspecified" in address_refusal(ipaddress.ip_address("::"), EVERYTHING)
+    # ::2 would be 0.0.0.2, in 0.0.0.0/8 ("this network"), always refused.
+    assert "unspecified" in address_refusal(ipaddress.ip_address("::2"), EVERYTHING)
+
+
+def test_local_use_nat64_is_refused_unless_its_network_is_allowed_and_the_ipv4_passes():
+    """RFC 8215: the IPv4's position depends on the site's prefix length, unknowable from here."""
+    public = ipaddress.ip_address("64:ff9b:1::808:808")
+    assert "local-use NAT64" in address_refusal(public, NOTHING_PRIVATE)
+    site = GuardPolicy((ipaddress.ip_network("64:ff9b:1::/96"),), allow_http=True)
+    assert address_refusal(public, site) is None
+    assert "metadata" in address_refusal(ipaddress.ip_address("64:ff9b:1::a9fe:a9fe"), site)
+    assert "private" in address_refusal(ipaddress.ip_address("64:ff9b:1::a00:5"), site)
+    assert address_refusal(ipaddress.ip_address("64:ff9b:1:0:1::808:808"), site) is not None  # outside the /96
+
+
+@pytest.mark.parametrize("address", [*METADATA_INSIDE, "64:ff9b:1::a9fe:a9fe"])
+async def test_a_request_to_the_metadata_address_written_as_ipv6_is_refused_before_connecting(address):
+    async with GuardedClient(policy=EVERYTHING) as client:
+        with pytest.raises(RegistryError) as error:
+            await client.request("GET", f"http://[{address}]/latest/meta-data/")
+    assert error.value.category == "blocked"
+    with GuardedSyncClient(policy=EVERYTHING) as client, pytest.raises(RegistryError) as error:
+        client.request("GET", f"http://[{address}]/latest/meta-data/")
+    assert error.value.category == "blocked"
 
 
 def test_names_that_only_look_numeric_are_not_ip_literals():
@@ -348,3 +422,103 @@ def test_the_sync_client_applies_the_same_guard(loopback_server):
             assert error.value.category == "blocked"
     assert allowed.requests[0].body == b"grant"
     assert internal.requests == []
+
+
+# --- the port policy (REGISTRIES_ALLOWED_PORTS) ---------------------------------------------------
+
+
+def only_ports(*ports: int) -> GuardPolicy:
+    return GuardPolicy(LOOPBACK.allowed_private_networks, allow_http=True, allowed_ports=tuple((p, p) for p in ports))
+
+
+async def test_a_port_outside_the_allowed_ports_is_refused_before_connecting(loopback_server):
+    server = loopback_server().on("*", Reply.json({}))
+    policy = only_ports(443)
+    async with GuardedClient(policy=policy) as client:
+        with pytest.raises(RegistryError) as error:
+            await client.request("GET", f"{server.url}/v2/")
+    assert error.value.category == "blocked"
+    assert f"port {server.port} is not allowed (allowed ports: 443)" in error.value.message
+    with GuardedSyncClient(policy=policy) as client, pytest.raises(RegistryError):
+        client.request("GET", f"{server.url}/v2/")
+    assert server.connections == 0
+
+
+async def test_a_redirect_to_a_port_outside_the_allowed_ports_is_refused_before_connecting(loopback_server):
+    other = loopback_server().on("*", Reply(200, body=b"data"))
+    server = loopback_server().on("/v2/", Reply.redirect(f"{other.url}/blob", 307))
+    async with GuardedClient(policy=only_ports(server.port)) as client:
+        with pytest.raises(RegistryError) as error:
+            await client.request("GET", f"{server.url}/v2/")
+        assert error.value.category == "blocked"
+        assert server.connections == 1 and other.connections == 0
+    # The same redirect goes through where both ports are allowed.
+    async with GuardedClient(policy=only_ports(server.port, other.port)) as client:
+        assert (await client.request("GET", f"{server.url}/v2/")).content == b"data"
+
+
+def test_port_ranges_and_the_default_ports_of_the_schemes():
+    policy = GuardPolicy((), allowed_ports=((443, 443), (5000, 5001)))
+    assert check_url("https://registry.example.com/v2/", policy)
+    assert check_url("https://registry.example.com:5001/v2/", policy)
+    for url in ("https://registry.example.com:22/", "https://registry.example.com:5002/", "http://r.example.com/"):
+        with pytest.raises(RegistryError) as error:
+            check_url(url, GuardPolicy((), allow_http=True, allowed_ports=policy.allowed_ports))
+        assert "is not allowed (allowed ports: 443, 5000-5001)" in error.value.message
+    assert check_url("https://registry.example.com:22/", GuardPolicy(())).port == 22  # no setting: any port
+
+
+@pytest.mark.parametrize(
+    ("value", "ranges"),
+    [("", None), ("443", [(443, 443)]), (" 443, 5000-5001 ,8443", [(443, 443), (5000, 5001), (8443, 8443)])],
+)
+def test_the_allowed_ports_setting_reads_ports_and_ranges(monkeypatch, value, ranges):
+    monkeypatch.setenv("REGISTRIES_ALLOWED_PORTS", value)
+    assert env_ports("REGISTRIES_ALLOWED_PORTS") == ranges
+
+
+@pytest.mark.parametrize("value", ["https", "0", "65536", "5001-5000", "443-", "-443", "1-2-3", "44 3"])
+def test_a_bad_allowed_ports_setting_stops_start_up_naming_it(monkeypatch, value):
+    monkeypatch.setenv("REGISTRIES_ALLOWED_PORTS", value)
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_ports("REGISTRIES_ALLOWED_PORTS")
+    assert "REGISTRIES_ALLOWED_PORTS" in str(error.value) and repr(value.strip()) in str(error.value)
+
+
+# --- the first-byte timeout (the proxy's UPSTREAM_FIRST_BYTE_TIMEOUT) --------------------------------
+
+
+async def test_the_response_headers_must_come_within_the_first_byte_timeout(loopback_server):
+    server = loopback_server().on("*", Reply.hanging())
+    started = time.monotonic()
+    async with GuardedClient(policy=LOOPBACK, timeout=httpx.Timeout(60, connect=5), first_byte_timeout=0.5) as client:
+        with pytest.raises(RegistryError) as error:
+            await client.request("GET", f"{server.url}/v2/")
+    assert error.value.category == "timeout"
+    assert time.monotonic() - started < 3
+
+
+@pytest.fixture
+def dribbling_server():
+    """Sends its headers at once, then the body in three pieces 0.8 s apart."""
+    sock = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = sock.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n")
+            for piece in (b"abc", b"def", b"ghi"):
+                time.sleep(0.8)
+                conn.sendall(piece)
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+async def test_a_body_may_pause_longer_than_the_first_byte_timeout_between_reads(dribbling_server):
+    timeout = httpx.Timeout(5, connect=5)
+    async with GuardedClient(policy=LOOPBACK, timeout=timeout, first_byte_timeout=0.5) as client:
+        response = await client.request("GET", f"{dribbling_server}/blob")
+    assert response.content == b"abcdefghi"

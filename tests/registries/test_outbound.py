@@ -70,6 +70,15 @@ METADATA_AND_LINK_LOCAL = [
     "[::ffff:169.254.169.254]",
     "[::ffff:a9fe:a9fe]",
     "[64:ff9b::a9fe:a9fe]",
+    # every IPv6 form that embeds an IPv4 address (W3): compatible, local-use NAT64, SIIT, 6to4, Teredo
+    "[::a9fe:a9fe]",
+    "http://[::a9fe:a9fe]",
+    "[::169.254.169.254]:5000",
+    "[64:ff9b:1::a9fe:a9fe]",
+    "http://[64:ff9b:1::a9fe:a9fe]",
+    "[::ffff:0:a9fe:a9fe]",
+    "[2002:a9fe:a9fe::1]",
+    "[2001:0:808:808::5601:5601]",
     "[fd00:ec2::254]",
     "169.254.170.2",
     "100.100.100.200",
@@ -106,6 +115,15 @@ def test_a_loopback_listener_outside_the_allowed_networks_is_never_contacted(
     refused(save(admin_api, forbidden.url, skip=skip), "endpoint", "not allowed")
     assert not ExternalRegistry.objects.exists()
     assert forbidden.requests == []
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["validated", "skip_validation"])
+def test_the_metadata_address_written_as_ipv6_is_refused_with_a_field_error_naming_it(admin_api, skip):
+    message = refused(save(admin_api, "http://[::a9fe:a9fe]", skip=skip))
+    assert message == "::a9fe:a9fe is not allowed: it is a cloud metadata address (169.254.169.254 written as IPv6)."
+    message = refused(save(admin_api, "[64:ff9b:1::a9fe:a9fe]:5000", skip=skip))
+    assert "169.254.169.254" in message and "not allowed" in message
+    assert not ExternalRegistry.objects.exists()
 
 
 def test_an_endpoint_cannot_be_moved_to_the_metadata_address(admin_api):
@@ -270,3 +288,56 @@ def test_a_token_uri_on_plain_http_is_refused_when_settings_forbid_http(admin_ap
     key = service_account_key()  # the loopback endpoint speaks plain http
     body = {"provider": "gcr", "endpoint": "gcr.io", "service_account_key": key.text, "skip_validation": True}
     refused(admin_api.post(URL, body, format="json"), "service_account_key", "https")
+
+
+# --- S7: ports only from REGISTRIES_ALLOWED_PORTS ------------------------------------------------
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["validated", "skip_validation"])
+def test_an_endpoint_on_a_port_outside_the_allowed_ports_is_refused_before_connecting(
+    admin_api, settings, loopback_server, skip
+):
+    settings.REGISTRIES_ALLOWED_PORTS = [(443, 443), (5000, 5000)]
+    listener = loopback_server().on("/v2/", Reply.json({}))
+    message = refused(save(admin_api, listener.url, skip=skip), "endpoint")
+    assert message == f"127.0.0.1: port {listener.port} is not allowed (allowed ports: 443, 5000)"
+    assert not ExternalRegistry.objects.exists()
+    assert listener.connections == 0
+
+
+def test_a_stored_registry_on_a_port_no_longer_allowed_is_not_contacted(admin_api, settings, loopback_server):
+    listener = loopback_server().on("/v2/", Reply.json({}))
+    saved = save(admin_api, listener.url, skip=True).json()
+    settings.REGISTRIES_ALLOWED_PORTS = [(443, 443)]
+    test = run_test(saved["id"])
+    assert (test.status, test.category) == (CheckStatus.FAILED, "blocked")
+    assert f"port {listener.port} is not allowed" in test.message
+    assert listener.connections == 0
+
+
+def test_a_realm_on_a_port_outside_the_allowed_ports_receives_nothing(admin_api, settings, loopback_server):
+    realm = loopback_server().on("/token", Reply.json({"token": "t"}))
+    upstream = loopback_server().on("/v2/", Reply.challenge(f"http://127.0.0.1:{realm.port}/token"))
+    settings.REGISTRIES_ALLOWED_PORTS = [(upstream.port, upstream.port)]
+    refused(save(admin_api, upstream.url, skip=False), "endpoint", "blocked", f"port {realm.port} is not allowed")
+    assert upstream.requests and realm.connections == 0
+
+
+def test_a_redirect_to_a_port_outside_the_allowed_ports_is_refused(admin_api, settings, loopback_server):
+    other = loopback_server().on("*", Reply.json({}))
+    upstream = loopback_server().on("/v2/", Reply.redirect(f"{other.url}/v2/", 307))
+    settings.REGISTRIES_ALLOWED_PORTS = [(upstream.port, upstream.port)]
+    refused(save(admin_api, upstream.url, skip=False), "endpoint", "blocked", f"port {other.port} is not allowed")
+    assert upstream.requests and other.connections == 0
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["validated", "skip_validation"])
+def test_a_token_uri_on_a_port_outside_the_allowed_ports_is_refused_without_a_connection(
+    admin_api, settings, service_account_key, google_token_endpoint, skip
+):
+    key = service_account_key()
+    settings.REGISTRIES_ALLOWED_PORTS = [(443, 443)]
+    body = {"provider": "gcr", "endpoint": "gcr.io", "service_account_key": key.text, "skip_validation": skip}
+    refused(admin_api.post(URL, body, format="json"), "service_account_key", '"token_uri"', "is not allowed")
+    assert google_token_endpoint.requests == []
+    assert not ExternalRegistry.objects.exists()

@@ -359,6 +359,24 @@ def test_a_broker_that_is_down_is_a_clear_503_inline(admin_client, saved, monkey
     assert RegistryTest.objects.get().category == "queue_unavailable"
 
 
+def test_a_team_over_its_test_limit_sees_why_and_when_to_retry_inline_and_on_the_page(
+    admin_client, saved, settings, queued
+):
+    settings.REGISTRY_TEST_RATE, settings.REGISTRY_TEST_RATE_WINDOW = 2, 86400  # a window that cannot end meanwhile
+    url = reverse("registries:test", args=[saved.pk])
+    for _ in range(2):
+        assert admin_client.post(url, {"image": "team/api:1.0.0"}, **HTMX).status_code == 200
+    response = admin_client.post(url, {"image": "team/api:1.0.0"}, **HTMX)
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    text = _text(response)
+    assert 'class="test-form"' in text and 'role="alert"' in text
+    assert "Your team may run 2 connection tests every 24 hours and has run them all; try again in" in text
+    # Without JavaScript: back to the registry page, with the same message.
+    page = admin_client.post(url, {"image": "team/api:1.0.0"}, follow=True)
+    assert "Your team may run 2 connection tests every 24 hours" in _text(page)
+    assert RegistryTest.objects.count() == 2 and len(queued) == 2
+
+
 def test_without_javascript_a_test_goes_to_its_result_page(admin_client, saved, queued):
     response = admin_client.post(reverse("registries:test", args=[saved.pk]), {"image": "team/api:1.0.0"})
     test = RegistryTest.objects.get()

@@ -91,11 +91,14 @@ def test_without_the_shared_cache_every_look_up_asks_the_database(app, registry,
     again, asked = _queries(lambda: routing.app_routes(app.slug))
     assert asked > 0
     assert [r.pk for r in again.registries] == [r.pk for r in first.registries]
-    assert routing._routes == {}
+    assert len(routing._routes) == 0
 
 
 def test_the_process_keeps_a_bounded_number_of_apps(db, monkeypatch):
-    monkeypatch.setattr(routing, "ROUTES_CACHE_ENTRIES", 3)
+    assert routing._routes.maxsize == routing.ROUTES_CACHE_ENTRIES
+    monkeypatch.setattr(routing._routes, "maxsize", 3)
     for n in range(10):
         routing.app_routes(f"missing-{n}")
-    assert 0 < len(routing._routes) <= 3
+    routing.app_routes("missing-7")  # used again: kept, while older ones go
+    routing.app_routes("missing-10")
+    assert list(routing._routes) == ["missing-9", "missing-7", "missing-10"]
