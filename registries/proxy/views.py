@@ -181,8 +181,9 @@ def _raw_path(request) -> str:
     return raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
 
 
-async def _resolve(request, name: str):
-    """(caller, app, upstream) or an error response; checks run before any upstream contact."""
+async def _resolve(request, name: str, kind: str, reference: str):
+    """(caller, app, upstream) or an error response; checks run before any upstream contact.
+    `kind` and `reference` name the request in the pull log when it is refused."""
     if "%" in _raw_path(request).split("?")[0]:
         return oci_error(400, "NAME_INVALID", "encoded characters are not allowed in repository names")
     try:
@@ -192,33 +193,46 @@ async def _resolve(request, name: str):
     except routing.NameUnknown:
         return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
     # One trip to a worker thread for every database and cache look-up of the request.
-    return await sync_to_async(_authorize)(request, name, proxy)
+    return await sync_to_async(_authorize)(request, name, proxy, kind, reference)
 
 
-def _authorize(request, name: str, proxy: routing.ProxyName):
+def _authorize(request, name: str, proxy: routing.ProxyName, kind: str, reference: str):
     try:
-        return _authorize_in_db(request, name, proxy)
+        return _authorize_in_db(request, name, proxy, kind, reference)
     finally:
         _release_connections()
 
 
-def _authorize_in_db(request, name: str, proxy: routing.ProxyName):
+def _authorize_in_db(request, name: str, proxy: routing.ProxyName, kind: str, reference: str):
+    """Refusals of a known license go to its pull log, with the license's app; a license ID
+    nobody has is nobody's to log, and a token that does not cover `name` is the usual step
+    before the client asks for one that does. Only refusals cost a query more."""
     try:
-        caller = _caller(request, name)
+        uid = _license_uid(request, name)
     except TooManyFailures:
         return _too_many()
-    if caller is None:
+    app_id = licenses.license_state(uid) if uid else None
+    if app_id is None:
+        refused = licenses.license_refusal(uid) if uid else None
+        if refused is not None:
+            pull_log.record_request(uid, refused[0], name, kind, reference, 401, reason=refused[1])
         return _challenge(request, name)
+    caller = Caller(uid, app_id)
+
+    def refuse(status: int, code: str, message: str, reason: str) -> JsonResponse:
+        pull_log.record_request(uid, app_id, name, kind, reference, status, reason=reason)
+        return oci_error(status, code, message)
+
     routes = routing.app_routes(proxy.app_slug)
     if routes is None or routes.app.pk != caller.app_id:
-        return oci_error(403, "DENIED", "your license does not cover this app")
+        return refuse(403, "DENIED", "your license does not cover this app", pull_log.OTHER_APP)
     app = routes.app
     try:
         target = routing.resolve_upstream(app, proxy, routes.registries)
     except routing.NameUnknown:
-        return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
+        return refuse(404, "NAME_UNKNOWN", "repository name not known to the proxy", pull_log.UNKNOWN_REPOSITORY)
     except routing.Denied:
-        return oci_error(403, "DENIED", "this repository is not part of the app")
+        return refuse(403, "DENIED", "this repository is not part of the app", pull_log.NOT_ALLOWED)
     return caller, app, Upstream(registry=target.registry, repository=target.repository)
 
 
@@ -351,7 +365,7 @@ async def manifest(request, name: str, reference: str):
         return refusal
     if not by_digest and not TAG_RE.match(reference):
         return oci_error(400, "MANIFEST_INVALID", "invalid tag")
-    resolved = await _resolve(request, name)
+    resolved = await _resolve(request, name, "manifest", reference)
     if isinstance(resolved, HttpResponse):
         return resolved
     caller, app, upstream = resolved
@@ -418,7 +432,7 @@ async def blob(request, name: str, digest: str):
         return oci_error(405, "UNSUPPORTED", "the proxy is read-only")
     if refusal := _digest_refusal(digest):
         return refusal
-    resolved = await _resolve(request, name)
+    resolved = await _resolve(request, name, "blob", digest)
     if isinstance(resolved, HttpResponse):
         return resolved
     caller, app, upstream = resolved
@@ -530,7 +544,7 @@ def _tag_list(raw: bytes) -> list[str]:
 async def tags_list(request, name: str):
     if request.method not in ("GET", "HEAD"):
         return oci_error(405, "UNSUPPORTED", "the proxy is read-only")
-    resolved = await _resolve(request, name)
+    resolved = await _resolve(request, name, "tags", "list")
     if isinstance(resolved, HttpResponse):
         return resolved
     caller, app, upstream = resolved
