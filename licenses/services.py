@@ -26,6 +26,7 @@ from licenses.models import App, License, LicenseType, RetiredSlug
 from licenses.validators import validate_app_slug
 from portal.encrypted_fields import register_encrypted_field
 from registries import crypto, routing
+from registries.proxy import pull_log
 
 
 def _clean_name(name: str) -> str:
@@ -243,6 +244,20 @@ def license_state(uid: str) -> int | None:
     except Exception:
         logger.warning("license state cache unavailable; answering from the database")
     return app_id
+
+
+def license_refusal(uid: str) -> tuple[int, str] | None:
+    """(app id, reason) of a license that exists but may not pull now, for the pull log; None
+    if it is valid after all or gone. Asked on refusals only: one query."""
+    license = License.objects.filter(uid=uid).only("app_id", "revoked_at", "expires_at").first()
+    if license is None or license.is_valid:
+        return None
+    return license.app_id, license_refusal_reason(license)
+
+
+def license_refusal_reason(license: License) -> str:
+    """Why an invalid license may not pull, in the pull log's words."""
+    return pull_log.LICENSE_REVOKED if license.is_revoked else pull_log.LICENSE_EXPIRED
 
 
 def license_state_forget(license: License) -> None:

@@ -21,9 +21,12 @@ from accounts import lockout
 from accounts.services import TOKEN_PREFIXES, actor_for_user, memberships_of, token_authenticate
 from licenses import services, tokens
 from portal import ratelimit
+from registries.proxy import pull_log
 
 logger = logging.getLogger(__name__)
 
+# A token request names any number of scopes; the pull log keeps the refusals of the first few.
+MAX_LOGGED_REFUSALS = 10
 # Requests per window (a minute) before 429: per client address, and per credential tried.
 RATE_PER_ADDRESS = settings.TOKEN_RATE_PER_ADDRESS
 RATE_PER_CREDENTIAL = settings.TOKEN_RATE_PER_CREDENTIAL
@@ -121,6 +124,8 @@ def token(request):
     except lockout.AccountLocked as e:
         return oci_error(429, "TOOMANYREQUESTS", str(e), headers={"Retry-After": str(e.seconds)})
     if subject is None:
+        if license is not None and service == settings.PROXY_SERVICE:
+            _log_refused_license(license, scopes)
         return oci_error(
             401,
             "UNAUTHORIZED",
@@ -128,7 +133,9 @@ def token(request):
             headers={"WWW-Authenticate": 'Basic realm="portal"'},
         )
     if service == settings.PROXY_SERVICE:
-        access = tokens.license_grants(license, scopes) if license is not None else []
+        access, refused = tokens.license_access(license, scopes) if license is not None else ([], [])
+        for name, reason in refused[:MAX_LOGGED_REFUSALS]:
+            pull_log.record_request(str(license.uid), license.app_id, name, "token", "", 403, reason=reason)
     else:
         access = tokens.private_registry_grants(scopes=scopes, license=license, actors=actors)
     jwt_token, expires_in, issued_at = tokens.issue(subject=subject, audience=service, access=access)
@@ -137,9 +144,21 @@ def token(request):
     )
 
 
+def _log_refused_license(license, scopes: list[tokens.Scope]) -> None:
+    """A refused license's token request in its pull log: a row per repository it asked for,
+    or one `login` row (docker login asks for no scope). A license ID nobody has is logged
+    nowhere: there is no license to show it on."""
+    reason = services.license_refusal_reason(license)
+    names = list(dict.fromkeys(s.name for s in scopes if s.type == "repository"))[:MAX_LOGGED_REFUSALS]
+    for name in names or [""]:
+        kind = "token" if name else "login"
+        pull_log.record_request(str(license.uid), license.app_id, name, kind, "", 401, reason=reason)
+
+
 @sensitive_variables("password")
 def _identify(request, username: str, password: str, *, vendors: bool):
-    """(license, vendor actors, token subject); subject None when nobody is recognised.
+    """(license, vendor actors, token subject). Subject None when nobody is recognised; the
+    license is then the revoked or expired one the ID belongs to, if any.
 
     Customers log in with their license ID as password. At the private registry vendors
     may also use an API token (any user name) or their email and password; AccountLocked
@@ -152,6 +171,7 @@ def _identify(request, username: str, password: str, *, vendors: bool):
     license = services.license_find(password)
     if license is not None and license.is_valid:
         return license, [], f"license:{license.uid}"
+    refused = license  # a license that exists but may not pull now, for its pull log
     if vendors and "@" in username:
         email = lockout.normalize(username)
         lockout.check(email)
@@ -159,7 +179,7 @@ def _identify(request, username: str, password: str, *, vendors: bool):
         if user is not None:
             actors = [a for m in memberships_of(user) if (a := actor_for_user(user, m.team_id))]
             return None, actors, f"user:{user.pk}"
-    return None, [], None
+    return refused, [], None
 
 
 def jwks(request):

@@ -25,6 +25,7 @@ from django.conf import settings
 
 from licenses.models import License
 from registries import routing
+from registries.proxy import pull_log
 
 # Distribution rejects a token whose nbf is ahead of its clock; allow some skew.
 NOT_BEFORE_LEEWAY = 30
@@ -142,22 +143,35 @@ def parse_scopes(values: list[str]) -> list[Scope]:
 def license_grants(license: License, scopes: list[Scope]) -> list[dict]:
     """What a valid license may do: pull on proxy repositories of its own app that resolve to
     one of the app's registries and its repository rules. Everything else is dropped."""
+    return license_access(license, scopes)[0]
+
+
+def license_access(license: License, scopes: list[Scope]) -> tuple[list[dict], list[tuple[str, str]]]:
+    """(grants, refusals): the grants of license_grants, and (name, reason) for each proxy
+    repository asked for pull and refused, for the license's pull log."""
     granted: dict[str, set[str]] = {}
+    refused: dict[str, str] = {}
     routes = routing.app_routes(license.app.slug)  # the proxy's own view, kept per process
     if routes is None:
-        return []
+        return [], []
     for scope in scopes:
         if scope.type != "repository" or "pull" not in scope.actions:
             continue
         try:
             proxy = routing.parse_proxy_name(scope.name)
             if proxy.app_slug != routes.app.slug:
+                refused[scope.name] = pull_log.OTHER_APP
                 continue
             routing.resolve_upstream(routes.app, proxy, routes.registries)
-        except (routing.NameInvalid, routing.NameUnknown, routing.Denied):
+        except (routing.NameInvalid, routing.NameUnknown):
+            refused[scope.name] = pull_log.UNKNOWN_REPOSITORY
+            continue
+        except routing.Denied:
+            refused[scope.name] = pull_log.NOT_ALLOWED
             continue
         granted.setdefault(scope.name, set()).add("pull")
-    return [{"type": "repository", "name": name, "actions": sorted(actions)} for name, actions in granted.items()]
+    grants = [{"type": "repository", "name": name, "actions": sorted(actions)} for name, actions in granted.items()]
+    return grants, [(name, reason) for name, reason in refused.items() if name not in granted]
 
 
 def issue(*, subject: str, audience: str, access: list[dict]) -> tuple[str, int, str]:

@@ -37,11 +37,29 @@ class RegistryASGIHandler(ASGIHandler):
 
 registry_application = RegistryASGIHandler()
 REGISTRY_PATHS = ("/v2/", "/hooks/registry")
+# Every registry answer is data, never a page of the portal's origin: no sniffing it into
+# HTML, and a browser that opens one anyway runs nothing in it (sandbox: an opaque origin).
+REGISTRY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"default-src 'none'; sandbox"),
+)
+
+
+async def registry_with_headers(scope, receive, send):
+    """The registry handler, with REGISTRY_HEADERS on every response it starts (headers only:
+    the body's messages, a blob's included, pass untouched)."""
+
+    async def send_with_headers(message):
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *REGISTRY_HEADERS]}
+        await send(message)
+
+    return await registry_application(scope, receive, send_with_headers)
 
 
 async def application(scope, receive, send):
     if scope["type"] == "http" and scope["path"].startswith(REGISTRY_PATHS):
-        return await registry_application(scope, receive, send)
+        return await registry_with_headers(scope, receive, send)
     return await portal_application(scope, receive, send)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from django.db import connections
 from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +39,39 @@ _writer: threading.Thread | None = None
 _writer_lock = threading.Lock()
 
 
+# Why a request was refused, as the license's pull log says it.
+LICENSE_REVOKED = "license revoked"
+LICENSE_EXPIRED = "license expired"
+OTHER_APP = "other app"
+NOT_ALLOWED = "repository not allowed"
+UNKNOWN_REPOSITORY = "unknown repository"
+
+
 def record(license_uid: str, event) -> None:
     """Queue an unsaved PullEvent for the license with this uid; never blocks, never raises."""
     _queue.put(Entry(license_uid, event))
     _queued.set()
     _ensure_writer()
+
+
+def record_request(
+    license_uid: str,
+    app_id: int,
+    repository: str,
+    kind: str,
+    reference: str,
+    status: int,
+    size: int = 0,
+    reason: str = "",
+) -> None:
+    """Queue the row of one request (app_id: the license's app)."""
+    from licenses.models import PullEvent
+
+    event = PullEvent(
+        app_id=app_id, repository=repository[:300], kind=kind, reference=reference[:200],
+        status=status, bytes=size, reason=reason[:200], created_at=timezone.now(),
+    )  # fmt: skip
+    record(license_uid, event)
 
 
 def _ensure_writer() -> None:

@@ -21,12 +21,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from licenses import services as licenses
 from licenses import token_views, tokens
-from licenses.models import App, PullEvent
+from licenses.models import App
 from licenses.token_views import basic_credentials
 from registries import routing
 from registries.clients.errors import ErrorCategory, RegistryError
@@ -36,21 +35,29 @@ from registries.proxy.upstream import Upstream, open_stream
 
 logger = logging.getLogger(__name__)
 
+# The only content types a manifest is served with: whatever else an upstream says a manifest
+# is (text/html, say) would make its bytes a page on the portal's origin. Docker's schema1
+# types are left out: Distribution 2.8, skopeo, docker and containerd all pull schema2/OCI.
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 )
+OCI_INDEX, OCI_MANIFEST = MANIFEST_TYPES[0], MANIFEST_TYPES[1]
+BLOB_TYPE = "application/octet-stream"  # a blob is bytes, whatever the upstream calls them
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 HASH_BATCH_BYTES = 256 * 1024  # blob bytes hashed per trip to a worker thread
 MAX_TAGS_PAGE = 1000
 MAX_ERROR_BODY_BYTES = 64 * 1024  # an upstream 404 body is read only for its OCI error code
 MAX_TAGS_BODY_BYTES = 4 * 1024 * 1024  # ~100k tags; Distribution itself pages at 1000 by default
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+# Any digest by the OCI grammar (algorithm:encoded); only sha256 is served.
+# Reference: https://github.com/opencontainers/image-spec/blob/main/descriptor.md#digests
+ANY_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-# Only these upstream response headers reach the customer.
-PASSED_HEADERS = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified")
+# Only these upstream response headers reach the customer (never its Content-Type or Set-Cookie).
+PASSED_HEADERS = ("Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified")
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 
@@ -174,8 +181,9 @@ def _raw_path(request) -> str:
     return raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
 
 
-async def _resolve(request, name: str):
-    """(caller, app, upstream) or an error response; checks run before any upstream contact."""
+async def _resolve(request, name: str, kind: str, reference: str):
+    """(caller, app, upstream) or an error response; checks run before any upstream contact.
+    `kind` and `reference` name the request in the pull log when it is refused."""
     if "%" in _raw_path(request).split("?")[0]:
         return oci_error(400, "NAME_INVALID", "encoded characters are not allowed in repository names")
     try:
@@ -185,33 +193,46 @@ async def _resolve(request, name: str):
     except routing.NameUnknown:
         return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
     # One trip to a worker thread for every database and cache look-up of the request.
-    return await sync_to_async(_authorize)(request, name, proxy)
+    return await sync_to_async(_authorize)(request, name, proxy, kind, reference)
 
 
-def _authorize(request, name: str, proxy: routing.ProxyName):
+def _authorize(request, name: str, proxy: routing.ProxyName, kind: str, reference: str):
     try:
-        return _authorize_in_db(request, name, proxy)
+        return _authorize_in_db(request, name, proxy, kind, reference)
     finally:
         _release_connections()
 
 
-def _authorize_in_db(request, name: str, proxy: routing.ProxyName):
+def _authorize_in_db(request, name: str, proxy: routing.ProxyName, kind: str, reference: str):
+    """Refusals of a known license go to its pull log, with the license's app; a license ID
+    nobody has is nobody's to log, and a token that does not cover `name` is the usual step
+    before the client asks for one that does. Only refusals cost a query more."""
     try:
-        caller = _caller(request, name)
+        uid = _license_uid(request, name)
     except TooManyFailures:
         return _too_many()
-    if caller is None:
+    app_id = licenses.license_state(uid) if uid else None
+    if app_id is None:
+        refused = licenses.license_refusal(uid) if uid else None
+        if refused is not None:
+            pull_log.record_request(uid, refused[0], name, kind, reference, 401, reason=refused[1])
         return _challenge(request, name)
+    caller = Caller(uid, app_id)
+
+    def refuse(status: int, code: str, message: str, reason: str) -> JsonResponse:
+        pull_log.record_request(uid, app_id, name, kind, reference, status, reason=reason)
+        return oci_error(status, code, message)
+
     routes = routing.app_routes(proxy.app_slug)
     if routes is None or routes.app.pk != caller.app_id:
-        return oci_error(403, "DENIED", "your license does not cover this app")
+        return refuse(403, "DENIED", "your license does not cover this app", pull_log.OTHER_APP)
     app = routes.app
     try:
         target = routing.resolve_upstream(app, proxy, routes.registries)
     except routing.NameUnknown:
-        return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
+        return refuse(404, "NAME_UNKNOWN", "repository name not known to the proxy", pull_log.UNKNOWN_REPOSITORY)
     except routing.Denied:
-        return oci_error(403, "DENIED", "this repository is not part of the app")
+        return refuse(403, "DENIED", "this repository is not part of the app", pull_log.NOT_ALLOWED)
     return caller, app, Upstream(registry=target.registry, repository=target.repository)
 
 
@@ -244,8 +265,8 @@ def _status_failure(response: httpx.Response, kind: str, body: bytes = b"") -> J
     if status == 404:
         codes = set()
         try:
-            codes = {e.get("code") for e in json.loads(body or b"{}").get("errors", [])}
-        except (ValueError, AttributeError):
+            codes = {e.get("code") for e in _parse_json(body or b"{}").get("errors", [])}
+        except (ValueError, AttributeError, TypeError):
             pass
         if "NAME_UNKNOWN" in codes:
             return oci_error(404, "NAME_UNKNOWN", "repository not found upstream")
@@ -279,11 +300,7 @@ def _log(
     client hanging up (which cancels the request's task) does not lose the row."""
     if caller is None or app is None:
         return
-    event = PullEvent(
-        app=app, repository=name[:300], kind=kind, reference=reference[:200],
-        status=status, bytes=size, reason=reason[:200], created_at=timezone.now(),
-    )  # fmt: skip
-    pull_log.record(caller.license_uid, event)
+    pull_log.record_request(caller.license_uid, app.pk, name, kind, reference, status, size, reason)
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> bytes | None:
@@ -304,18 +321,63 @@ def _headers_from(upstream: httpx.Response) -> dict[str, str]:
     return {h: upstream.headers[h] for h in PASSED_HEADERS if h in upstream.headers}
 
 
+def _digest_refusal(digest: str) -> JsonResponse | None:
+    """None for a sha256 digest, else the spec's 400 DIGEST_INVALID ("if the client provided
+    digest is invalid or uses an unsupported algorithm, the registry SHOULD respond with 400")."""
+    if DIGEST_RE.match(digest):
+        return None
+    if ANY_DIGEST_RE.match(digest) and not digest.startswith("sha256:"):
+        return oci_error(400, "DIGEST_INVALID", "only sha256 digests are supported")
+    return oci_error(400, "DIGEST_INVALID", "invalid digest")
+
+
+def _parse_json(body: bytes) -> object:
+    """The upstream's JSON; ValueError for anything that does not parse. Deep nesting
+    ("[" * 200000) makes json raise RecursionError, which is no ValueError."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _manifest_type(document: object, declared: str) -> str | None:
+    """The content type a verified manifest goes out with, or None to refuse it.
+
+    The body says what it is (`mediaType`), and it must be one of MANIFEST_TYPES. An OCI image
+    manifest may leave mediaType out: then the upstream's Content-Type counts if it is a
+    manifest type (its parameters ignored, as the spec tells clients), else the body's shape
+    decides (an index lists "manifests"), never a type the upstream made up."""
+    if not isinstance(document, dict):
+        return None
+    if "mediaType" in document:
+        media_type = document["mediaType"]
+        return media_type if media_type in MANIFEST_TYPES else None
+    declared = declared.split(";")[0].strip().lower()
+    if declared in MANIFEST_TYPES:
+        return declared
+    return OCI_INDEX if "manifests" in document else OCI_MANIFEST
+
+
+def _manifest_invalid(caller, app, name: str, reference: str, upstream: Upstream, why: str) -> JsonResponse:
+    logger.warning("invalid manifest %s@%s from registry %s: %s", name, reference, upstream.registry.pk, why)
+    _log(caller, app, name, "manifest", reference, 502, 0, f"invalid manifest: {why}")
+    return oci_error(502, "MANIFEST_INVALID", f"the upstream registry's manifest is invalid: {why}")
+
+
 @csrf_exempt
 async def manifest(request, name: str, reference: str):
     if request.method not in ("GET", "HEAD"):
         return oci_error(405, "UNSUPPORTED", "the proxy is read-only")
-    if not (DIGEST_RE.match(reference) or TAG_RE.match(reference)):
-        return oci_error(400, "MANIFEST_INVALID", "invalid tag or digest")
-    resolved = await _resolve(request, name)
+    by_digest = ":" in reference  # a tag never holds one
+    if by_digest and (refusal := _digest_refusal(reference)):
+        return refusal
+    if not by_digest and not TAG_RE.match(reference):
+        return oci_error(400, "MANIFEST_INVALID", "invalid tag")
+    resolved = await _resolve(request, name, "manifest", reference)
     if isinstance(resolved, HttpResponse):
         return resolved
     caller, app, upstream = resolved
     accept = request.headers.get("Accept") or ", ".join(MANIFEST_TYPES)
-    by_digest = bool(DIGEST_RE.match(reference))
     # A HEAD by tag (how containerd resolves a tag) is answered from a GET, so the digest it
     # gives is one computed here, the same a GET gives, never the upstream's word for it.
     method = "HEAD" if request.method == "HEAD" and by_digest else "GET"
@@ -342,8 +404,13 @@ async def manifest(request, name: str, reference: str):
         _log(caller, app, name, "manifest", reference, failure.status_code, 0, f"upstream {response.status_code}")
         return failure
     headers = {**API_VERSION, **_headers_from(response)}
+    declared = response.headers.get("content-type", "")
     if method == "HEAD":
-        headers["Docker-Content-Digest"] = reference
+        # No body to read the type from: the upstream's word, but only for a manifest type.
+        media_type = declared.split(";")[0].strip().lower()
+        if media_type not in MANIFEST_TYPES:
+            return _manifest_invalid(caller, app, name, reference, upstream, "not a manifest content type")
+        headers.update({"Content-Type": media_type, "Docker-Content-Digest": reference})
         return HttpResponse(status=200, headers=headers)
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
     if by_digest and digest != reference:
@@ -351,15 +418,16 @@ async def manifest(request, name: str, reference: str):
         _log(caller, app, name, "manifest", reference, 502, 0, "digest mismatch")
         return oci_error(502, "DIGEST_INVALID", "the upstream manifest does not match its digest")
     try:
-        media_type = json.loads(body).get("mediaType")
-    except (ValueError, AttributeError):
-        _log(caller, app, name, "manifest", reference, 502, 0, "invalid manifest")
-        return oci_error(502, "MANIFEST_INVALID", "the upstream manifest is not valid JSON")
-    headers.update({"Docker-Content-Digest": digest, "Content-Length": str(len(body)), "ETag": f'"{digest}"'})
-    # The verified body says what it is; the upstream's header only when the body does not.
-    if not isinstance(media_type, str) or not media_type:
-        media_type = response.headers.get("content-type") or MANIFEST_TYPES[1]
-    headers["Content-Type"] = media_type
+        document = _parse_json(body)
+    except ValueError:
+        return _manifest_invalid(caller, app, name, reference, upstream, "not JSON")
+    media_type = _manifest_type(document, declared)
+    if media_type is None:
+        return _manifest_invalid(caller, app, name, reference, upstream, "not a manifest media type")
+    headers.update(
+        {"Content-Type": media_type, "Docker-Content-Digest": digest, "Content-Length": str(len(body)),
+         "ETag": f'"{digest}"'}
+    )  # fmt: skip
     if request.method == "HEAD":
         return HttpResponse(status=200, headers=headers)  # Content-Length stays the body's
     _log(caller, app, name, "manifest", reference, 200, len(body))
@@ -370,9 +438,9 @@ async def manifest(request, name: str, reference: str):
 async def blob(request, name: str, digest: str):
     if request.method not in ("GET", "HEAD"):
         return oci_error(405, "UNSUPPORTED", "the proxy is read-only")
-    if not DIGEST_RE.match(digest):
-        return oci_error(400, "DIGEST_INVALID", "invalid digest")
-    resolved = await _resolve(request, name)
+    if refusal := _digest_refusal(digest):
+        return refusal
+    resolved = await _resolve(request, name, "blob", digest)
     if isinstance(resolved, HttpResponse):
         return resolved
     caller, app, upstream = resolved
@@ -395,7 +463,9 @@ async def blob(request, name: str, digest: str):
         failure = _status_failure(response, "blob", body)
         _log(caller, app, name, "blob", digest, failure.status_code, 0, f"upstream {response.status_code}")
         return failure
-    out_headers = {**API_VERSION, **_headers_from(response), "Docker-Content-Digest": digest}
+    out_headers = {
+        **API_VERSION, **_headers_from(response), "Content-Type": BLOB_TYPE, "Docker-Content-Digest": digest
+    }  # fmt: skip
     if request.method == "HEAD":
         await stack.aclose()
         return HttpResponse(status=response.status_code, headers=out_headers)
@@ -460,11 +530,29 @@ def _hash_all(hasher, chunks: list[bytes]) -> None:
         hasher.update(chunk)
 
 
+def _tag_list(raw: bytes) -> list[str]:
+    """The sorted tags of an upstream's `{"tags": [...]}`; ValueError naming what is wrong.
+    A null list is an empty one (registries answer so for a repository without tags); a tag
+    the spec's grammar refuses would end up in our JSON and Link header, so it refuses the list."""
+    try:
+        document = _parse_json(raw)
+    except ValueError:
+        raise ValueError("not JSON") from None
+    if not isinstance(document, dict):
+        raise ValueError("not a JSON object")
+    tags = document.get("tags")
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or not all(isinstance(t, str) and TAG_RE.match(t) for t in tags):
+        raise ValueError("tags is not a list of tags")
+    return sorted(set(tags))
+
+
 @csrf_exempt
 async def tags_list(request, name: str):
     if request.method not in ("GET", "HEAD"):
         return oci_error(405, "UNSUPPORTED", "the proxy is read-only")
-    resolved = await _resolve(request, name)
+    resolved = await _resolve(request, name, "tags", "list")
     if isinstance(resolved, HttpResponse):
         return resolved
     caller, app, upstream = resolved
@@ -484,17 +572,25 @@ async def tags_list(request, name: str):
         async with stack:
             raw = await _read_bounded(response, MAX_TAGS_BODY_BYTES)
     except RegistryError as e:
+        _log(caller, app, name, "tags", "list", 502, 0, e.category.value)
         return _upstream_failure(e)
     except httpx.HTTPError as e:
-        return _upstream_failure(as_registry_error(e))
+        error = as_registry_error(e)
+        _log(caller, app, name, "tags", "list", 503, 0, error.category.value)
+        return _upstream_failure(error)
     if raw is None:
+        _log(caller, app, name, "tags", "list", 502, 0, "tag list too large")
         return oci_error(502, "UNAVAILABLE", "the upstream registry's tag list is too large")
     if response.status_code != 200:
-        return _status_failure(response, "tags", raw)
+        failure = _status_failure(response, "tags", raw)
+        _log(caller, app, name, "tags", "list", failure.status_code, 0, f"upstream {response.status_code}")
+        return failure
     try:
-        tags = sorted({t for t in (json.loads(raw).get("tags") or []) if isinstance(t, str)})
-    except (ValueError, AttributeError, TypeError):
-        return oci_error(502, "UNAVAILABLE", "the upstream registry answered with something invalid")
+        tags = _tag_list(raw)
+    except ValueError as e:
+        logger.warning("invalid tag list of %s from registry %s: %s", name, upstream.registry.pk, e)
+        _log(caller, app, name, "tags", "list", 502, 0, f"invalid tag list: {e}")
+        return oci_error(502, "UNAVAILABLE", f"the upstream registry's tag list is invalid: {e}")
     # Distribution 2.8 ignores n and last for tags: page here as well, in lexical order.
     if last:
         tags = [t for t in tags if t > last]

@@ -34,12 +34,21 @@ def chromium():
 
 
 @pytest.fixture
-def page(chromium, live_server):
+def page(chromium, live_server, csp_violations):
     context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
+    # Chromium reports what the Content-Security-Policy blocked on the console; any of it
+    # means a script, handler or style of ours no longer runs.
+    page.on("console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
     yield page
     context.close()
+    assert csp_violations == [], csp_violations
+
+
+@pytest.fixture
+def csp_violations() -> list[str]:
+    return []
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ ALLOWED_RESPONSE_HEADERS = {
     "content-type", "content-length", "content-range", "accept-ranges", "etag", "last-modified",
     "docker-content-digest", "docker-distribution-api-version", "retry-after", "www-authenticate", "link",
     # what Django's middleware and uvicorn add to every response
-    "date", "server", "x-frame-options", "x-content-type-options", "referrer-policy",
+    "date", "server", "x-frame-options", "x-content-type-options", "referrer-policy", "content-security-policy",
     "cross-origin-opener-policy", "vary", "transfer-encoding", "connection",
 }  # fmt: skip
 
