@@ -6,14 +6,13 @@ import json
 import logging
 import math
 import re
-import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -23,6 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.access import Actor
 from accounts.services import audit
 from licenses.models import App
+from portal import ratelimit
 from portal.encrypted_fields import register_encrypted_field
 from registries import crypto
 from registries.clients import ecr, gcr, oci
@@ -453,29 +453,17 @@ def _duration(seconds: int) -> str:
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
-def _count_in_window(key: str, window: int) -> int:
-    """One more in `key`'s current fixed window; the window's number is in the cache key, so
-    the count starts again at 0 when the window ends on every cache backend (the file and
-    database caches' incr is get + set with the default timeout, so an expiry alone would
-    not end it). 0 when the cache is down: the limit fails open, as the others do."""
-    slot = f"{key}:{int(time.time() // window)}"
-    try:
-        cache.add(slot, 0, timeout=2 * window)
-        count = cache.incr(slot)
-        cache.touch(slot, 2 * window)  # incr on the file cache gave it the default timeout
-    except Exception:
-        logger.warning("connection-test rate limit unavailable (shared cache down); allowing the test")
-        return 0
-    return count
-
-
 def _check_test_rate(team) -> None:
     limit, window = settings.REGISTRY_TEST_RATE, settings.REGISTRY_TEST_RATE_WINDOW
     # created_at with the id: a recreated database (as in tests) reuses team ids.
     key = f"registry-tests:{team.pk}:{int(team.created_at.timestamp())}"
-    if _count_in_window(key, window) > limit:
-        retry_after = max(1, math.ceil(window - time.time() % window))
-        raise TooManyTests(limit=limit, window=window, retry_after=retry_after)
+    try:
+        count = ratelimit.hit(caches["default"], key, window=window)
+    except Exception:
+        logger.warning("connection-test rate limit unavailable (shared cache down); allowing the test")
+        return
+    if count > limit:
+        raise TooManyTests(limit=limit, window=window, retry_after=ratelimit.seconds_left(window))
 
 
 def registry_test_request(*, actor: Actor, registry: ExternalRegistry, image: str) -> RegistryTest:
