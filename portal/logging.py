@@ -34,6 +34,14 @@ class RedactSecretsFilter(logging.Filter):
     Django's, uvicorn's and celery's loggers there too)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            return self._redact(record)
+        except ImportError:
+            # At interpreter exit (an unclosed aiohttp session's __del__ logging) re can no longer
+            # import its helpers: drop the line rather than print it unredacted.
+            return False
+
+    def _redact(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
