@@ -28,15 +28,7 @@ from accounts.forms import (
 )
 from accounts.middleware import SESSION_TEAM_KEY
 from accounts.models import ApiToken, Invite, Membership, TokenKind
-
-
-def _apply_errors(form, error: ValidationError) -> None:
-    """Put a service's errors on the form fields they name (or on the form as a whole)."""
-    if hasattr(error, "error_dict"):
-        for field, messages_ in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, messages_)
-    else:
-        form.add_error(None, error.messages)
+from portal.forms import apply_errors
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -82,7 +74,7 @@ def signup(request):
         try:
             user, team = services.user_signup(**form.cleaned_data)
         except ValidationError as e:
-            _apply_errors(form, e)
+            apply_errors(form, e)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             request.session[SESSION_TEAM_KEY] = team.pk
@@ -106,7 +98,7 @@ def invite_accept(request, secret: str):
                 membership = services.invite_accept(secret=secret, user=user)
         except ValidationError as e:
             if form is not None and hasattr(e, "error_dict"):
-                _apply_errors(form, e)
+                apply_errors(form, e)
             else:
                 messages.error(request, " ".join(e.messages))
         else:
@@ -125,7 +117,7 @@ def team_create(request):
         try:
             team = services.team_create(name=form.cleaned_data["name"], admin=request.user)
         except ValidationError as e:
-            _apply_errors(form, e)
+            apply_errors(form, e)
         else:
             request.session[SESSION_TEAM_KEY] = team.pk
             messages.success(request, f"Team “{team.name}” created; you are its admin.")
@@ -154,7 +146,7 @@ def team_detail(request):
         try:
             _, secret = services.invite_create(actor=actor, **invite_form.cleaned_data)
         except ValidationError as e:
-            _apply_errors(invite_form, e)
+            apply_errors(invite_form, e)
         else:
             new_invite_url = request.build_absolute_uri(reverse("accounts:invite-accept", args=[secret]))
             invite_form = InviteForm()
@@ -237,7 +229,7 @@ def token_list(request):
             try:
                 token, secret = services.token_create(actor=actor, kind=kind or TokenKind.USER, **form.cleaned_data)
             except ValidationError as e:
-                _apply_errors(form, e)
+                apply_errors(form, e)
             else:
                 return render(request, "accounts/token_created.html", {"token": token, "secret": secret})
     tokens = ApiToken.objects.filter(team=actor.team, kind=TokenKind.USER, user=actor.user)

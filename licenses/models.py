@@ -83,6 +83,16 @@ class License(models.Model):
         return "active"
 
 
+class Refusal:
+    """Why a pull was refused, as the license's pull log says it."""
+
+    LICENSE_REVOKED = "license revoked"
+    LICENSE_EXPIRED = "license expired"
+    OTHER_APP = "other app"
+    NOT_ALLOWED = "repository not allowed"
+    UNKNOWN_REPOSITORY = "unknown repository"
+
+
 class PullEvent(models.Model):
     """One manifest or blob request through the proxy: who, what, how much, and the outcome."""
 

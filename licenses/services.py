@@ -10,23 +10,20 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
-from django.core.cache import caches
 from django.core.exceptions import ValidationError
-from django.core.signals import setting_changed
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Actor
 from accounts.services import audit
-from licenses.models import App, License, LicenseType, RetiredSlug
+from licenses.models import App, License, LicenseType, Refusal, RetiredSlug
 from licenses.validators import validate_app_slug
+from portal import crypto, ocispec
+from portal.cache import shared_cache
 from portal.encrypted_fields import register_encrypted_field
-from registries import crypto, routing
-from registries.proxy import pull_log
 
 
 def _clean_name(name: str) -> str:
@@ -205,23 +202,6 @@ def license_find(license_id: str) -> License | None:
 # in the shared cache (Redis in production) so revocation reaches every process within
 # LICENSE_CACHE_SECONDS. The database stays the source of truth: without the cache, ask it.
 _STATE_KEY = "license-state:{}"
-_shared_cache = None
-
-
-@receiver(setting_changed)
-def _forget_shared_cache(*, setting: str, **kwargs) -> None:
-    global _shared_cache
-    if setting == "CACHES":
-        _shared_cache = None
-
-
-def shared_cache():
-    """One cache client for the whole process: Django's `cache` is per request context, which
-    under ASGI means a new Redis connection for every proxy request."""
-    global _shared_cache
-    if _shared_cache is None:
-        _shared_cache = caches.create_connection("default")
-    return _shared_cache
 
 
 def license_state(uid: str) -> int | None:
@@ -257,7 +237,7 @@ def license_refusal(uid: str) -> tuple[int, str] | None:
 
 def license_refusal_reason(license: License) -> str:
     """Why an invalid license may not pull, in the pull log's words."""
-    return pull_log.LICENSE_REVOKED if license.is_revoked else pull_log.LICENSE_EXPIRED
+    return Refusal.LICENSE_REVOKED if license.is_revoked else Refusal.LICENSE_EXPIRED
 
 
 def license_state_forget(license: License) -> None:
@@ -284,7 +264,7 @@ def app_set_repository_rules(*, actor: Actor, app: App, rules: list[str]) -> App
                 {"repository_rules": f"Rule {number} must look like quay.io/acme/api or quay.io/acme/*."}
             )
         host, _, path = rule.replace("__", ":", 1).partition("/")
-        cleaned.append(f"{routing.canonical_host(host)}/{path}")
+        cleaned.append(f"{ocispec.canonical_host(host)}/{path}")
     app.repository_rules = sorted(set(cleaned))
     app.save(update_fields=["repository_rules"])
     audit(actor=actor, action="app.repository_rules", target=app.slug, rules=app.repository_rules)

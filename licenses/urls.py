@@ -14,10 +14,8 @@ urlpatterns = [
     path("apps/<str:slug>/repository-access/", views.app_repository_rules, name="app-repository-rules"),
     path("licenses/", views.license_list, name="license-list"),
     path("licenses/new/", views.license_create, name="license-create"),
-    path("licenses/<int:pk>/", views.license_detail, name="license-detail"),
     path("licenses/<int:pk>/edit/", views.license_edit, name="license-edit"),
     path("licenses/<int:pk>/revoke/", views.license_revoke, name="license-revoke"),
     path("licenses/<int:pk>/unrevoke/", views.license_unrevoke, name="license-unrevoke"),
     path("licenses/<int:pk>/license.yaml", views.license_file, name="license-file"),
-    path("licenses/<int:pk>/pull-secret.yaml", views.license_pull_secret, name="license-pull-secret"),
 ]

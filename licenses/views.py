@@ -15,12 +15,12 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Perm
 from accounts.decorators import team_view
-from accounts.views import _apply_errors
-from licenses import licensefile, pullsecret, services
+from licenses import licensefile, selectors, services
 from licenses.forms import AppForm, AppRenameForm, LicenseCreateForm, LicenseEditForm, RepositoryRulesForm
 from licenses.models import App, License, RetiredSlug
 from licenses.validators import validate_app_slug
-from registries import crypto, routing
+from portal import crypto
+from portal.forms import apply_errors
 
 
 def _team_app(request, slug: str) -> App:
@@ -41,7 +41,7 @@ def app_create(request):
         try:
             app = services.app_create(actor=request.actor, **form.cleaned_data)
         except ValidationError as e:
-            _apply_errors(form, e)
+            apply_errors(form, e)
         else:
             messages.success(request, f"App “{app.name}” created with slug {app.slug}.")
             return redirect("licenses:app-detail", slug=app.slug)
@@ -71,7 +71,7 @@ def app_detail(request, slug: str):
         try:
             services.app_update(app=app, name=form.cleaned_data["name"])
         except ValidationError as e:
-            _apply_errors(form, e)
+            apply_errors(form, e)
         else:
             messages.success(request, "App renamed.")
             return redirect("licenses:app-detail", slug=app.slug)
@@ -87,7 +87,7 @@ def _render_app_detail(request, app: App, *, form=None, rules_form=None):
         "form": form,
         "rules_form": rules_form,
         "rules": _rules_text(app),
-        "registries": routing.app_registries(app).order_by("name"),
+        "registries": selectors.app_registries(app).order_by("name"),
         "recent_licenses": License.objects.filter(app=app)[:5],
         "counts": counts,
     }
@@ -109,7 +109,7 @@ def app_repository_rules(request, slug: str):
         try:
             services.app_set_repository_rules(actor=request.actor, app=app, rules=form.rules())
         except ValidationError as e:
-            _apply_errors(form, e)
+            apply_errors(form, e)
         else:
             if app.repository_rules:
                 messages.success(request, f"Repository access saved: {len(app.repository_rules)} rule(s).")
@@ -156,10 +156,6 @@ def _status_q(status: str) -> Q:
 
 def _status_counts() -> dict:
     return {status: Count("pk", filter=_status_q(status)) for status in STATUSES}
-
-
-def _team_license(request, pk: int) -> License:
-    return get_object_or_404(License.objects.select_related("app", "created_by"), pk=pk, app__team=request.actor.team)
 
 
 def _search(licenses, q: str):
@@ -237,78 +233,19 @@ def license_create(request):
                 expires_at=form.expiry(),
             )
         except ValidationError as e:
-            _apply_errors(form, e)
+            apply_errors(form, e)
         else:
             messages.success(
                 request,
                 f"License for {license.customer_name} created. Send the customer the license ID below, privately.",
             )
-            return redirect("licenses:license-detail", pk=license.pk)
+            return redirect("delivery:license-detail", pk=license.pk)
     return render(request, "licenses/license_form.html", {"form": form})
-
-
-@never_cache
-@team_view(Perm.READ)
-@sensitive_variables("license_id")
-def license_detail(request, pk: int):
-    license = _team_license(request, pk)
-    try:
-        license_id = services.license_id_of(license)
-    except crypto.DecryptionError:
-        license_id = None
-    pull_secret = None
-    if license_id:
-        pull_secret = pullsecret.render_pull_secret(
-            license,
-            license_id,
-            proxy_host=pullsecret.proxy_host(request),
-            registry_host=pullsecret.registry_host(),
-        )
-    context = {
-        "license": license,
-        "license_id": license_id,
-        "pull_secret": pull_secret,
-        "pull_secret_name": pullsecret.secret_name(license),
-        "registry_host": pullsecret.registry_host(),
-        "host": request.get_host(),
-        "pull_examples": _pull_examples(license.app, request.get_host()),
-        "pulls": license.pulls.all()[:50],
-        "private_images": _private_images(license.app, pullsecret.registry_host()),
-    }
-    return render(request, "licenses/license_detail.html", context)
-
-
-def _private_images(app: App, registry_host: str, limit: int = 10) -> list[str]:
-    """`docker pull` references for images pushed to the portal's private registry."""
-    from registries.models import PrivateTag
-
-    tags = PrivateTag.objects.filter(image__app=app).select_related("image").order_by("-pushed_at")[:limit]
-    return [f"{registry_host}/{t.image.repository}:{t.tag}" for t in tags]
-
-
-def _pull_examples(app: App, proxy_host: str) -> list[dict]:
-    """One `docker pull` line per registry serving the app (narrowed to the app's rules)."""
-    examples = []
-    rules = app.repository_rules or []
-    for registry in routing.app_registries(app).order_by("name"):
-        bare = registry.endpoint.removeprefix("http://").removeprefix("https://")
-        host, _, prefix = bare.partition("/")
-        host = routing.canonical_host(host.lower())
-        base = f"{host}/{prefix.strip('/')}".rstrip("/")
-        if rules:
-            # Only the rules this registry can serve (the proxy picks a registry by host and prefix).
-            paths = [rule for rule in rules if rule.startswith(f"{host}/") and (rule + "/").startswith(base + "/")]
-            paths = [p if not p.endswith("/*") else p[:-1] + "<image>" for p in paths]
-        else:
-            paths = [f"{base}/<image>"]
-        images = [f"{proxy_host}/proxy/{app.slug}/{p.replace(':', '__', 1)}:<tag>" for p in paths]
-        examples.append({"registry": registry, "images": images})
-    return examples
 
 
 @team_view(Perm.WRITE)
 def license_edit(request, pk: int):
-    license = _team_license(request, pk)
+    license = selectors.team_license(request.actor.team, pk)
     form = LicenseEditForm(request.POST or None, license=license)
     if request.method == "POST" and form.is_valid():
         changes = form.changes()
@@ -316,29 +253,29 @@ def license_edit(request, pk: int):
             if changes:
                 services.license_update(actor=request.actor, license=license, **changes)
         except ValidationError as e:
-            _apply_errors(form, e)
+            apply_errors(form, e)
         else:
             messages.success(request, "License saved." if changes else "Nothing changed.")
-            return redirect("licenses:license-detail", pk=license.pk)
+            return redirect("delivery:license-detail", pk=license.pk)
     return render(request, "licenses/license_edit.html", {"form": form, "license": license})
 
 
 @team_view(Perm.WRITE)
 def license_revoke(request, pk: int):
-    license = _team_license(request, pk)
+    license = selectors.team_license(request.actor.team, pk)
     if request.method == "POST":
         if license.is_revoked:
             messages.info(request, "This license was already revoked.")
         else:
             services.license_revoke(actor=request.actor, license=license)
             messages.success(request, f"License revoked: {license.customer_name} can no longer pull.")
-        return redirect("licenses:license-detail", pk=license.pk)
+        return redirect("delivery:license-detail", pk=license.pk)
     return render(request, "licenses/license_confirm.html", {"license": license, "action": "revoke"})
 
 
 @team_view(Perm.WRITE)
 def license_unrevoke(request, pk: int):
-    license = _team_license(request, pk)
+    license = selectors.team_license(request.actor.team, pk)
     if request.method == "POST":
         if not license.is_revoked:
             messages.info(request, "This license is not revoked.")
@@ -350,7 +287,7 @@ def license_unrevoke(request, pk: int):
                 )
             else:
                 messages.success(request, f"License un-revoked: {license.customer_name} can pull again.")
-        return redirect("licenses:license-detail", pk=license.pk)
+        return redirect("delivery:license-detail", pk=license.pk)
     return render(request, "licenses/license_confirm.html", {"license": license, "action": "unrevoke"})
 
 
@@ -359,37 +296,17 @@ def license_unrevoke(request, pk: int):
 @sensitive_variables("license_id")
 def license_file(request, pk: int):
     """The signed license file (YAML) to hand the customer; it holds the license ID."""
-    license = _team_license(request, pk)
+    license = selectors.team_license(request.actor.team, pk)
     try:
         license_id = services.license_id_of(license)
     except crypto.DecryptionError:
         messages.error(request, "The license ID cannot be decrypted with the configured keys; no file was made.")
-        return redirect("licenses:license-detail", pk=license.pk)
+        return redirect("delivery:license-detail", pk=license.pk)
     try:
         text = licensefile.render_license_file(license, license_id)
     except licensefile.LicenseFileError as e:  # the signing key is misconfigured
         messages.error(request, f"The license file cannot be signed: {e}.")
-        return redirect("licenses:license-detail", pk=license.pk)
+        return redirect("delivery:license-detail", pk=license.pk)
     response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{license.app.slug}-{license.id_prefix}.license.yaml"'
     return response
-
-
-@never_cache
-@team_view(Perm.READ)
-@sensitive_variables("license_id")
-def license_pull_secret(request, pk: int):
-    """The customer's Kubernetes image pull secret (YAML), optionally for ?namespace=NS."""
-    license = _team_license(request, pk)
-    back = reverse("licenses:license-detail", args=[license.pk]) + "#pull-secret"
-    try:
-        namespace = pullsecret.validate_namespace(request.GET.get("namespace", "").strip())
-    except ValidationError as e:
-        messages.error(request, " ".join(e.message_dict["namespace"]))
-        return redirect(back)
-    try:
-        license_id = services.license_id_of(license)
-    except crypto.DecryptionError:
-        messages.error(request, "The license ID cannot be decrypted with the configured keys; no secret was made.")
-        return redirect(back)
-    return pullsecret.download(request, license, license_id, namespace=namespace)

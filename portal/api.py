@@ -13,8 +13,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal.crypto import DecryptionError
 from portal.queue import QueueUnavailable
-from registries.crypto import DecryptionError
 
 
 class TeamScopedMixin:

@@ -7,7 +7,7 @@ import logging
 
 from django.db import connection
 
-from registries.keys import encryption_keys_problem
+from portal.keys import encryption_keys_problem
 
 logger = logging.getLogger(__name__)
 

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "accounts",
     "licenses",
     "registries",
+    "delivery",
 ]
 
 MIDDLEWARE = [
@@ -271,7 +272,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Encryption key ring for stored credentials: "id:base64key,id:base64key" (newest first).
 PORTAL_ENCRYPTION_KEYS = env_str("PORTAL_ENCRYPTION_KEYS")
 
-# Outbound network guard for vendor-given addresses (see registries/clients/netguard.py).
+# Outbound network guard for vendor-given addresses (see portal/outbound/guard.py).
 REGISTRIES_ALLOWED_PRIVATE_NETWORKS = env_networks("REGISTRIES_ALLOWED_PRIVATE_NETWORKS")
 REGISTRIES_ALLOW_HTTP = env_bool("REGISTRIES_ALLOW_HTTP", DEBUG)
 # Ports every outbound connection may use ("443,5000,8000-8999"); unset: any port.
@@ -302,7 +303,7 @@ LICENSE_CACHE_SECONDS = env_int("LICENSE_CACHE_SECONDS", 5)
 # Connection tests ("Test" on a registry) a team may run per window of seconds (SECURITY-TESTS S10).
 REGISTRY_TEST_RATE = env_int("REGISTRY_TEST_RATE", 20, minimum=1)
 REGISTRY_TEST_RATE_WINDOW = env_int("REGISTRY_TEST_RATE_WINDOW", 600, minimum=1)
-# The proxy's bulkhead (registries/proxy/bulkhead.py), per worker process: requests in flight
+# The proxy's bulkhead (delivery/proxy/bulkhead.py), per worker process: requests in flight
 # to upstreams per team, and per team and upstream host; how long a request waits for one of
 # those slots before 503; seconds to connect, and to the response headers of an upstream.
 UPSTREAM_MAX_CONNECTIONS_PER_TEAM = env_int("UPSTREAM_MAX_CONNECTIONS_PER_TEAM", 128, minimum=1)

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import views as accounts_api
+from delivery import api as delivery_api
 from licenses.api import licenses as license_api
 from licenses.api import views as licenses_api
 from portal import views
@@ -23,6 +24,11 @@ router.register("external-registries", registries_api.ExternalRegistryViewSet, b
 router.register("registry-tests", registries_api.RegistryTestViewSet, basename="registry-test")
 
 api_urls = [
+    re_path(
+        r"^licenses/(?P<pk>\d+)/pull-secret/?$",
+        delivery_api.LicensePullSecretViewSet.as_view({"get": "retrieve"}),
+        name="license-pull-secret",
+    ),
     path("", include("registries.api.urls")),
     path("", include(router.urls)),
     path("team/", accounts_api.team_detail, name="team"),
@@ -43,11 +49,12 @@ api_urls = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("", include("registries.proxy.urls")),
+    path("", include("delivery.proxy.urls")),
     path("api/v1/", include((api_urls, "api"))),
     re_path(r"^api/", views.api_not_found),
     path("", include("accounts.urls")),
     path("", include("licenses.urls")),
+    path("", include("delivery.urls")),
     path("", include("registries.urls")),
 ]
 

@@ -8,8 +8,5 @@ class RegistriesConfig(AppConfig):
     def ready(self):
         from registries import (
             checks,  # noqa: F401 (registers the key ring checks)
-            routing,
             services,  # noqa: F401 (registers the encrypted columns)
         )
-
-        routing.connect_signals()

@@ -7,7 +7,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
-from registries import crypto, keys
+from portal import crypto, keys
 
 
 @register(Tags.security)

@@ -20,7 +20,7 @@ from accounts.access import Actor
 from accounts.models import ApiToken, User
 from accounts.services import audit
 from licenses.models import App
-from registries.clients.errors import ErrorCategory, RegistryError
+from portal.outbound.errors import ErrorCategory, RegistryError
 from registries.clients.private import DIGEST_RE, REPOSITORY_RE, TAG_RE, Event, Manifest, PrivateRegistry, parse_event
 from registries.models import PrivateImage, PrivateTag, RegistryNotification
 

@@ -22,12 +22,11 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.access import Actor
 from accounts.services import audit
 from licenses.models import App
-from portal import ratelimit
+from portal import crypto, ratelimit
 from portal.encrypted_fields import register_encrypted_field
-from registries import crypto
+from portal.outbound.errors import RegistryError
+from portal.outbound.guard import GuardPolicy, address_refusal, parse_ip_literal
 from registries.clients import ecr, gcr, oci
-from registries.clients.errors import RegistryError
-from registries.clients.netguard import GuardPolicy, address_refusal, parse_ip_literal
 from registries.models import CheckStatus, ExternalRegistry, Health, Provider, RegistryTest
 
 logger = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ import logging
 
 from celery import shared_task
 
+from portal.outbound.errors import RegistryError
 from registries import services
-from registries.clients.errors import RegistryError
 from registries.models import RegistryTest
 
 logger = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.access import Perm
 from accounts.decorators import team_view
 from licenses.models import App
+from portal.outbound.errors import RegistryError
 from portal.queue import QueueUnavailable
 from registries import private, services
-from registries.clients.errors import RegistryError
 from registries.forms import OTHER_TAB_PROVIDERS, RegistryForm, RegistryTestForm
 from registries.models import ExternalRegistry, PrivateTag, Provider, RegistryTest
 

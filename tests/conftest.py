@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Role
-from registries import routing
+from delivery import routing
 from tests import factories
 
 pytest_plugins = [

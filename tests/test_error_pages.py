@@ -12,7 +12,7 @@ import httpx
 import pytest
 from django.urls import include, path
 
-from accounts.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
+from licenses.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.realparts.env import stop
 from tests.realparts.portal_server import start_portal
 

@@ -22,10 +22,10 @@ from rest_framework.decorators import action, api_view, authentication_classes, 
 from rest_framework.response import Response
 
 from accounts.access import Perm
-from licenses import licensefile, pullsecret, services
+from licenses import licensefile, services
 from licenses.models import App, License, LicenseType, PullEvent
 from portal.api import TeamScopedMixin
-from registries.crypto import DecryptionError
+from portal.crypto import DecryptionError
 
 logger = logging.getLogger(__name__)
 
@@ -228,25 +228,6 @@ class LicenseViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveMode
         response["Content-Disposition"] = f'attachment; filename="{license_file_name(license)}"'
         response["Cache-Control"] = "no-store"
         return response
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("namespace", str, description="Kubernetes namespace for the Secret (a DNS-1123 label).")
-        ],
-        responses={(200, "application/yaml"): OpenApiTypes.STR},
-    )
-    @action(detail=True, methods=["get"], url_path="pull-secret")
-    @sensitive_variables("license_id")
-    def pull_secret(self, request, *args, **kwargs):
-        """The customer's Kubernetes image pull secret (YAML) for the proxy and the private registry;
-        it holds the license ID."""
-        license = self.get_object()
-        namespace = pullsecret.validate_namespace(request.query_params.get("namespace"))
-        try:
-            license_id = services.license_id_of(license)
-        except DecryptionError:
-            raise LicenseIdUnreadable() from None
-        return pullsecret.download(request, license, license_id, namespace=namespace)
 
     @extend_schema(request=LicenseLookupSerializer, responses=LicenseDetailSerializer)
     @action(detail=False, methods=["post"])

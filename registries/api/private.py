@@ -11,8 +11,8 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from licenses.models import App
+from portal.outbound.errors import RegistryError
 from registries import private
-from registries.clients.errors import RegistryError
 from registries.models import PrivateImage, PrivateTag
 
 

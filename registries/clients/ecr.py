@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.views.decorators.debug import sensitive_variables
 
-from registries.clients.errors import ErrorCategory, RegistryError
+from portal.outbound.errors import ErrorCategory, RegistryError
 
 # Strict on purpose: the region becomes part of the AWS API host name.
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")

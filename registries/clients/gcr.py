@@ -14,8 +14,8 @@ from django.views.decorators.debug import sensitive_variables
 from google.auth.transport import Request as GoogleRequest
 from google.auth.transport import Response as GoogleResponse
 
-from registries.clients import netguard
-from registries.clients.errors import ErrorCategory, RegistryError
+from portal.outbound import guard as netguard
+from portal.outbound.errors import ErrorCategory, RegistryError
 
 GCR_HOSTS = frozenset({"gcr.io", "us.gcr.io", "eu.gcr.io", "asia.gcr.io"})
 # Locations are regions (us-central1, europe-west4) or multi-regions (us, europe, asia).

@@ -23,8 +23,8 @@ import anyio
 import httpx
 from django.views.decorators.debug import sensitive_variables
 
-from .errors import ErrorCategory, RegistryError
-from .netguard import DEFAULT_TIMEOUT, GuardedClient, GuardPolicy, Resolver, check_url
+from portal.outbound.errors import ErrorCategory, RegistryError
+from portal.outbound.guard import DEFAULT_TIMEOUT, GuardedClient, GuardPolicy, Resolver, check_url
 
 T = TypeVar("T")
 

@@ -19,7 +19,8 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from .errors import ErrorCategory, RegistryError
+from portal.outbound.errors import ErrorCategory, RegistryError
+
 from .oci import ACCEPT_MANIFESTS, MANIFEST_MEDIA_TYPES, _error_codes
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -113,9 +114,9 @@ def parse_event(raw: Any) -> Event | None:
 
 
 def _token(access: list[dict]) -> str:
-    from licenses import tokens
+    from portal import registry_tokens
 
-    token, _, _ = tokens.issue(subject=SUBJECT, audience=settings.REGISTRY_SERVICE, access=access)
+    token, _, _ = registry_tokens.issue(subject=SUBJECT, audience=settings.REGISTRY_SERVICE, access=access)
     return token
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from registries import crypto
+from portal import crypto
 from registries.models import ExternalRegistry
 from tests import factories
 

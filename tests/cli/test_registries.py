@@ -22,7 +22,8 @@ import redis
 from django.conf import settings
 
 from licenses.models import App
-from registries import crypto, services
+from portal import crypto
+from registries import services
 from registries.models import ExternalRegistry
 from tests.cli.conftest import make_vendor
 

@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from portal.outbound.errors import RegistryError
 from registries.clients import ecr
 from registries.clients.ecr import EcrInputError, mint_ecr_token, parse_ecr_endpoint
-from registries.clients.errors import RegistryError
 from tests.realparts.cloud import canary_aws_secret
 
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"

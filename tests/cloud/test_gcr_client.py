@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from registries.clients.errors import RegistryError
+from portal.outbound.errors import RegistryError
 from registries.clients.gcr import (
     GcrInputError,
     mint_gcr_token,

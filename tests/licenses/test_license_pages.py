@@ -32,7 +32,7 @@ def _registry(team, endpoint, name=None, **fields):
 
 
 def _detail(pk):
-    return reverse("licenses:license-detail", args=[pk])
+    return reverse("delivery:license-detail", args=[pk])
 
 
 # --- create ------------------------------------------------------------------------------
@@ -473,7 +473,7 @@ def test_license_writes_follow_the_role(action, role, team, world, client):
 def _every_url(w) -> list[str]:
     license, app = w["license"], w["app"]
     return [
-        reverse("licenses:license-detail", args=[license.pk]),
+        reverse("delivery:license-detail", args=[license.pk]),
         reverse("licenses:license-edit", args=[license.pk]),
         reverse("licenses:license-revoke", args=[license.pk]),
         reverse("licenses:license-unrevoke", args=[w["revoked"].pk]),

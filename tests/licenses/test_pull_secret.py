@@ -12,7 +12,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import Role, TokenAccess
-from licenses import pullsecret, services
+from delivery import pullsecret
+from licenses import services
 from licenses.models import License
 from tests import factories
 
@@ -178,10 +179,10 @@ def test_the_pull_secret_is_in_the_api_schema(developer_api):
 def test_the_license_page_shows_the_secret_with_copy_and_download(viewer_client, app, settings):
     settings.REGISTRY_HOST = REGISTRY
     license, license_id = _license(app)
-    page = viewer_client.get(reverse("licenses:license-detail", args=[license.pk]), HTTP_HOST="testserver")
+    page = viewer_client.get(reverse("delivery:license-detail", args=[license.pk]), HTTP_HOST="testserver")
     html = page.content.decode()
     assert 'id="pull-secret"' in html and 'data-copy="pull-secret-text"' in html
-    download = reverse("licenses:license-pull-secret", args=[license.pk])
+    download = reverse("delivery:license-pull-secret", args=[license.pk])
     assert download == f"/licenses/{license.pk}/pull-secret.yaml"
     assert f'action="{download}"' in html and 'name="namespace"' in html
     shown = page.context["pull_secret"]
@@ -199,25 +200,25 @@ def test_the_license_page_shows_the_secret_with_copy_and_download(viewer_client,
 
 def test_a_bad_namespace_on_the_page_says_why(viewer_client, app):
     license, _ = _license(app)
-    url = reverse("licenses:license-pull-secret", args=[license.pk])
+    url = reverse("delivery:license-pull-secret", args=[license.pk])
     response = viewer_client.get(url, {"namespace": "Not Valid"}, follow=True)
-    assert response.redirect_chain[-1][0] == reverse("licenses:license-detail", args=[license.pk]) + "#pull-secret"
+    assert response.redirect_chain[-1][0] == reverse("delivery:license-detail", args=[license.pk]) + "#pull-secret"
     assert b"A namespace is a DNS-1123 label" in response.content
 
 
 def test_an_unreadable_license_id_on_the_page(viewer_client, app):
     license, _ = _license(app)
     License.objects.filter(pk=license.pk).update(license_id_encrypted="v1:nokey:AAAA:AAAA")
-    page = viewer_client.get(reverse("licenses:license-detail", args=[license.pk]))
+    page = viewer_client.get(reverse("delivery:license-detail", args=[license.pk]))
     assert page.status_code == 200 and b"No pull secret" in page.content
-    url = reverse("licenses:license-pull-secret", args=[license.pk])
+    url = reverse("delivery:license-pull-secret", args=[license.pk])
     response = viewer_client.get(url, follow=True)
     assert b"no secret was made" in response.content
 
 
 def test_an_outsider_gets_404_on_the_page(outsider_client, app):
     license, _ = _license(app)
-    assert outsider_client.get(reverse("licenses:license-pull-secret", args=[license.pk])).status_code == 404
+    assert outsider_client.get(reverse("delivery:license-pull-secret", args=[license.pk])).status_code == 404
 
 
 # --- the CLI -----------------------------------------------------------------------------------

@@ -28,9 +28,10 @@ from django.core.cache import caches
 from django.test import Client
 from django.utils import timezone
 
+from delivery import token_views
 from licenses import services as licenses
-from licenses import token_views, tokens
 from licenses.models import License
+from portal import registry_tokens
 from registries import services as registries
 from tests import factories
 
@@ -81,7 +82,7 @@ def _token(license_id: str | None, *scopes: str, service: str | None = None, add
 
 def _claims(response) -> dict:
     assert response.status_code == 200, response.content
-    return tokens.verify(response.json()["token"], audience=settings.PROXY_SERVICE)
+    return registry_tokens.verify(response.json()["token"], audience=settings.PROXY_SERVICE)
 
 
 @pytest.mark.parametrize(
@@ -135,13 +136,13 @@ def test_the_jwt_carries_what_distribution_and_the_proxy_check(world):
     assert claims["iss"] == settings.REGISTRY_TOKEN_ISSUER
     assert claims["sub"] == f"license:{world['license_a'].uid}"
     assert claims["exp"] - claims["iat"] == 300
-    assert claims["nbf"] == claims["iat"] - tokens.NOT_BEFORE_LEEWAY
+    assert claims["nbf"] == claims["iat"] - registry_tokens.NOT_BEFORE_LEEWAY
     assert abs(claims["iat"] - time.time()) < 5
     assert claims["jti"]
     header = jwt.get_unverified_header(body["token"])
-    key = tokens.signing_key()
+    key = registry_tokens.signing_key()
     assert header["alg"] == "RS256"
-    assert header["kid"] == key.kid == tokens.libtrust_key_id(key.private_key.public_key())
+    assert header["kid"] == key.kid == registry_tokens.libtrust_key_id(key.private_key.public_key())
     assert len(header["kid"]) == 12 * 4 + 11 and header["kid"].count(":") == 11
     leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
     der = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -273,7 +274,7 @@ def test_the_rate_limiter_fails_open_when_the_cache_is_down_and_the_license_is_s
     caches._connections = Local()  # Django's setting_changed does this too; be explicit
     address = _address()
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="licenses.token_views"):
+    with caplog.at_level(logging.WARNING, logger="delivery.token_views"):
         first = _token(world["id_a"], f"repository:{API}:pull", address=address)
         second = _token(world["id_a"], f"repository:{API}:pull", address=address)
     assert time.monotonic() - started < 5
@@ -307,13 +308,13 @@ def _good_claims(license: License, name: str = API, **changes) -> dict:
 
 
 def _signed(claims: dict, key=None, **headers) -> str:
-    ours = tokens.signing_key()
+    ours = registry_tokens.signing_key()
     headers = {"kid": ours.kid, "x5c": [ours.x5c], **headers}
     return jwt.encode(claims, key or ours.private_key, algorithm="RS256", headers=headers)
 
 
 def _forgeries(license: License) -> dict[str, str]:
-    ours = tokens.signing_key()
+    ours = registry_tokens.signing_key()
     public_pem = ours.private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )

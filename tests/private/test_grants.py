@@ -24,10 +24,10 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import ApiToken, Role, Team, TokenAccess, User
+from delivery import token_views
 from licenses import services as licenses
-from licenses import token_views, tokens
 from licenses.models import App, License
-from portal import ratelimit
+from portal import ratelimit, registry_tokens
 from tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -153,7 +153,7 @@ def _token(server, creds: str, *scopes: str, service: str | None = None) -> http
 
 def _claims(response: httpx.Response) -> dict:
     assert response.status_code == 200, response.text
-    return tokens.verify(response.json()["token"], audience=django_settings.REGISTRY_SERVICE)
+    return registry_tokens.verify(response.json()["token"], audience=django_settings.REGISTRY_SERVICE)
 
 
 def _seed(registry, cast: Cast, oci_layouts) -> str:
@@ -268,7 +268,7 @@ def test_nobody_but_the_portal_gets_the_catalog(portal_server, private_registry,
         assert _catalog(private_registry, path).status_code == 401, path
 
     # The portal's own token lists it: the refusals above are about who asked, not a broken catalog.
-    own, _, _ = tokens.issue(
+    own, _, _ = registry_tokens.issue(
         subject="portal",
         audience=django_settings.REGISTRY_SERVICE,
         access=[{"type": "registry", "name": "catalog", "actions": ["*"]}],
@@ -386,7 +386,7 @@ def test_scopes_that_are_not_allowed_are_dropped_silently(portal_server, cast):
         expected_subject = "license:" if who == "license" else ("user:" if "password" in who else "token:")
         assert claims["sub"].startswith(expected_subject), (who, claims["sub"])
         header = jwt.get_unverified_header(response.json()["token"])
-        assert header["alg"] == "RS256" and header["kid"] == tokens.signing_key().kid
+        assert header["alg"] == "RS256" and header["kid"] == registry_tokens.signing_key().kid
     # Vendor credentials are for the private registry; the proxy takes licenses only.
     for who in ("admin", "rw_service", "admin_password"):
         _unauthorized(_token(portal_server, getattr(cast, who), "repository:acme-api/api:pull", service="portal-proxy"))

@@ -13,7 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from licenses import token_views
+from delivery import token_views
 from portal import ratelimit
 from registries.clients.private import PrivateRegistry
 from registries.models import PrivateImage, PrivateTag

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from licenses import pullsecret
+from delivery import pullsecret
 from licenses import services as licenses
 from registries import services as registries
 from tests import factories

@@ -10,7 +10,7 @@ import yaml
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from licenses import tokens
+from portal import registry_tokens
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_token_auth_points_at_this_portal_with_its_service_issuer_and_certificat
     assert token["service"] == settings.REGISTRY_SERVICE == "portal-registry"
     assert token["issuer"] == settings.REGISTRY_TOKEN_ISSUER
     bundle = Path(token["rootcertbundle"])
-    assert bundle.read_bytes() == tokens.signing_key().certificate_pem
+    assert bundle.read_bytes() == registry_tokens.signing_key().certificate_pem
     assert set(config["auth"]) == {"token"}  # no htpasswd, no silly auth
 
 

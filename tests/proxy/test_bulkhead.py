@@ -15,11 +15,11 @@ import time
 import httpx
 import pytest
 
+from delivery.proxy import upstream
+from delivery.proxy.bulkhead import Bulkhead
 from licenses import services as licenses
+from portal.outbound.errors import RegistryError
 from registries import services as registries
-from registries.clients.errors import RegistryError
-from registries.proxy import upstream
-from registries.proxy.bulkhead import Bulkhead
 from tests import factories
 from tests.proxy.conftest import basic, proxy_name, skopeo
 from tests.realparts.loopback import SilentListener

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
+from delivery.proxy import views
+from delivery.proxy.upstream import Upstream, open_stream
 from licenses import services as licenses
+from portal.outbound.errors import RegistryError
 from registries import services as registries
-from registries.clients.errors import RegistryError
 from registries.models import ExternalRegistry
-from registries.proxy import views
-from registries.proxy.upstream import Upstream, open_stream
 from tests import factories
 from tests.proxy.conftest import assert_oci_error, basic, proxy_name, raw_request
 from tests.realparts.loopback import Reply

@@ -1,4 +1,4 @@
-"""The pull log is written in batches off the request path (registries/proxy/pull_log.py)."""
+"""The pull log is written in batches off the request path (delivery/proxy/pull_log.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from delivery.proxy import pull_log
 from licenses import services as licenses
 from licenses.models import License, PullEvent
-from registries.proxy import pull_log
 from tests import factories
 from tests.celery_worker import wait_for
 
@@ -71,7 +71,7 @@ def test_rows_of_a_license_deleted_meanwhile_are_dropped_and_the_rest_kept(app, 
 def test_a_batch_the_database_refuses_is_logged_and_never_raised(app, two_licenses, caplog):
     license = two_licenses[0]
     broken = _event(app, size=2**70)  # beyond bigint: PostgreSQL refuses the INSERT
-    with caplog.at_level(logging.ERROR, logger="registries.proxy.pull_log"):
+    with caplog.at_level(logging.ERROR, logger="delivery.proxy.pull_log"):
         pull_log.write([pull_log.Entry(str(license.uid), broken)])
     assert "could not record 1 pull events" in caplog.text
     assert not PullEvent.objects.exists()

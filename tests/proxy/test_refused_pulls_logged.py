@@ -19,12 +19,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from delivery import routing
+from delivery.proxy import views
 from licenses import services as licenses
-from licenses import tokens
 from licenses.models import License, PullEvent
-from registries import routing
+from portal import registry_tokens
 from registries import services as registries
-from registries.proxy import views
 from tests import factories
 from tests.proxy.conftest import assert_oci_error, basic, bearer, get_token, proxy_name, skopeo, wait_for
 from tests.realparts.loopback import Reply
@@ -87,9 +87,11 @@ def test_refused_pulls_of_known_licenses_are_in_their_pull_log_with_the_reason(
 
     # Valid licenses asking for what they may not have: another app, a repository outside the rules.
     assert_oci_error(http.get(f"{base}/v2/{api}/manifests/1.0.0", headers=basic(ids["Other"])), 403, "DENIED")
-    assert tokens.verify(get_token(base, ids["Other"], api), audience=settings.PROXY_SERVICE)["access"] == []
+    assert registry_tokens.verify(get_token(base, ids["Other"], api), audience=settings.PROXY_SERVICE)["access"] == []
     assert_oci_error(http.get(f"{base}/v2/{secret}/manifests/1.0.0", headers=basic(ids["Active"])), 403, "DENIED")
-    assert tokens.verify(get_token(base, ids["Active"], secret), audience=settings.PROXY_SERVICE)["access"] == []
+    assert (
+        registry_tokens.verify(get_token(base, ids["Active"], secret), audience=settings.PROXY_SERVICE)["access"] == []
+    )
 
     # Nobody's license ID: refused, and nowhere to log it.
     assert_oci_error(http.get(f"{base}/v2/{api}/manifests/1.0.0", headers=basic("not-a-license-id")), 401)
@@ -113,7 +115,7 @@ def test_refused_pulls_of_known_licenses_are_in_their_pull_log_with_the_reason(
     assert set(PullEvent.objects.values_list("app_id", flat=True)) == {app_a.pk, app_b.pk}
 
     # The license page shows them.
-    page = admin_client.get(reverse("licenses:license-detail", args=[made["Revoked"].pk]))
+    page = admin_client.get(reverse("delivery:license-detail", args=[made["Revoked"].pk]))
     assert page.status_code == 200 and page.content.count(b"license revoked") >= 3
 
 
@@ -130,7 +132,7 @@ def test_a_granted_request_asks_the_database_nothing_more_than_before(team, admi
     _, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     name = proxy_name("app-a", "127.0.0.1:5000", "acme/api")
     proxy = routing.parse_proxy_name(name)
-    token, _, _ = tokens.issue(
+    token, _, _ = registry_tokens.issue(
         subject=f"license:{License.objects.get().uid}",
         audience=settings.PROXY_SERVICE,
         access=[{"type": "repository", "name": name, "actions": ["pull"]}],

@@ -29,7 +29,7 @@ def child_env(**overrides: str) -> dict[str, str]:
 
 
 def _local_keyring() -> str:
-    from registries import crypto
+    from portal import crypto
 
     crypto.keyring()  # makes sure the generated key file exists
     return (settings.VAR_DIR / "encryption_keys").read_text().strip()

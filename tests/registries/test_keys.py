@@ -25,8 +25,9 @@ from django.urls import reverse
 from licenses import licensefile
 from licenses import services as licenses
 from licenses.models import License
+from portal import crypto, keys
 from portal.encrypted_fields import encrypted_fields
-from registries import checks, crypto, keys, services
+from registries import checks, services
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
 from tests import factories
 from tests.celery_worker import wait_for
@@ -217,7 +218,7 @@ def test_after_rotating_every_encrypted_column_opens_with_only_the_new_key(
     assert pulled.content == api.manifest
     _assert_all_decrypt(ecr)  # its secret and minted token
     # The license ID: on the license page and in the API.
-    page = admin_client.get(reverse("licenses:license-detail", args=[license.pk]))
+    page = admin_client.get(reverse("delivery:license-detail", args=[license.pk]))
     assert license_id in page.content.decode()
     assert admin_api.get(f"/api/v1/licenses/{license.pk}/").json()["license_id"] == license_id
     # The license file, from the page and the API, verifies and carries the license ID.
@@ -230,7 +231,7 @@ def test_after_rotating_every_encrypted_column_opens_with_only_the_new_key(
         assert licensefile.verify_license_file(response.content.decode(), public_key)["licenseId"] == license_id
     # The pull secret, from the page and the API, holds the license ID.
     for response in (
-        admin_client.get(reverse("licenses:license-pull-secret", args=[license.pk])),
+        admin_client.get(reverse("delivery:license-pull-secret", args=[license.pk])),
         admin_api.get(f"/api/v1/licenses/{license.pk}/pull-secret"),
     ):
         assert response.status_code == 200, response.content

@@ -21,8 +21,9 @@ from django.views.debug import ExceptionReporter
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
+from portal import crypto
 from portal.celery import app as celery_app
-from registries import crypto, services
+from registries import services
 from registries.clients import oci
 from registries.models import CheckStatus, ExternalRegistry, RegistryTest
 from registries.tasks import registry_test_task

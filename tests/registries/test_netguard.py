@@ -16,8 +16,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_ports
-from registries.clients.errors import RegistryError
-from registries.clients.netguard import (
+from portal.outbound.errors import RegistryError
+from portal.outbound.guard import (
     GuardedClient,
     GuardedSyncClient,
     GuardPolicy,

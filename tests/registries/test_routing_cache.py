@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from delivery import routing
 from licenses import services as licenses
-from licenses.services import shared_cache
-from registries import routing
+from portal.cache import shared_cache
 from registries import services as registries
 from tests import factories
 

@@ -7,7 +7,8 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from registries import crypto, services
+from portal import crypto
+from registries import services
 from registries.models import CheckStatus, ExternalRegistry, Health
 from tests import factories
 

@@ -13,8 +13,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from portal import crypto
 from portal.celery import app as celery_app
-from registries import crypto, services
+from registries import services
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
 from registries.tasks import REFRESH_RETRIES, registries_refresh_tokens_task, registry_refresh_token_task
 from tests import factories

@@ -21,7 +21,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from registries import crypto, services
+from portal import crypto
+from registries import services
 from registries.models import CheckStatus, RegistryTest
 from registries.tasks import registry_test_task
 from tests import factories

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registries import crypto
+from portal import crypto
 
 
 class Command(BaseCommand):

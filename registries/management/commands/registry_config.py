@@ -10,7 +10,7 @@ import yaml
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from licenses import tokens
+from portal import registry_tokens
 
 STORAGE_PREFIX = "REGISTRY_STORAGE_"
 
@@ -30,7 +30,7 @@ def storage_config(var_dir: Path) -> dict:
 
 
 def build_config(*, addr: str, var_dir: Path, portal_url: str, notify_secret: str) -> dict:
-    key = tokens.signing_key()
+    key = registry_tokens.signing_key()
     bundle = Path(settings.REGISTRY_TOKEN_KEY_FILE).with_suffix(".crt")
     assert bundle.exists(), key  # signing_key() creates the certificate beside the key
     return {

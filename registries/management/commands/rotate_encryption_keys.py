@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from registries import crypto, keys
+from portal import crypto, keys
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@
 
 from django.urls import path, re_path
 
-from licenses import token_views
-from registries.proxy import views
+from delivery import token_views
+from delivery.proxy import views
 
 urlpatterns = [
     path("v2/token", token_views.token, name="registry-token"),

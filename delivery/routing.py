@@ -19,16 +19,13 @@ from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from licenses.models import App
+from portal import ocispec
+from portal.cache import shared_cache
 from portal.lru import LRU
 from registries.models import ExternalRegistry
 
-# Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
-_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 PROXY_HOST_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?:(?:__|:)\d{1,5})?$")
-MAX_NAME_LENGTH = 255
 logger = logging.getLogger(__name__)
-DOCKER_HUB_HOSTS = {"index.docker.io", "docker.io", "registry-1.docker.io"}
 
 
 class NameInvalid(Exception):
@@ -57,7 +54,7 @@ class Upstream:
 
 
 def validate_name(name: str) -> None:
-    if not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.match(name):
+    if not ocispec.is_repository_name(name):
         raise NameInvalid(name)
 
 
@@ -88,11 +85,11 @@ def resolve_upstream(app: App, proxy: ProxyName, registries: tuple[ExternalRegis
     """The registry (longest matching prefix wins) and upstream repository for a proxy name;
     `registries` are the app's (app_registries) when the caller already has them."""
     host = proxy.host
-    docker_hub = host in DOCKER_HUB_HOSTS
+    docker_hub = host in ocispec.DOCKER_HUB_HOSTS
     best: tuple[int, ExternalRegistry] | None = None
     for registry in registries if registries is not None else app_registries(app):
         reg_host, prefix = _endpoint_parts(registry.endpoint)
-        if reg_host != host and not (docker_hub and reg_host in DOCKER_HUB_HOSTS):
+        if reg_host != host and not (docker_hub and reg_host in ocispec.DOCKER_HUB_HOSTS):
             continue
         if prefix and not (proxy.path == prefix or proxy.path.startswith(prefix + "/")):
             continue
@@ -102,16 +99,11 @@ def resolve_upstream(app: App, proxy: ProxyName, registries: tuple[ExternalRegis
         raise NameUnknown(f"{host}/{proxy.path}")
     registry = best[1]
     repository = proxy.path
-    if docker_hub and "/" not in repository:
-        repository = f"library/{repository}"  # official images
+    if docker_hub:
+        repository = ocispec.docker_hub_repository(repository)
     if not repository_allowed(app, host, repository):
         raise Denied(f"{host}/{repository}")
     return Upstream(registry=registry, repository=repository)
-
-
-def canonical_host(host: str) -> str:
-    """Docker Hub answers to several names; rules and logs use index.docker.io."""
-    return "index.docker.io" if host in DOCKER_HUB_HOSTS else host
 
 
 def repository_allowed(app: App, host: str, repository: str) -> bool:
@@ -119,7 +111,7 @@ def repository_allowed(app: App, host: str, repository: str) -> bool:
     rules = app.repository_rules or []
     if not rules:
         return True
-    full = f"{canonical_host(host)}/{repository}"
+    full = f"{ocispec.canonical_host(host)}/{repository}"
     for rule in rules:
         if rule.endswith("/*"):
             if full.startswith(rule[:-1]):
@@ -151,7 +143,6 @@ _routes: LRU[str, tuple[float, str, AppRoutes | None]] = LRU(ROUTES_CACHE_ENTRIE
 
 def _routes_version() -> str | None:
     """The shared version, or None when the shared cache is unreachable (then nothing is kept)."""
-    from licenses.services import shared_cache
 
     try:
         cache = shared_cache()
@@ -187,7 +178,6 @@ def routes_changed(**kwargs) -> None:
 
 
 def _publish_change() -> None:
-    from licenses.services import shared_cache
 
     _routes.clear()
     try:

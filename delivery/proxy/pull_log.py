@@ -39,14 +39,6 @@ _writer: threading.Thread | None = None
 _writer_lock = threading.Lock()
 
 
-# Why a request was refused, as the license's pull log says it.
-LICENSE_REVOKED = "license revoked"
-LICENSE_EXPIRED = "license expired"
-OTHER_APP = "other app"
-NOT_ALLOWED = "repository not allowed"
-UNKNOWN_REPOSITORY = "unknown repository"
-
-
 def record(license_uid: str, event) -> None:
     """Queue an unsaved PullEvent for the license with this uid; never blocks, never raises."""
     _queue.put(Entry(license_uid, event))

@@ -22,8 +22,8 @@ from django.db import transaction
 from django.db.models import Model, Q
 from django.views.decorators.debug import sensitive_variables
 
+from portal import crypto
 from portal.encrypted_fields import EncryptedField, encrypted_fields
-from registries import crypto
 
 UNREADABLE = "?"  # stands for a ciphertext whose key id cannot be parsed
 

@@ -19,9 +19,11 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import lockout
 from accounts.services import TOKEN_PREFIXES, actor_for_user, memberships_of, token_authenticate
-from licenses import services, tokens
-from portal import ratelimit
-from registries.proxy import pull_log
+from delivery import scopes as tokens
+from delivery.proxy import pull_log
+from licenses import services
+from portal import ratelimit, registry_tokens
+from portal.cache import shared_cache
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ def _count(key: str) -> int:
     """One more in `key`'s current window in the shared cache; 0 when the cache is down, so
     limits fail open (the license itself is still checked against the database)."""
     try:
-        return ratelimit.hit(services.shared_cache(), key, window=RATE_WINDOW)
+        return ratelimit.hit(shared_cache(), key, window=RATE_WINDOW)
     except Exception:
         logger.warning("rate limiter unavailable (shared cache down); allowing the request")
         return 0
@@ -72,7 +74,7 @@ def failures_over_limit(key: str, limit: int) -> bool:
     """Whether `key` has failed `limit` times this window (read only: successes cost nothing
     more than this look-up). Fails open like _over_limit."""
     try:
-        return ratelimit.peek(services.shared_cache(), key, window=RATE_WINDOW) >= limit
+        return ratelimit.peek(shared_cache(), key, window=RATE_WINDOW) >= limit
     except Exception:
         logger.warning("rate limiter unavailable (shared cache down); allowing the request")
         return False
@@ -138,7 +140,7 @@ def token(request):
             pull_log.record_request(str(license.uid), license.app_id, name, "token", "", 403, reason=reason)
     else:
         access = tokens.private_registry_grants(scopes=scopes, license=license, actors=actors)
-    jwt_token, expires_in, issued_at = tokens.issue(subject=subject, audience=service, access=access)
+    jwt_token, expires_in, issued_at = registry_tokens.issue(subject=subject, audience=service, access=access)
     return JsonResponse(
         {"token": jwt_token, "access_token": jwt_token, "expires_in": expires_in, "issued_at": issued_at}
     )
@@ -183,4 +185,4 @@ def _identify(request, username: str, password: str, *, vendors: bool):
 
 
 def jwks(request):
-    return JsonResponse(tokens.jwks())
+    return JsonResponse(registry_tokens.jwks())

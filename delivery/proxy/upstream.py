@@ -15,13 +15,13 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from delivery.proxy.bulkhead import Bulkhead
 from portal.lru import LRU
+from portal.outbound.errors import ErrorCategory, RegistryError
+from portal.outbound.guard import GuardedClient, GuardPolicy
 from registries import services
 from registries.clients import oci
-from registries.clients.errors import ErrorCategory, RegistryError
-from registries.clients.netguard import GuardedClient, GuardPolicy
 from registries.models import ExternalRegistry
-from registries.proxy.bulkhead import Bulkhead
 
 DEFAULT_BEARER_TTL = 60
 RETRIES = 2

@@ -23,15 +23,15 @@ from django.db import connections
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from delivery import routing, token_views
+from delivery.proxy import pull_log
+from delivery.proxy.upstream import Upstream, open_stream
+from delivery.token_views import basic_credentials
 from licenses import services as licenses
-from licenses import token_views, tokens
-from licenses.models import App
-from licenses.token_views import basic_credentials
-from registries import routing
-from registries.clients.errors import ErrorCategory, RegistryError
-from registries.clients.netguard import as_registry_error
-from registries.proxy import pull_log
-from registries.proxy.upstream import Upstream, open_stream
+from licenses.models import App, Refusal
+from portal import registry_tokens
+from portal.outbound.errors import ErrorCategory, RegistryError
+from portal.outbound.guard import as_registry_error
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _license_uid(request, name: str | None) -> str | None:
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         try:
-            claims = tokens.verify(header[7:].strip(), audience=settings.PROXY_SERVICE)
+            claims = registry_tokens.verify(header[7:].strip(), audience=settings.PROXY_SERVICE)
         except jwt.InvalidTokenError:
             return None
         subject = str(claims.get("sub", ""))
@@ -225,14 +225,14 @@ def _authorize_in_db(request, name: str, proxy: routing.ProxyName, kind: str, re
 
     routes = routing.app_routes(proxy.app_slug)
     if routes is None or routes.app.pk != caller.app_id:
-        return refuse(403, "DENIED", "your license does not cover this app", pull_log.OTHER_APP)
+        return refuse(403, "DENIED", "your license does not cover this app", Refusal.OTHER_APP)
     app = routes.app
     try:
         target = routing.resolve_upstream(app, proxy, routes.registries)
     except routing.NameUnknown:
-        return refuse(404, "NAME_UNKNOWN", "repository name not known to the proxy", pull_log.UNKNOWN_REPOSITORY)
+        return refuse(404, "NAME_UNKNOWN", "repository name not known to the proxy", Refusal.UNKNOWN_REPOSITORY)
     except routing.Denied:
-        return refuse(403, "DENIED", "this repository is not part of the app", pull_log.NOT_ALLOWED)
+        return refuse(403, "DENIED", "this repository is not part of the app", Refusal.NOT_ALLOWED)
     return caller, app, Upstream(registry=target.registry, repository=target.repository)
 
 

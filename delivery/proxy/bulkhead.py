@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from registries.clients.errors import ErrorCategory, RegistryError
+from portal.outbound.errors import ErrorCategory, RegistryError
 
 # What a refused request's Retry-After says: slots free as requests end, the stuck ones
 # within the first-byte timeout.

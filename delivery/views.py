@@ -1,0 +1,68 @@
+"""The license page (what the customer gets and how it pulls) and the pull secret download."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.access import Perm
+from accounts.decorators import team_view
+from delivery import pullsecret, selectors
+from licenses import services
+from licenses.selectors import team_license
+from portal import crypto
+
+
+@never_cache
+@team_view(Perm.READ)
+@sensitive_variables("license_id")
+def license_detail(request, pk: int):
+    license = team_license(request.actor.team, pk)
+    try:
+        license_id = services.license_id_of(license)
+    except crypto.DecryptionError:
+        license_id = None
+    pull_secret = None
+    if license_id:
+        pull_secret = pullsecret.render_pull_secret(
+            license,
+            license_id,
+            proxy_host=pullsecret.proxy_host(request),
+            registry_host=pullsecret.registry_host(),
+        )
+    context = {
+        "license": license,
+        "license_id": license_id,
+        "pull_secret": pull_secret,
+        "pull_secret_name": pullsecret.secret_name(license),
+        "registry_host": pullsecret.registry_host(),
+        "host": request.get_host(),
+        "pull_examples": selectors.pull_examples(license.app, request.get_host()),
+        "pulls": license.pulls.all()[:50],
+        "private_images": selectors.private_image_lines(license.app, pullsecret.registry_host()),
+    }
+    return render(request, "delivery/license_detail.html", context)
+
+
+@never_cache
+@team_view(Perm.READ)
+@sensitive_variables("license_id")
+def license_pull_secret(request, pk: int):
+    """The customer's Kubernetes image pull secret (YAML), optionally for ?namespace=NS."""
+    license = team_license(request.actor.team, pk)
+    back = reverse("delivery:license-detail", args=[license.pk]) + "#pull-secret"
+    try:
+        namespace = pullsecret.validate_namespace(request.GET.get("namespace", "").strip())
+    except ValidationError as e:
+        messages.error(request, " ".join(e.message_dict["namespace"]))
+        return redirect(back)
+    try:
+        license_id = services.license_id_of(license)
+    except crypto.DecryptionError:
+        messages.error(request, "The license ID cannot be decrypted with the configured keys; no secret was made.")
+        return redirect(back)
+    return pullsecret.download(request, license, license_id, namespace=namespace)
