@@ -38,48 +38,12 @@ from .addresses import (  # noqa: F401 (re-exported until the callers import fro
     port_refusal,
 )
 from .errors import ErrorCategory, RegistryError
+from .redirects import MAX_REDIRECTS, Hop, RedirectPlan, next_hop  # noqa: F401
 from .resolve import Resolver, resolve_checked, resolve_checked_sync, system_resolver  # noqa: F401
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
-MAX_REDIRECTS = 3
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 MAX_BODY_BYTES = 4 * 1024 * 1024  # manifests and token responses; blobs are streamed
-
-
-# --- redirects ---------------------------------------------------------------------------
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int]:
-    return url.scheme, url.host, effective_port(url)
-
-
-def next_hop(response: httpx.Response, policy: GuardPolicy) -> tuple[str, httpx.URL, httpx.Headers, bytes | None]:
-    """Method, URL, headers and body for following a redirect response, all checked."""
-    request = response.request
-    location = response.headers.get("location")
-    if not location:
-        raise RegistryError("redirect without a Location", ErrorCategory.INVALID_RESPONSE)
-    try:
-        target = request.url.join(location).copy_with(fragment=None)
-    except httpx.InvalidURL:
-        raise RegistryError("redirect to an invalid URL", ErrorCategory.INVALID_RESPONSE) from None
-    if request.url.scheme == "https" and target.scheme == "http":
-        raise RegistryError("redirect from https to http refused", ErrorCategory.INSECURE_NOT_ALLOWED)
-    target = check_url(target, policy)
-    method = request.method
-    body = None if method in ("GET", "HEAD") else request.content
-    headers = httpx.Headers(request.headers)
-    del headers["host"]
-    status = response.status_code
-    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
-        method, body = "GET", None
-        for name in ("content-length", "content-type", "transfer-encoding"):
-            headers.pop(name, None)
-    if _origin(target) != _origin(request.url):
-        # RFC 9110 section 15.4: credentials are for the origin that asked for them.
-        headers.pop("authorization", None)
-        headers.pop("cookie", None)
-    return method, target, headers, body
 
 
 # --- errors from httpx -----------------------------------------------------------------
@@ -355,7 +319,7 @@ class GuardedClient:
         first_byte_timeout: float | None = None,
     ) -> None:
         self.policy = policy if policy is not None else GuardPolicy.from_settings()
-        self.max_redirects = min(max_redirects, MAX_REDIRECTS)
+        self.max_redirects = max_redirects  # RedirectPlan holds it to MAX_REDIRECTS
         self._client = httpx.AsyncClient(
             transport=_AsyncTransport(self.policy, resolver, verify, limits, first_byte_timeout),
             timeout=timeout,
@@ -386,25 +350,33 @@ class GuardedClient:
         timeout: httpx.Timeout | float | None | object = httpx.USE_CLIENT_DEFAULT,
         follow_redirects: bool = True,
     ) -> AsyncIterator[httpx.Response]:
-        target = check_url(url, self.policy)
-        if params:
-            target = target.copy_merge_params(params)
-        hdrs = httpx.Headers(headers)
-        for _hop in range(self.max_redirects + 1):
-            request = self._client.build_request(method, target, headers=hdrs, content=content, timeout=timeout)
+        plan = RedirectPlan(
+            method,
+            url,
+            policy=self.policy,
+            headers=headers,
+            params=params,
+            content=content,
+            follow_redirects=follow_redirects,
+            max_redirects=self.max_redirects,
+        )
+        hop = plan.first
+        while True:
+            request = self._client.build_request(
+                hop.method, hop.url, headers=hop.headers, content=hop.content, timeout=timeout
+            )
             try:
                 response = await self._client.send(request, stream=True)
             except httpx.HTTPError as exc:
-                raise as_registry_error(exc, target.host) from None
-            if not (follow_redirects and response.is_redirect):
+                raise as_registry_error(exc, hop.url.host) from None
+            if plan.is_final(response):
                 try:
                     yield response
                 finally:
                     await response.aclose()
                 return
             await response.aclose()
-            method, target, hdrs, content = next_hop(response, self.policy)
-        raise RegistryError(f"more than {self.max_redirects} redirects", ErrorCategory.INVALID_RESPONSE)
+            hop = plan.follow(response)
 
     async def request(
         self,
@@ -454,7 +426,7 @@ class GuardedSyncClient:
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.policy = policy if policy is not None else GuardPolicy.from_settings()
-        self.max_redirects = min(max_redirects, MAX_REDIRECTS)
+        self.max_redirects = max_redirects  # RedirectPlan holds it to MAX_REDIRECTS
         limits = httpx.Limits(max_connections=10, max_keepalive_connections=5)
         self._client = httpx.Client(
             transport=_SyncTransport(self.policy, resolver, verify, limits),
@@ -486,25 +458,33 @@ class GuardedSyncClient:
         timeout: httpx.Timeout | float | None | object = httpx.USE_CLIENT_DEFAULT,
         follow_redirects: bool = True,
     ) -> Iterator[httpx.Response]:
-        target = check_url(url, self.policy)
-        if params:
-            target = target.copy_merge_params(params)
-        hdrs = httpx.Headers(headers)
-        for _hop in range(self.max_redirects + 1):
-            request = self._client.build_request(method, target, headers=hdrs, content=content, timeout=timeout)
+        plan = RedirectPlan(
+            method,
+            url,
+            policy=self.policy,
+            headers=headers,
+            params=params,
+            content=content,
+            follow_redirects=follow_redirects,
+            max_redirects=self.max_redirects,
+        )
+        hop = plan.first
+        while True:
+            request = self._client.build_request(
+                hop.method, hop.url, headers=hop.headers, content=hop.content, timeout=timeout
+            )
             try:
                 response = self._client.send(request, stream=True)
             except httpx.HTTPError as exc:
-                raise as_registry_error(exc, target.host) from None
-            if not (follow_redirects and response.is_redirect):
+                raise as_registry_error(exc, hop.url.host) from None
+            if plan.is_final(response):
                 try:
                     yield response
                 finally:
                     response.close()
                 return
             response.close()
-            method, target, hdrs, content = next_hop(response, self.policy)
-        raise RegistryError(f"more than {self.max_redirects} redirects", ErrorCategory.INVALID_RESPONSE)
+            hop = plan.follow(response)
 
     def request(
         self, method: str, url: httpx.URL | str, *, max_body: int = MAX_BODY_BYTES, **kwargs: Any
