@@ -38,43 +38,13 @@ from .addresses import (  # noqa: F401 (re-exported until the callers import fro
     port_refusal,
 )
 from .errors import ErrorCategory, RegistryError
+from .httperrors import as_registry_error
 from .redirects import MAX_REDIRECTS, Hop, RedirectPlan, next_hop  # noqa: F401
 from .resolve import Resolver, resolve_checked, resolve_checked_sync, system_resolver  # noqa: F401
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 MAX_BODY_BYTES = 4 * 1024 * 1024  # manifests and token responses; blobs are streamed
-
-
-# --- errors from httpx -----------------------------------------------------------------
-
-
-def _has_cause(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, kind):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def as_registry_error(exc: httpx.HTTPError, host: str = "") -> RegistryError:
-    """Map an httpx exception to a category. The text is ours; the library's is dropped."""
-    where = f" {host}" if host else ""
-    if isinstance(exc, httpx.TimeoutException):
-        return RegistryError(f"timed out talking to{where or ' the registry'}", ErrorCategory.TIMEOUT)
-    if _has_cause(exc, ssl.SSLCertVerificationError):
-        return RegistryError(f"TLS certificate of{where or ' the server'} is not valid", ErrorCategory.TLS)
-    if _has_cause(exc, ssl.SSLError):
-        return RegistryError(f"TLS handshake with{where or ' the server'} failed", ErrorCategory.TLS)
-    if isinstance(exc, httpx.ConnectError):
-        return RegistryError(f"could not connect to{where or ' the server'}", ErrorCategory.CONNECT)
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.DecodingError):
-        return RegistryError(f"{host or 'the server'} sent an invalid HTTP response", ErrorCategory.INVALID_RESPONSE)
-    if isinstance(exc, httpx.NetworkError):
-        return RegistryError(f"the connection to{where or ' the server'} broke", ErrorCategory.CONNECT)
-    return RegistryError(f"request to{where or ' the server'} failed", ErrorCategory.CONNECT)
 
 
 # --- the guarded connection layer ------------------------------------------------------
