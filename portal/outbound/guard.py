@@ -11,7 +11,6 @@ backend; async callers get httpx's API over aiohttp with a guarded resolver.
 from __future__ import annotations
 
 import asyncio
-import http.cookiejar
 import socket
 import ssl
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -37,14 +36,20 @@ from .addresses import (  # noqa: F401 (re-exported until the callers import fro
     parse_ip_literal,
     port_refusal,
 )
+from .client_base import (  # noqa: F401
+    DEFAULT_HEADERS,
+    DEFAULT_TIMEOUT,
+    MAX_BODY_BYTES,
+    BoundedBody,
+    no_cookies,
+    with_body,
+)
 from .errors import ErrorCategory, RegistryError
 from .httperrors import as_registry_error
 from .redirects import MAX_REDIRECTS, Hop, RedirectPlan, next_hop  # noqa: F401
 from .resolve import Resolver, resolve_checked, resolve_checked_sync, system_resolver  # noqa: F401
 
-DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-MAX_BODY_BYTES = 4 * 1024 * 1024  # manifests and token responses; blobs are streamed
 
 
 # --- the guarded connection layer ------------------------------------------------------
@@ -92,16 +97,6 @@ def _pool_options(verify: ssl.SSLContext | bool, limits: httpx.Limits) -> dict[s
         "keepalive_expiry": limits.keepalive_expiry,
         "retries": 0,
     }
-
-
-# identity: manifests are hashed as sent, blobs are already compressed, and a gzip bomb
-# cannot get past a size limit it never had to expand.
-_DEFAULT_HEADERS = {"User-Agent": "vendor-portal", "Accept-Encoding": "identity"}
-
-
-def _no_cookies() -> http.cookiejar.CookieJar:
-    # Nothing we call needs cookies; a jar that takes none cannot carry one across hosts.
-    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 class _GuardedResolver(aiohttp.abc.AbstractResolver):
@@ -260,15 +255,6 @@ class _SyncTransport(httpx.HTTPTransport):
         )
 
 
-def _bounded_body(chunks: Iterable[bytes], limit: int) -> bytes:
-    body = bytearray()
-    for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            raise RegistryError("response body is too large", ErrorCategory.INVALID_RESPONSE)
-    return bytes(body)
-
-
 class GuardedClient:
     """Async HTTP client for vendor-given addresses. One per worker/loop, or per task.
 
@@ -295,8 +281,8 @@ class GuardedClient:
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,
-            cookies=_no_cookies(),
-            headers=_DEFAULT_HEADERS,
+            cookies=no_cookies(),
+            headers=DEFAULT_HEADERS,
         )
 
     async def __aenter__(self) -> GuardedClient:
@@ -358,29 +344,13 @@ class GuardedClient:
     ) -> httpx.Response:
         """Like stream(), with the body read into `response.content` (at most max_body bytes)."""
         async with self.stream(method, url, **kwargs) as response:
-            body = bytearray()
+            body = BoundedBody(max_body)
             try:
                 async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > max_body:
-                        raise RegistryError("response body is too large", ErrorCategory.INVALID_RESPONSE)
+                    body.add(chunk)
             except httpx.HTTPError as exc:
                 raise as_registry_error(exc, response.url.host) from None
-        return _with_body(response, bytes(body))
-
-
-def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
-    # A fresh Response carrying the (decoded) bytes read, so `.content`/`.json()` work.
-    headers = httpx.Headers(response.headers)
-    headers.pop("content-encoding", None)
-    result = httpx.Response(
-        response.status_code,
-        headers=headers,
-        content=body,
-        request=response.request,
-        extensions={"http_version": response.extensions.get("http_version", b"HTTP/1.1")},
-    )
-    return result
+        return with_body(response, body.value())
 
 
 class GuardedSyncClient:
@@ -403,8 +373,8 @@ class GuardedSyncClient:
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,
-            cookies=_no_cookies(),
-            headers=_DEFAULT_HEADERS,
+            cookies=no_cookies(),
+            headers=DEFAULT_HEADERS,
         )
 
     def __enter__(self) -> GuardedSyncClient:
@@ -460,8 +430,10 @@ class GuardedSyncClient:
         self, method: str, url: httpx.URL | str, *, max_body: int = MAX_BODY_BYTES, **kwargs: Any
     ) -> httpx.Response:
         with self.stream(method, url, **kwargs) as response:
+            body = BoundedBody(max_body)
             try:
-                body = _bounded_body(response.iter_bytes(), max_body)
+                for chunk in response.iter_bytes():
+                    body.add(chunk)
             except httpx.HTTPError as exc:
                 raise as_registry_error(exc, response.url.host) from None
-        return _with_body(response, body)
+        return with_body(response, body.value())
