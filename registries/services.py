@@ -24,8 +24,8 @@ from accounts.services import audit
 from licenses.models import App
 from portal import crypto, ratelimit
 from portal.encrypted_fields import register_encrypted_field
+from portal.outbound.addresses import GuardPolicy, address_refusal, parse_ip_literal
 from portal.outbound.errors import RegistryError
-from portal.outbound.guard import GuardPolicy, address_refusal, parse_ip_literal
 from registries.clients import ecr, gcr, oci
 from registries.models import CheckStatus, ExternalRegistry, Health, Provider, RegistryTest
 

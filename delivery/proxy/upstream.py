@@ -17,8 +17,9 @@ from django.conf import settings
 
 from delivery.proxy.bulkhead import Bulkhead
 from portal.lru import LRU
+from portal.outbound.addresses import GuardPolicy
+from portal.outbound.async_client import GuardedClient
 from portal.outbound.errors import ErrorCategory, RegistryError
-from portal.outbound.guard import GuardedClient, GuardPolicy
 from registries import services
 from registries.clients import oci
 from registries.models import ExternalRegistry

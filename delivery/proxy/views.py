@@ -31,7 +31,7 @@ from licenses import services as licenses
 from licenses.models import App, Refusal
 from portal import registry_tokens
 from portal.outbound.errors import ErrorCategory, RegistryError
-from portal.outbound.guard import as_registry_error
+from portal.outbound.httperrors import as_registry_error
 
 logger = logging.getLogger(__name__)
 

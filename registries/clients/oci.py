@@ -23,8 +23,11 @@ import anyio
 import httpx
 from django.views.decorators.debug import sensitive_variables
 
+from portal.outbound.addresses import GuardPolicy, check_url
+from portal.outbound.async_client import GuardedClient
+from portal.outbound.client_base import DEFAULT_TIMEOUT
 from portal.outbound.errors import ErrorCategory, RegistryError
-from portal.outbound.guard import DEFAULT_TIMEOUT, GuardedClient, GuardPolicy, Resolver, check_url
+from portal.outbound.resolve import Resolver
 
 T = TypeVar("T")
 

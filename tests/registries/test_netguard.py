@@ -16,18 +16,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_ports
+from portal.outbound.addresses import GuardPolicy, address_refusal, check_url, parse_ip_literal
+from portal.outbound.async_client import GuardedClient
 from portal.outbound.errors import RegistryError
-from portal.outbound.guard import (
-    GuardedClient,
-    GuardedSyncClient,
-    GuardPolicy,
-    address_refusal,
-    check_url,
-    next_hop,
-    parse_ip_literal,
-    resolve_checked_sync,
-    system_resolver,
-)
+from portal.outbound.redirects import next_hop
+from portal.outbound.resolve import resolve_checked_sync, system_resolver
+from portal.outbound.sync_client import GuardedSyncClient
 from tests.realparts.loopback import Reply
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,8 @@ import json
 import httpx
 import pytest
 
+from portal.outbound.addresses import GuardPolicy
 from portal.outbound.errors import RegistryError
-from portal.outbound.guard import GuardPolicy
 from registries.clients.oci import (
     ACCEPT_MANIFESTS,
     OCI_MANIFEST,
