@@ -24,6 +24,7 @@ from delivery.proxy import pull_log
 from licenses import services
 from portal import ratelimit, registry_tokens
 from portal.cache import shared_cache
+from portal.ocierrors import oci_error
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +34,6 @@ MAX_LOGGED_REFUSALS = 10
 RATE_PER_ADDRESS = settings.TOKEN_RATE_PER_ADDRESS
 RATE_PER_CREDENTIAL = settings.TOKEN_RATE_PER_CREDENTIAL
 RATE_WINDOW = 60
-
-
-def oci_error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra) -> JsonResponse:
-    response = JsonResponse({"errors": [{"code": code, "message": message, "detail": None}], **extra}, status=status)
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
 
 
 @sensitive_variables("header", "decoded", "password")

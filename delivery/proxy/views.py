@@ -30,6 +30,7 @@ from delivery.token_views import basic_credentials
 from licenses import services as licenses
 from licenses.models import App, Refusal
 from portal import registry_tokens
+from portal.ocierrors import API_VERSION, oci_error
 from portal.outbound.errors import ErrorCategory, RegistryError
 from portal.outbound.guard import as_registry_error
 
@@ -58,14 +59,6 @@ ANY_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 # Only these upstream response headers reach the customer (never its Content-Type or Set-Cookie).
 PASSED_HEADERS = ("Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified")
-API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
-
-
-def oci_error(status: int, code: str, message: str, **headers: str) -> JsonResponse:
-    response = JsonResponse({"errors": [{"code": code, "message": message, "detail": None}]}, status=status)
-    for name, value in {**API_VERSION, **headers}.items():
-        response[name.replace("_", "-")] = value
-    return response
 
 
 def _challenge(request, name: str | None = None) -> JsonResponse:
@@ -73,9 +66,12 @@ def _challenge(request, name: str | None = None) -> JsonResponse:
     value = f'Bearer realm="{realm}",service="{settings.PROXY_SERVICE}"'
     if name:
         value += f',scope="repository:{name}:pull"'
-    response = oci_error(401, "UNAUTHORIZED", "authentication required: docker login with your license ID")
-    response["WWW-Authenticate"] = value
-    return response
+    return oci_error(
+        401,
+        "UNAUTHORIZED",
+        "authentication required: docker login with your license ID",
+        headers={"WWW-Authenticate": value},
+    )
 
 
 class TooManyFailures(Exception):
@@ -84,7 +80,7 @@ class TooManyFailures(Exception):
 
 def _too_many() -> JsonResponse:
     return oci_error(
-        429, "TOOMANYREQUESTS", "too many failed logins from your address; wait a minute", Retry_After="60"
+        429, "TOOMANYREQUESTS", "too many failed logins from your address; wait a minute", headers={"Retry-After": "60"}
     )
 
 
@@ -243,7 +239,10 @@ def _upstream_failure(error: RegistryError) -> JsonResponse:
         return oci_error(502, "UNAVAILABLE", "the vendor's registry refused the portal's credentials; ask the vendor")
     if category == ErrorCategory.RATE_LIMITED:
         return oci_error(
-            429, "TOOMANYREQUESTS", "the upstream registry is rate limiting", Retry_After=str(error.retry_after or 30)
+            429,
+            "TOOMANYREQUESTS",
+            "the upstream registry is rate limiting",
+            headers={"Retry-After": str(error.retry_after or 30)},
         )
     if category in (ErrorCategory.BLOCKED, ErrorCategory.REALM_NOT_ALLOWED, ErrorCategory.INSECURE_NOT_ALLOWED):
         return oci_error(502, "UNAVAILABLE", "the upstream registry is not reachable under the portal's network rules")
@@ -255,9 +254,11 @@ def _upstream_failure(error: RegistryError) -> JsonResponse:
             503,
             "UNAVAILABLE",
             "too many requests to this upstream registry are in progress; try again shortly",
-            Retry_After=str(error.retry_after or 10),
+            headers={"Retry-After": str(error.retry_after or 10)},
         )
-    return oci_error(503, "UNAVAILABLE", "the upstream registry is unavailable; try again", Retry_After="30")
+    return oci_error(
+        503, "UNAVAILABLE", "the upstream registry is unavailable; try again", headers={"Retry-After": "30"}
+    )
 
 
 def _status_failure(response: httpx.Response, kind: str, body: bytes = b"") -> JsonResponse:
@@ -279,11 +280,11 @@ def _status_failure(response: httpx.Response, kind: str, body: bytes = b"") -> J
             429,
             "TOOMANYREQUESTS",
             "the upstream registry is rate limiting",
-            Retry_After=response.headers.get("retry-after", "30"),
+            headers={"Retry-After": response.headers.get("retry-after", "30")},
         )
     if status == 416:
         return oci_error(416, "BLOB_UNKNOWN", "range not satisfiable")
-    return oci_error(503, "UNAVAILABLE", "the upstream registry failed; try again", Retry_After="30")
+    return oci_error(503, "UNAVAILABLE", "the upstream registry failed; try again", headers={"Retry-After": "30"})
 
 
 def _log(
