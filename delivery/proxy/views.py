@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass
 
 import httpx
@@ -29,34 +28,23 @@ from delivery.proxy.upstream import Upstream, open_stream
 from delivery.token_views import basic_credentials
 from licenses import services as licenses
 from licenses.models import App, Refusal
-from portal import registry_tokens
+from portal import ocispec, registry_tokens
 from portal.ocierrors import API_VERSION, oci_error
 from portal.outbound.errors import ErrorCategory, RegistryError
 from portal.outbound.guard import as_registry_error
 
 logger = logging.getLogger(__name__)
 
-# The only content types a manifest is served with: whatever else an upstream says a manifest
-# is (text/html, say) would make its bytes a page on the portal's origin. Docker's schema1
-# types are left out: Distribution 2.8, skopeo, docker and containerd all pull schema2/OCI.
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
-OCI_INDEX, OCI_MANIFEST = MANIFEST_TYPES[0], MANIFEST_TYPES[1]
+# A manifest goes out only as one of ocispec.MANIFEST_MEDIA_TYPES: whatever else an upstream
+# says a manifest is (text/html, say) would make its bytes a page on the portal's origin.
+# Docker's schema1 types are left out: Distribution 2.8, skopeo, docker and containerd all
+# pull schema2/OCI.
 BLOB_TYPE = "application/octet-stream"  # a blob is bytes, whatever the upstream calls them
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 HASH_BATCH_BYTES = 256 * 1024  # blob bytes hashed per trip to a worker thread
 MAX_TAGS_PAGE = 1000
 MAX_ERROR_BODY_BYTES = 64 * 1024  # an upstream 404 body is read only for its OCI error code
 MAX_TAGS_BODY_BYTES = 4 * 1024 * 1024  # ~100k tags; Distribution itself pages at 1000 by default
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
-# Any digest by the OCI grammar (algorithm:encoded); only sha256 is served.
-# Reference: https://github.com/opencontainers/image-spec/blob/main/descriptor.md#digests
-ANY_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 # Only these upstream response headers reach the customer (never its Content-Type or Set-Cookie).
 PASSED_HEADERS = ("Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified")
 
@@ -325,9 +313,9 @@ def _headers_from(upstream: httpx.Response) -> dict[str, str]:
 def _digest_refusal(digest: str) -> JsonResponse | None:
     """None for a sha256 digest, else the spec's 400 DIGEST_INVALID ("if the client provided
     digest is invalid or uses an unsupported algorithm, the registry SHOULD respond with 400")."""
-    if DIGEST_RE.match(digest):
+    if ocispec.is_sha256_digest(digest):
         return None
-    if ANY_DIGEST_RE.match(digest) and not digest.startswith("sha256:"):
+    if ocispec.is_digest(digest) and not digest.startswith("sha256:"):
         return oci_error(400, "DIGEST_INVALID", "only sha256 digests are supported")
     return oci_error(400, "DIGEST_INVALID", "invalid digest")
 
@@ -344,7 +332,7 @@ def _parse_json(body: bytes) -> object:
 def _manifest_type(document: object, declared: str) -> str | None:
     """The content type a verified manifest goes out with, or None to refuse it.
 
-    The body says what it is (`mediaType`), and it must be one of MANIFEST_TYPES. An OCI image
+    The body says what it is (`mediaType`), and it must be one of MANIFEST_MEDIA_TYPES. An OCI image
     manifest may leave mediaType out: then the upstream's Content-Type counts if it is a
     manifest type (its parameters ignored, as the spec tells clients), else the body's shape
     decides (an index lists "manifests"), never a type the upstream made up."""
@@ -352,11 +340,11 @@ def _manifest_type(document: object, declared: str) -> str | None:
         return None
     if "mediaType" in document:
         media_type = document["mediaType"]
-        return media_type if media_type in MANIFEST_TYPES else None
+        return media_type if media_type in ocispec.MANIFEST_MEDIA_TYPES else None
     declared = declared.split(";")[0].strip().lower()
-    if declared in MANIFEST_TYPES:
+    if declared in ocispec.MANIFEST_MEDIA_TYPES:
         return declared
-    return OCI_INDEX if "manifests" in document else OCI_MANIFEST
+    return ocispec.OCI_INDEX if "manifests" in document else ocispec.OCI_MANIFEST
 
 
 def _manifest_invalid(caller, app, name: str, reference: str, upstream: Upstream, why: str) -> JsonResponse:
@@ -372,13 +360,13 @@ async def manifest(request, name: str, reference: str):
     by_digest = ":" in reference  # a tag never holds one
     if by_digest and (refusal := _digest_refusal(reference)):
         return refusal
-    if not by_digest and not TAG_RE.match(reference):
+    if not by_digest and not ocispec.is_tag(reference):
         return oci_error(400, "MANIFEST_INVALID", "invalid tag")
     resolved = await _resolve(request, name, "manifest", reference)
     if isinstance(resolved, HttpResponse):
         return resolved
     caller, app, upstream = resolved
-    accept = request.headers.get("Accept") or ", ".join(MANIFEST_TYPES)
+    accept = request.headers.get("Accept") or ocispec.ACCEPT_MANIFESTS
     # A HEAD by tag (how containerd resolves a tag) is answered from a GET, so the digest it
     # gives is one computed here, the same a GET gives, never the upstream's word for it.
     method = "HEAD" if request.method == "HEAD" and by_digest else "GET"
@@ -409,7 +397,7 @@ async def manifest(request, name: str, reference: str):
     if method == "HEAD":
         # No body to read the type from: the upstream's word, but only for a manifest type.
         media_type = declared.split(";")[0].strip().lower()
-        if media_type not in MANIFEST_TYPES:
+        if media_type not in ocispec.MANIFEST_MEDIA_TYPES:
             return _manifest_invalid(caller, app, name, reference, upstream, "not a manifest content type")
         headers.update({"Content-Type": media_type, "Docker-Content-Digest": reference})
         return HttpResponse(status=200, headers=headers)
@@ -544,7 +532,7 @@ def _tag_list(raw: bytes) -> list[str]:
     tags = document.get("tags")
     if tags is None:
         return []
-    if not isinstance(tags, list) or not all(isinstance(t, str) and TAG_RE.match(t) for t in tags):
+    if not isinstance(tags, list) or not all(isinstance(t, str) and ocispec.is_tag(t) for t in tags):
         raise ValueError("tags is not a list of tags")
     return sorted(set(tags))
 
@@ -565,7 +553,7 @@ async def tags_list(request, name: str):
         params["n"] = str(min(int(n), MAX_TAGS_PAGE))
     last = request.GET.get("last")
     if last:
-        if not TAG_RE.match(last):
+        if not ocispec.is_tag(last):
             return oci_error(400, "TAG_INVALID", "last must be a tag")
         params["last"] = last
     try:
