@@ -24,7 +24,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from delivery import routing, token_views
 from delivery.proxy import pull_log
-from delivery.proxy.upstream import Upstream, open_stream
+from delivery.proxy.upstream import open_stream
+from delivery.routing import Upstream
 from delivery.token_views import basic_credentials
 from licenses import services as licenses
 from licenses.models import App, Refusal
@@ -212,12 +213,12 @@ def _authorize_in_db(request, name: str, proxy: routing.ProxyName, kind: str, re
         return refuse(403, "DENIED", "your license does not cover this app", Refusal.OTHER_APP)
     app = routes.app
     try:
-        target = routing.resolve_upstream(app, proxy, routes.registries)
+        upstream = routing.resolve_upstream(app, proxy, routes.registries)
     except routing.NameUnknown:
         return refuse(404, "NAME_UNKNOWN", "repository name not known to the proxy", Refusal.UNKNOWN_REPOSITORY)
     except routing.Denied:
         return refuse(403, "DENIED", "this repository is not part of the app", Refusal.NOT_ALLOWED)
-    return caller, app, Upstream(registry=target.registry, repository=target.repository)
+    return caller, app, upstream
 
 
 def _upstream_failure(error: RegistryError) -> JsonResponse:
