@@ -12,24 +12,22 @@ import asyncio
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
 
 import httpx
-import jwt
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from delivery import routing, token_views
+from delivery import customer_auth, routing
+from delivery.customer_auth import Denial, Verdict
 from delivery.proxy import pull_log
 from delivery.proxy.upstream import open_stream
 from delivery.routing import Upstream
-from delivery.token_views import basic_credentials
-from licenses import services as licenses
+from delivery.scopes import Scope
 from licenses.models import App, Refusal
-from portal import ocispec, registry_tokens
+from portal import ocispec
 from portal.ocierrors import API_VERSION, oci_error
 from portal.outbound.errors import ErrorCategory, RegistryError
 from portal.outbound.guard import as_registry_error
@@ -63,59 +61,11 @@ def _challenge(request, name: str | None = None) -> JsonResponse:
     )
 
 
-class TooManyFailures(Exception):
-    """This address failed to log in too often this minute."""
-
-
-def _too_many() -> JsonResponse:
-    return oci_error(
-        429, "TOOMANYREQUESTS", "too many failed logins from your address; wait a minute", headers={"Retry-After": "60"}
-    )
-
-
-@dataclass(frozen=True)
-class Caller:
-    license_uid: str
-    app_id: int
-
-
-def _license_uid(request, name: str | None) -> str | None:
-    """The license a request presents (a token of ours for `name`, or Basic credentials)."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        try:
-            claims = registry_tokens.verify(header[7:].strip(), audience=settings.PROXY_SERVICE)
-        except jwt.InvalidTokenError:
-            return None
-        subject = str(claims.get("sub", ""))
-        if not subject.startswith("license:"):
-            return None
-        if name is not None and not any(
-            a.get("type") == "repository" and a.get("name") == name and "pull" in (a.get("actions") or [])
-            for a in claims.get("access") or []
-        ):
-            return None
-        return subject.removeprefix("license:")
-    credentials = basic_credentials(request)
-    if credentials is None:
-        return None
-    # Basic straight to the proxy is a second door for guessing license IDs besides /v2/token:
-    # failed attempts count against the same per-address limit.
-    failures = f"proxy-basic-failures:{token_views.client_address(request)}"
-    if token_views.failures_over_limit(failures, token_views.RATE_PER_ADDRESS):
-        raise TooManyFailures
-    license = licenses.license_find(credentials[1])
-    if license is None:
-        token_views.count_failure(failures)
-        return None
-    return str(license.uid)
-
-
-def _caller(request, name: str | None) -> Caller | None:
-    """The license behind the request, if it is valid right now (revocation within seconds)."""
-    uid = _license_uid(request, name)
-    app_id = licenses.license_state(uid) if uid else None
-    return Caller(uid, app_id) if app_id is not None else None
+def _refusal(request, verdict: Verdict, name: str | None = None) -> JsonResponse:
+    """The answer to a request whose license may not pull: 429 or the login challenge."""
+    if verdict.denial == Denial.TOO_MANY_ATTEMPTS:
+        return oci_error(429, "TOOMANYREQUESTS", verdict.message, headers={"Retry-After": str(verdict.retry_after)})
+    return _challenge(request, name)
 
 
 def _release_connections() -> None:
@@ -126,11 +76,9 @@ def _release_connections() -> None:
             connection.close()
 
 
-def _caller_then_release(request) -> Caller | JsonResponse | None:
+def _authorize_root(request) -> Verdict:
     try:
-        return _caller(request, None)
-    except TooManyFailures:
-        return _too_many()
+        return customer_auth.authorize(request)
     finally:
         _release_connections()
 
@@ -138,11 +86,9 @@ def _caller_then_release(request) -> Caller | JsonResponse | None:
 @csrf_exempt
 async def v2_root(request):
     """GET /v2/: 200 for a valid license, else the challenge that sends clients to /v2/token."""
-    caller = await sync_to_async(_caller_then_release)(request)
-    if isinstance(caller, HttpResponse):
-        return caller
-    if caller is None:
-        return _challenge(request)
+    verdict = await sync_to_async(_authorize_root)(request)
+    if not verdict.allowed:
+        return _refusal(request, verdict)
     return JsonResponse({}, headers=API_VERSION)
 
 
@@ -192,20 +138,16 @@ def _authorize_in_db(request, name: str, proxy: routing.ProxyName, kind: str, re
     """Refusals of a known license go to its pull log, with the license's app; a license ID
     nobody has is nobody's to log, and a token that does not cover `name` is the usual step
     before the client asks for one that does. Only refusals cost a query more."""
-    try:
-        uid = _license_uid(request, name)
-    except TooManyFailures:
-        return _too_many()
-    app_id = licenses.license_state(uid) if uid else None
-    if app_id is None:
-        refused = licenses.license_refusal(uid) if uid else None
-        if refused is not None:
-            pull_log.record_request(uid, refused[0], name, kind, reference, 401, reason=refused[1])
-        return _challenge(request, name)
-    caller = Caller(uid, app_id)
+    caller = customer_auth.authorize(request, Scope("repository", name, ("pull",)))
+    if not caller.allowed:
+        if caller.refused_license:
+            pull_log.record_request(
+                caller.license_uid, caller.app_id, name, kind, reference, 401, reason=caller.denial.value
+            )
+        return _refusal(request, caller, name)
 
     def refuse(status: int, code: str, message: str, reason: str) -> JsonResponse:
-        pull_log.record_request(uid, app_id, name, kind, reference, status, reason=reason)
+        pull_log.record_request(caller.license_uid, caller.app_id, name, kind, reference, status, reason=reason)
         return oci_error(status, code, message)
 
     routes = routing.app_routes(proxy.app_slug)
@@ -277,7 +219,7 @@ def _status_failure(response: httpx.Response, kind: str, body: bytes = b"") -> J
 
 
 def _log(
-    caller: Caller | None,
+    caller: Verdict | None,
     app: App | None,
     name: str,
     kind: str,
