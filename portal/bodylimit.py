@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from portal.ocierrors import oci_error_body
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -47,7 +49,7 @@ def refusal(limit: Limit) -> tuple[str, bytes]:
     """(content type, body) of the 413 in the shape the route's clients read."""
     message = f"The request body is too large: at most {_size(limit.size)} here."
     if limit.shape == "oci":
-        body: object = {"errors": [{"code": "UNSUPPORTED", "message": message, "detail": None}]}
+        body: object = oci_error_body("UNSUPPORTED", message)
     elif limit.shape == "api":
         body = {"code": "too_large", "message": message}
     elif limit.shape == "hook":

@@ -16,13 +16,13 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from delivery.proxy.bulkhead import Bulkhead
+from delivery.routing import Upstream
 from portal.lru import LRU
 from portal.outbound.addresses import GuardPolicy
 from portal.outbound.async_client import GuardedClient
 from portal.outbound.errors import ErrorCategory, RegistryError
 from registries import services
 from registries.clients import oci
-from registries.models import ExternalRegistry
 
 DEFAULT_BEARER_TTL = 60
 RETRIES = 2
@@ -75,21 +75,17 @@ def guarded_client() -> GuardedClient:
     return _loop_state().client
 
 
-@dataclass
-class Upstream:
-    registry: ExternalRegistry
-    repository: str
+def _endpoint(upstream: Upstream) -> oci.Endpoint:
+    return oci.parse_endpoint(upstream.registry.endpoint, policy=guarded_client().policy)
 
-    @property
-    def endpoint(self) -> oci.Endpoint:
-        return oci.parse_endpoint(self.registry.endpoint, policy=guarded_client().policy)
 
-    def url(self, path: str) -> str:
-        return f"{self.endpoint.base_url}/v2/{self.repository}/{path}"
+def _url(upstream: Upstream, path: str) -> str:
+    return f"{_endpoint(upstream).base_url}/v2/{upstream.repository}/{path}"
 
-    @property
-    def _cache_key(self) -> tuple:
-        return (self.registry.pk, self.registry.updated_at, self.repository)
+
+def _cache_key(upstream: Upstream) -> tuple:
+    """Another login once the registry row changes (new credentials, new endpoint)."""
+    return (upstream.registry.pk, upstream.registry.updated_at, upstream.repository)
 
 
 async def _login(upstream: Upstream, response: httpx.Response, *, fresh: bool) -> str | None:
@@ -103,7 +99,7 @@ async def _login(upstream: Upstream, response: httpx.Response, *, fresh: bool) -
         header, ttl = "Basic " + base64.b64encode(raw).decode(), 3600
     else:
         client = oci.OciClient(
-            upstream.endpoint,
+            _endpoint(upstream),
             guarded_client(),
             username=credentials.username,
             password=credentials.password,
@@ -111,12 +107,12 @@ async def _login(upstream: Upstream, response: httpx.Response, *, fresh: bool) -
         )
         scope = challenge.scope or f"repository:{upstream.repository}:pull"
         header, ttl = "Bearer " + await client.fetch_token(challenge, scope), DEFAULT_BEARER_TTL
-    _auth_cache[upstream._cache_key] = (header, time.monotonic() + ttl)
+    _auth_cache[_cache_key(upstream)] = (header, time.monotonic() + ttl)
     return header
 
 
 def _cached_auth(upstream: Upstream) -> str | None:
-    entry = _auth_cache.get(upstream._cache_key)
+    entry = _auth_cache.get(_cache_key(upstream))
     if entry and entry[1] > time.monotonic():
         return entry[0]
     return None
@@ -150,7 +146,7 @@ async def _send_once(upstream: Upstream, method: str, path: str, headers: dict[s
         sent["Authorization"] = auth
     try:
         response = await stack.enter_async_context(
-            guarded_client().stream(method, upstream.url(path), headers=sent, params=params)
+            guarded_client().stream(method, _url(upstream, path), headers=sent, params=params)
         )
     except BaseException:
         await stack.aclose()
@@ -167,7 +163,7 @@ async def open_stream(
 
     The request holds a bulkhead slot until the caller closes the stack; with none free within
     UPSTREAM_POOL_WAIT it fails with RegistryError(busy) before contacting the upstream."""
-    release = await _loop_state().bulkhead.acquire(upstream.registry.team_id, upstream.endpoint.netloc)
+    release = await _loop_state().bulkhead.acquire(upstream.registry.team_id, _endpoint(upstream).netloc)
     try:
         response, stack = await _open_stream(upstream, method, path, headers, params)
     except BaseException:
@@ -180,7 +176,7 @@ async def open_stream(
 async def _open_stream(
     upstream: Upstream, method: str, path: str, headers: dict[str, str], params: dict | None
 ) -> tuple[httpx.Response, AsyncExitStack]:
-    key = upstream._cache_key
+    key = _cache_key(upstream)
     auth = _cached_auth(upstream)
     logged_in = refreshed = False
     while True:

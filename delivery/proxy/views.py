@@ -12,60 +12,40 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
-from dataclasses import dataclass
 
 import httpx
-import jwt
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from delivery import routing, token_views
+from delivery import customer_auth, routing
+from delivery.customer_auth import Denial, Verdict
 from delivery.proxy import pull_log
-from delivery.proxy.upstream import Upstream, open_stream
-from delivery.token_views import basic_credentials
-from licenses import services as licenses
+from delivery.proxy.upstream import open_stream
+from delivery.routing import Upstream
+from delivery.scopes import Scope
 from licenses.models import App, Refusal
-from portal import registry_tokens
+from portal import ocispec
+from portal.ocierrors import API_VERSION, oci_error
 from portal.outbound.errors import ErrorCategory, RegistryError
 from portal.outbound.httperrors import as_registry_error
 
 logger = logging.getLogger(__name__)
 
-# The only content types a manifest is served with: whatever else an upstream says a manifest
-# is (text/html, say) would make its bytes a page on the portal's origin. Docker's schema1
-# types are left out: Distribution 2.8, skopeo, docker and containerd all pull schema2/OCI.
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
-OCI_INDEX, OCI_MANIFEST = MANIFEST_TYPES[0], MANIFEST_TYPES[1]
+# A manifest goes out only as one of ocispec.MANIFEST_MEDIA_TYPES: whatever else an upstream
+# says a manifest is (text/html, say) would make its bytes a page on the portal's origin.
+# Docker's schema1 types are left out: Distribution 2.8, skopeo, docker and containerd all
+# pull schema2/OCI.
 BLOB_TYPE = "application/octet-stream"  # a blob is bytes, whatever the upstream calls them
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 HASH_BATCH_BYTES = 256 * 1024  # blob bytes hashed per trip to a worker thread
 MAX_TAGS_PAGE = 1000
 MAX_ERROR_BODY_BYTES = 64 * 1024  # an upstream 404 body is read only for its OCI error code
 MAX_TAGS_BODY_BYTES = 4 * 1024 * 1024  # ~100k tags; Distribution itself pages at 1000 by default
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
-# Any digest by the OCI grammar (algorithm:encoded); only sha256 is served.
-# Reference: https://github.com/opencontainers/image-spec/blob/main/descriptor.md#digests
-ANY_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 # Only these upstream response headers reach the customer (never its Content-Type or Set-Cookie).
 PASSED_HEADERS = ("Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified")
-API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
-
-
-def oci_error(status: int, code: str, message: str, **headers: str) -> JsonResponse:
-    response = JsonResponse({"errors": [{"code": code, "message": message, "detail": None}]}, status=status)
-    for name, value in {**API_VERSION, **headers}.items():
-        response[name.replace("_", "-")] = value
-    return response
 
 
 def _challenge(request, name: str | None = None) -> JsonResponse:
@@ -73,64 +53,19 @@ def _challenge(request, name: str | None = None) -> JsonResponse:
     value = f'Bearer realm="{realm}",service="{settings.PROXY_SERVICE}"'
     if name:
         value += f',scope="repository:{name}:pull"'
-    response = oci_error(401, "UNAUTHORIZED", "authentication required: docker login with your license ID")
-    response["WWW-Authenticate"] = value
-    return response
-
-
-class TooManyFailures(Exception):
-    """This address failed to log in too often this minute."""
-
-
-def _too_many() -> JsonResponse:
     return oci_error(
-        429, "TOOMANYREQUESTS", "too many failed logins from your address; wait a minute", Retry_After="60"
+        401,
+        "UNAUTHORIZED",
+        "authentication required: docker login with your license ID",
+        headers={"WWW-Authenticate": value},
     )
 
 
-@dataclass(frozen=True)
-class Caller:
-    license_uid: str
-    app_id: int
-
-
-def _license_uid(request, name: str | None) -> str | None:
-    """The license a request presents (a token of ours for `name`, or Basic credentials)."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        try:
-            claims = registry_tokens.verify(header[7:].strip(), audience=settings.PROXY_SERVICE)
-        except jwt.InvalidTokenError:
-            return None
-        subject = str(claims.get("sub", ""))
-        if not subject.startswith("license:"):
-            return None
-        if name is not None and not any(
-            a.get("type") == "repository" and a.get("name") == name and "pull" in (a.get("actions") or [])
-            for a in claims.get("access") or []
-        ):
-            return None
-        return subject.removeprefix("license:")
-    credentials = basic_credentials(request)
-    if credentials is None:
-        return None
-    # Basic straight to the proxy is a second door for guessing license IDs besides /v2/token:
-    # failed attempts count against the same per-address limit.
-    failures = f"proxy-basic-failures:{token_views.client_address(request)}"
-    if token_views.failures_over_limit(failures, token_views.RATE_PER_ADDRESS):
-        raise TooManyFailures
-    license = licenses.license_find(credentials[1])
-    if license is None:
-        token_views.count_failure(failures)
-        return None
-    return str(license.uid)
-
-
-def _caller(request, name: str | None) -> Caller | None:
-    """The license behind the request, if it is valid right now (revocation within seconds)."""
-    uid = _license_uid(request, name)
-    app_id = licenses.license_state(uid) if uid else None
-    return Caller(uid, app_id) if app_id is not None else None
+def _refusal(request, verdict: Verdict, name: str | None = None) -> JsonResponse:
+    """The answer to a request whose license may not pull: 429 or the login challenge."""
+    if verdict.denial == Denial.TOO_MANY_ATTEMPTS:
+        return oci_error(429, "TOOMANYREQUESTS", verdict.message, headers={"Retry-After": str(verdict.retry_after)})
+    return _challenge(request, name)
 
 
 def _release_connections() -> None:
@@ -141,11 +76,9 @@ def _release_connections() -> None:
             connection.close()
 
 
-def _caller_then_release(request) -> Caller | JsonResponse | None:
+def _authorize_root(request) -> Verdict:
     try:
-        return _caller(request, None)
-    except TooManyFailures:
-        return _too_many()
+        return customer_auth.authorize(request)
     finally:
         _release_connections()
 
@@ -153,11 +86,9 @@ def _caller_then_release(request) -> Caller | JsonResponse | None:
 @csrf_exempt
 async def v2_root(request):
     """GET /v2/: 200 for a valid license, else the challenge that sends clients to /v2/token."""
-    caller = await sync_to_async(_caller_then_release)(request)
-    if isinstance(caller, HttpResponse):
-        return caller
-    if caller is None:
-        return _challenge(request)
+    verdict = await sync_to_async(_authorize_root)(request)
+    if not verdict.allowed:
+        return _refusal(request, verdict)
     return JsonResponse({}, headers=API_VERSION)
 
 
@@ -207,20 +138,16 @@ def _authorize_in_db(request, name: str, proxy: routing.ProxyName, kind: str, re
     """Refusals of a known license go to its pull log, with the license's app; a license ID
     nobody has is nobody's to log, and a token that does not cover `name` is the usual step
     before the client asks for one that does. Only refusals cost a query more."""
-    try:
-        uid = _license_uid(request, name)
-    except TooManyFailures:
-        return _too_many()
-    app_id = licenses.license_state(uid) if uid else None
-    if app_id is None:
-        refused = licenses.license_refusal(uid) if uid else None
-        if refused is not None:
-            pull_log.record_request(uid, refused[0], name, kind, reference, 401, reason=refused[1])
-        return _challenge(request, name)
-    caller = Caller(uid, app_id)
+    caller = customer_auth.authorize(request, Scope("repository", name, ("pull",)))
+    if not caller.allowed:
+        if caller.refused_license:
+            pull_log.record_request(
+                caller.license_uid, caller.app_id, name, kind, reference, 401, reason=caller.denial.value
+            )
+        return _refusal(request, caller, name)
 
     def refuse(status: int, code: str, message: str, reason: str) -> JsonResponse:
-        pull_log.record_request(uid, app_id, name, kind, reference, status, reason=reason)
+        pull_log.record_request(caller.license_uid, caller.app_id, name, kind, reference, status, reason=reason)
         return oci_error(status, code, message)
 
     routes = routing.app_routes(proxy.app_slug)
@@ -228,12 +155,12 @@ def _authorize_in_db(request, name: str, proxy: routing.ProxyName, kind: str, re
         return refuse(403, "DENIED", "your license does not cover this app", Refusal.OTHER_APP)
     app = routes.app
     try:
-        target = routing.resolve_upstream(app, proxy, routes.registries)
+        upstream = routing.resolve_upstream(app, proxy, routes.registries)
     except routing.NameUnknown:
         return refuse(404, "NAME_UNKNOWN", "repository name not known to the proxy", Refusal.UNKNOWN_REPOSITORY)
     except routing.Denied:
         return refuse(403, "DENIED", "this repository is not part of the app", Refusal.NOT_ALLOWED)
-    return caller, app, Upstream(registry=target.registry, repository=target.repository)
+    return caller, app, upstream
 
 
 def _upstream_failure(error: RegistryError) -> JsonResponse:
@@ -243,7 +170,10 @@ def _upstream_failure(error: RegistryError) -> JsonResponse:
         return oci_error(502, "UNAVAILABLE", "the vendor's registry refused the portal's credentials; ask the vendor")
     if category == ErrorCategory.RATE_LIMITED:
         return oci_error(
-            429, "TOOMANYREQUESTS", "the upstream registry is rate limiting", Retry_After=str(error.retry_after or 30)
+            429,
+            "TOOMANYREQUESTS",
+            "the upstream registry is rate limiting",
+            headers={"Retry-After": str(error.retry_after or 30)},
         )
     if category in (ErrorCategory.BLOCKED, ErrorCategory.REALM_NOT_ALLOWED, ErrorCategory.INSECURE_NOT_ALLOWED):
         return oci_error(502, "UNAVAILABLE", "the upstream registry is not reachable under the portal's network rules")
@@ -255,9 +185,11 @@ def _upstream_failure(error: RegistryError) -> JsonResponse:
             503,
             "UNAVAILABLE",
             "too many requests to this upstream registry are in progress; try again shortly",
-            Retry_After=str(error.retry_after or 10),
+            headers={"Retry-After": str(error.retry_after or 10)},
         )
-    return oci_error(503, "UNAVAILABLE", "the upstream registry is unavailable; try again", Retry_After="30")
+    return oci_error(
+        503, "UNAVAILABLE", "the upstream registry is unavailable; try again", headers={"Retry-After": "30"}
+    )
 
 
 def _status_failure(response: httpx.Response, kind: str, body: bytes = b"") -> JsonResponse:
@@ -279,15 +211,15 @@ def _status_failure(response: httpx.Response, kind: str, body: bytes = b"") -> J
             429,
             "TOOMANYREQUESTS",
             "the upstream registry is rate limiting",
-            Retry_After=response.headers.get("retry-after", "30"),
+            headers={"Retry-After": response.headers.get("retry-after", "30")},
         )
     if status == 416:
         return oci_error(416, "BLOB_UNKNOWN", "range not satisfiable")
-    return oci_error(503, "UNAVAILABLE", "the upstream registry failed; try again", Retry_After="30")
+    return oci_error(503, "UNAVAILABLE", "the upstream registry failed; try again", headers={"Retry-After": "30"})
 
 
 def _log(
-    caller: Caller | None,
+    caller: Verdict | None,
     app: App | None,
     name: str,
     kind: str,
@@ -324,9 +256,9 @@ def _headers_from(upstream: httpx.Response) -> dict[str, str]:
 def _digest_refusal(digest: str) -> JsonResponse | None:
     """None for a sha256 digest, else the spec's 400 DIGEST_INVALID ("if the client provided
     digest is invalid or uses an unsupported algorithm, the registry SHOULD respond with 400")."""
-    if DIGEST_RE.match(digest):
+    if ocispec.is_sha256_digest(digest):
         return None
-    if ANY_DIGEST_RE.match(digest) and not digest.startswith("sha256:"):
+    if ocispec.is_digest(digest) and not digest.startswith("sha256:"):
         return oci_error(400, "DIGEST_INVALID", "only sha256 digests are supported")
     return oci_error(400, "DIGEST_INVALID", "invalid digest")
 
@@ -343,7 +275,7 @@ def _parse_json(body: bytes) -> object:
 def _manifest_type(document: object, declared: str) -> str | None:
     """The content type a verified manifest goes out with, or None to refuse it.
 
-    The body says what it is (`mediaType`), and it must be one of MANIFEST_TYPES. An OCI image
+    The body says what it is (`mediaType`), and it must be one of MANIFEST_MEDIA_TYPES. An OCI image
     manifest may leave mediaType out: then the upstream's Content-Type counts if it is a
     manifest type (its parameters ignored, as the spec tells clients), else the body's shape
     decides (an index lists "manifests"), never a type the upstream made up."""
@@ -351,11 +283,11 @@ def _manifest_type(document: object, declared: str) -> str | None:
         return None
     if "mediaType" in document:
         media_type = document["mediaType"]
-        return media_type if media_type in MANIFEST_TYPES else None
+        return media_type if media_type in ocispec.MANIFEST_MEDIA_TYPES else None
     declared = declared.split(";")[0].strip().lower()
-    if declared in MANIFEST_TYPES:
+    if declared in ocispec.MANIFEST_MEDIA_TYPES:
         return declared
-    return OCI_INDEX if "manifests" in document else OCI_MANIFEST
+    return ocispec.OCI_INDEX if "manifests" in document else ocispec.OCI_MANIFEST
 
 
 def _manifest_invalid(caller, app, name: str, reference: str, upstream: Upstream, why: str) -> JsonResponse:
@@ -371,13 +303,13 @@ async def manifest(request, name: str, reference: str):
     by_digest = ":" in reference  # a tag never holds one
     if by_digest and (refusal := _digest_refusal(reference)):
         return refusal
-    if not by_digest and not TAG_RE.match(reference):
+    if not by_digest and not ocispec.is_tag(reference):
         return oci_error(400, "MANIFEST_INVALID", "invalid tag")
     resolved = await _resolve(request, name, "manifest", reference)
     if isinstance(resolved, HttpResponse):
         return resolved
     caller, app, upstream = resolved
-    accept = request.headers.get("Accept") or ", ".join(MANIFEST_TYPES)
+    accept = request.headers.get("Accept") or ocispec.ACCEPT_MANIFESTS
     # A HEAD by tag (how containerd resolves a tag) is answered from a GET, so the digest it
     # gives is one computed here, the same a GET gives, never the upstream's word for it.
     method = "HEAD" if request.method == "HEAD" and by_digest else "GET"
@@ -408,7 +340,7 @@ async def manifest(request, name: str, reference: str):
     if method == "HEAD":
         # No body to read the type from: the upstream's word, but only for a manifest type.
         media_type = declared.split(";")[0].strip().lower()
-        if media_type not in MANIFEST_TYPES:
+        if media_type not in ocispec.MANIFEST_MEDIA_TYPES:
             return _manifest_invalid(caller, app, name, reference, upstream, "not a manifest content type")
         headers.update({"Content-Type": media_type, "Docker-Content-Digest": reference})
         return HttpResponse(status=200, headers=headers)
@@ -543,7 +475,7 @@ def _tag_list(raw: bytes) -> list[str]:
     tags = document.get("tags")
     if tags is None:
         return []
-    if not isinstance(tags, list) or not all(isinstance(t, str) and TAG_RE.match(t) for t in tags):
+    if not isinstance(tags, list) or not all(isinstance(t, str) and ocispec.is_tag(t) for t in tags):
         raise ValueError("tags is not a list of tags")
     return sorted(set(tags))
 
@@ -564,7 +496,7 @@ async def tags_list(request, name: str):
         params["n"] = str(min(int(n), MAX_TAGS_PAGE))
     last = request.GET.get("last")
     if last:
-        if not TAG_RE.match(last):
+        if not ocispec.is_tag(last):
             return oci_error(400, "TAG_INVALID", "last must be a tag")
         params["last"] = last
     try:

@@ -28,7 +28,7 @@ from django.core.cache import caches
 from django.test import Client
 from django.utils import timezone
 
-from delivery import token_views
+from delivery import customer_auth
 from licenses import services as licenses
 from licenses.models import License
 from portal import registry_tokens
@@ -198,7 +198,7 @@ def test_containerd_posts_grant_type_password(world):
 
 
 def test_too_many_requests_get_429_per_address_and_per_license_but_others_are_unaffected(world, monkeypatch):
-    monkeypatch.setattr(token_views, "RATE_PER_ADDRESS", 3)
+    monkeypatch.setattr(customer_auth, "RATE_PER_ADDRESS", 3)
     attacker = _address()
     statuses = [_token(f"guess-{i}", address=attacker).status_code for i in range(4)]
     assert statuses == [401, 401, 401, 429]
@@ -208,8 +208,8 @@ def test_too_many_requests_get_429_per_address_and_per_license_but_others_are_un
     assert int(limited["Retry-After"]) > 0
     assert _token(world["id_a"], f"repository:{API}:pull").status_code == 200  # another address: no lockout
 
-    monkeypatch.setattr(token_views, "RATE_PER_ADDRESS", 1000)
-    monkeypatch.setattr(token_views, "RATE_PER_CREDENTIAL", 2)
+    monkeypatch.setattr(customer_auth, "RATE_PER_ADDRESS", 1000)
+    monkeypatch.setattr(customer_auth, "RATE_PER_CREDENTIAL", 2)
     statuses = [_token(world["id_b"]).status_code for _ in range(3)]  # three addresses, one license
     assert statuses == [200, 200, 429]
     assert _token(world["id_a"]).status_code == 200
@@ -217,7 +217,7 @@ def test_too_many_requests_get_429_per_address_and_per_license_but_others_are_un
 
 def test_guessing_license_ids_with_basic_straight_to_the_proxy_is_limited_per_address(world, monkeypatch):
     """L3: the proxy's own Basic login is no way around the token service's limit."""
-    monkeypatch.setattr(token_views, "RATE_PER_ADDRESS", 3)
+    monkeypatch.setattr(customer_auth, "RATE_PER_ADDRESS", 3)
     attacker = _address()
 
     def proxy(path: str, license_id: str, address: str):
@@ -234,6 +234,24 @@ def test_guessing_license_ids_with_basic_straight_to_the_proxy_is_limited_per_ad
     assert [proxy("/v2/", world["id_a"], customer).status_code for _ in range(5)] == [200] * 5
 
 
+def test_guesses_at_the_token_service_and_the_proxy_spend_one_budget_per_address(world, monkeypatch):
+    """One rule at every door (delivery/customer_auth.py): two guesses at each door are the
+    four the address had, and both doors then answer the same 429."""
+    monkeypatch.setattr(customer_auth, "RATE_PER_ADDRESS", 4)
+    attacker = _address()
+
+    def proxy(license_id: str):
+        return Client().get("/v2/", HTTP_AUTHORIZATION=_basic("guess", license_id), REMOTE_ADDR=attacker)
+
+    assert [_token(f"guess-{i}", address=attacker).status_code for i in range(2)] == [401, 401]
+    assert [proxy(f"guess-{i}").status_code for i in range(2)] == [401, 401]
+    at_token, at_proxy = _token(world["id_a"], address=attacker), proxy(world["id_a"])
+    assert (at_token.status_code, at_proxy.status_code) == (429, 429)
+    assert at_token.json() == at_proxy.json()
+    assert at_token.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+    assert at_token["Retry-After"] == at_proxy["Retry-After"] == str(customer_auth.RATE_WINDOW)
+
+
 def _cache_backend(name: str, tmp_path) -> dict:
     if name == "file":  # the embedded default (`make run`, no REDIS_URL)
         return {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path / "cache")}
@@ -248,8 +266,8 @@ def test_a_rate_window_ends_on_time_on_every_cache_backend_even_while_requests_k
     that kept asking stayed limited for good."""
     settings.CACHES = {"default": _cache_backend(backend, tmp_path)}
     window = 2
-    monkeypatch.setattr(token_views, "RATE_WINDOW", window)
-    monkeypatch.setattr(token_views, "RATE_PER_ADDRESS", 3)
+    monkeypatch.setattr(customer_auth, "RATE_WINDOW", window)
+    monkeypatch.setattr(customer_auth, "RATE_PER_ADDRESS", 3)
     address = _address()
     time.sleep(window - time.time() % window + 0.05)  # start at the beginning of a window
     first_window = int(time.time() // window)
@@ -266,15 +284,15 @@ def test_a_rate_window_ends_on_time_on_every_cache_backend_even_while_requests_k
 def test_the_rate_limiter_fails_open_when_the_cache_is_down_and_the_license_is_still_checked(
     world, settings, monkeypatch, caplog
 ):
-    monkeypatch.setattr(token_views, "RATE_PER_ADDRESS", 1)
-    monkeypatch.setattr(token_views, "RATE_PER_CREDENTIAL", 1)
+    monkeypatch.setattr(customer_auth, "RATE_PER_ADDRESS", 1)
+    monkeypatch.setattr(customer_auth, "RATE_PER_CREDENTIAL", 1)
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
     }
     caches._connections = Local()  # Django's setting_changed does this too; be explicit
     address = _address()
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="delivery.token_views"):
+    with caplog.at_level(logging.WARNING, logger="delivery.customer_auth"):
         first = _token(world["id_a"], f"repository:{API}:pull", address=address)
         second = _token(world["id_a"], f"repository:{API}:pull", address=address)
     assert time.monotonic() - started < 5

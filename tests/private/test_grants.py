@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import ApiToken, Role, Team, TokenAccess, User
-from delivery import token_views
+from delivery import customer_auth
 from licenses import services as licenses
 from licenses.models import App, License
 from portal import ratelimit, registry_tokens
@@ -55,7 +55,7 @@ class Cast:
 @pytest.fixture(autouse=True)
 def _fresh_rate_window():
     """Every request here comes from 127.0.0.1: start each test with an empty per-address window."""
-    cache.delete(ratelimit.slot("token-rate:addr:127.0.0.1", token_views.RATE_WINDOW))
+    cache.delete(ratelimit.slot("customer-auth:addr:127.0.0.1", customer_auth.RATE_WINDOW))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from delivery import token_views
+from delivery import customer_auth
 from portal import ratelimit
 from registries.clients.private import PrivateRegistry
 from registries.models import PrivateImage, PrivateTag
@@ -33,7 +33,7 @@ def registry(private_registry, settings, app):
     settings.REGISTRY_URL = f"http://{private_registry.netloc}"
     settings.REGISTRY_HOST = private_registry.netloc
     settings.REGISTRY_REFRESH_SECONDS = 0
-    cache.delete(ratelimit.slot("token-rate:addr:127.0.0.1", token_views.RATE_WINDOW))
+    cache.delete(ratelimit.slot("customer-auth:addr:127.0.0.1", customer_auth.RATE_WINDOW))
     return private_registry
 
 

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from delivery.proxy import views
-from delivery.proxy.upstream import Upstream, open_stream
+from delivery.proxy.upstream import open_stream
+from delivery.routing import Upstream
 from licenses import services as licenses
 from portal.outbound.errors import RegistryError
 from registries import services as registries
