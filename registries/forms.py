@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import Team
 from licenses.models import App
+from portal import ocispec
 from registries.models import ExternalRegistry, Provider
 from registries.services import MAX_SECRET_LENGTH
 
@@ -76,8 +77,8 @@ PROVIDER_FIELDS: dict[str, tuple[Spec, ...]] = {
             kind="password",
         ),
         _endpoint(
-            "Leave as index.docker.io unless you use a Docker Hub mirror on your own network.",
-            "index.docker.io",
+            f"Leave as {ocispec.DOCKER_HUB} unless you use a Docker Hub mirror on your own network.",
+            ocispec.DOCKER_HUB,
             required=False,
             advanced=True,
         ),

@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.access import Actor
 from accounts.services import audit
 from licenses.models import App
-from portal import crypto, ratelimit
+from portal import crypto, ocispec, ratelimit
 from portal.encrypted_fields import register_encrypted_field
 from portal.outbound.errors import RegistryError
 from portal.outbound.guard import GuardPolicy, address_refusal, parse_ip_literal
@@ -36,8 +36,7 @@ SECRET_INPUTS = ("password", "token", "secret_access_key", "service_account_key"
 MAX_SECRET_LENGTH = 64 * 1024
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 HOST_RE = re.compile(r"^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?)(?::\d{1,5})?(?:/[a-z0-9._/-]*)?$")
-DEFAULT_ENDPOINTS = {Provider.DOCKERHUB: "index.docker.io", Provider.GHCR: "ghcr.io", Provider.QUAY: "quay.io"}
-DOCKERHUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+DEFAULT_ENDPOINTS = {Provider.DOCKERHUB: ocispec.DOCKER_HUB, Provider.GHCR: "ghcr.io", Provider.QUAY: "quay.io"}
 # Refresh a minted token this long before it expires (ECR tokens live 12 h, Google's 1 h).
 REFRESH_MARGIN = {
     Provider.ECR: timedelta(hours=2),
@@ -117,9 +116,9 @@ def _clean_endpoint(provider: str, endpoint: str, region: str) -> tuple[str, str
     if _private_literal(host):
         return scheme + lowered, region
     if provider == Provider.DOCKERHUB:
-        if lowered not in DOCKERHUB_ALIASES:
-            raise ValidationError({"endpoint": "Docker Hub's endpoint is index.docker.io."})
-        return "index.docker.io", region
+        if lowered not in ocispec.DOCKER_HUB_HOSTS:
+            raise ValidationError({"endpoint": f"Docker Hub's endpoint is {ocispec.DOCKER_HUB}."})
+        return ocispec.DOCKER_HUB, region
     if provider == Provider.ECR:
         try:
             parsed = ecr.parse_ecr_endpoint(lowered, region or None)

@@ -23,23 +23,11 @@ import anyio
 import httpx
 from django.views.decorators.debug import sensitive_variables
 
+from portal import ocispec
 from portal.outbound.errors import ErrorCategory, RegistryError
 from portal.outbound.guard import DEFAULT_TIMEOUT, GuardedClient, GuardPolicy, Resolver, check_url
 
 T = TypeVar("T")
-
-# Reference: https://github.com/opencontainers/image-spec/blob/main/media-types.md
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-# Reference: https://distribution.github.io/distribution/spec/manifest-v2-2/
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-MANIFEST_MEDIA_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST)
-INDEX_MEDIA_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
-ACCEPT_MANIFESTS = ", ".join(MANIFEST_MEDIA_TYPES)
-
-DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
-DOCKER_HUB_API_HOST = "registry-1.docker.io"
 
 # Token realms that may receive credentials besides the registry's own host and the hosts
 # the vendor declared. ECR is matched by its registry host form only: a bare
@@ -48,11 +36,6 @@ KNOWN_REALM_HOSTS = frozenset({"auth.docker.io", "ghcr.io", "quay.io", "gcr.io"}
 _KNOWN_REALM_SUFFIXES = (".gcr.io", ".pkg.dev")
 _ECR_HOST = re.compile(r"^[0-9]{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
-# Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
-_REPOSITORY = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-# Reference: https://github.com/opencontainers/image-spec/blob/main/descriptor.md#digests
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 _HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
 
@@ -106,10 +89,10 @@ def parse_endpoint(value: str, *, policy: GuardPolicy | None = None) -> Endpoint
     prefix = url.path.strip("/")
     if prefix == "v2":
         prefix = ""
-    if prefix and not _REPOSITORY.match(prefix):
+    if prefix and not ocispec.NAME_RE.match(prefix):
         raise RegistryError("the endpoint's path must be a repository prefix like team/images", ErrorCategory.BLOCKED)
-    if host in DOCKER_HUB_HOSTS:
-        return Endpoint("https", DOCKER_HUB_API_HOST, None, prefix, docker_hub=True)
+    if host in ocispec.DOCKER_HUB_HOSTS:
+        return Endpoint("https", ocispec.DOCKER_HUB_API_HOST, None, prefix, docker_hub=True)
     return Endpoint(scheme, host, url.port, prefix)
 
 
@@ -121,28 +104,28 @@ def parse_image(image: str, endpoint: Endpoint) -> tuple[str, str]:
     """
     text = image.strip()
     first, slash, rest = text.partition("/")
-    if slash and first.lower() in {endpoint.netloc, *(DOCKER_HUB_HOSTS if endpoint.docker_hub else ())}:
+    if slash and first.lower() in {endpoint.netloc, *(ocispec.DOCKER_HUB_HOSTS if endpoint.docker_hub else ())}:
         text = rest
     if "@" in text:
         text, reference = text.split("@", 1)
         if ":" in text.rsplit("/", 1)[-1]:
             text = text.rsplit(":", 1)[0]
-        if not _DIGEST.match(reference):
+        if not ocispec.is_digest(reference):
             raise ValueError(f"{reference!r} is not a valid digest")
     elif ":" in text.rsplit("/", 1)[-1]:
         text, reference = text.rsplit(":", 1)
-        if not _TAG.match(reference):
+        if not ocispec.is_tag(reference):
             raise ValueError(f"{reference!r} is not a valid tag")
     else:
         reference = "latest"
     repository = text.strip("/")
-    if not _REPOSITORY.match(repository):
+    if not ocispec.NAME_RE.match(repository):
         raise ValueError(f"{repository!r} is not a valid repository name (lower case, a-z0-9._-/)")
     prefix = endpoint.path_prefix
     if prefix and repository != prefix and not repository.startswith(prefix + "/"):
         repository = f"{prefix}/{repository}"
-    if endpoint.docker_hub and "/" not in repository:
-        repository = f"library/{repository}"
+    if endpoint.docker_hub:
+        repository = ocispec.docker_hub_repository(repository)
     return repository, reference
 
 
@@ -273,7 +256,7 @@ class Manifest:
 
     @property
     def is_index(self) -> bool:
-        return self.media_type in INDEX_MEDIA_TYPES
+        return self.media_type in ocispec.INDEX_MEDIA_TYPES
 
     @property
     def children(self) -> list[Descriptor]:
@@ -291,7 +274,7 @@ class Manifest:
 def _descriptors(items: Any) -> list[Descriptor]:
     result = []
     for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict) or not _DIGEST.match(str(item.get("digest", ""))):
+        if not isinstance(item, dict) or not ocispec.is_digest(str(item.get("digest", ""))):
             continue
         platform = item.get("platform")
         name = None
@@ -379,17 +362,13 @@ def _retry_after(response: httpx.Response) -> int | None:
     return max(0, min(int((when - datetime.now(UTC)).total_seconds()), 86400))
 
 
-_KNOWN_ERROR_CODES = frozenset(
-    {"NAME_UNKNOWN", "MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "UNAUTHORIZED", "DENIED", "TOOMANYREQUESTS"}
-)
-
-
-def _error_codes(response: httpx.Response) -> set[str]:
+def error_codes(response: httpx.Response) -> set[str]:
+    """The spec's error codes in a registry's error body; empty if it has none or is not JSON."""
     # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes
     # Only codes from the spec's list are read; no other body text leaves this function.
     try:
         errors = json.loads(response.content).get("errors", [])
-        return {e["code"] for e in errors if isinstance(e, dict) and e.get("code") in _KNOWN_ERROR_CODES}
+        return {e["code"] for e in errors if isinstance(e, dict) and e.get("code") in ocispec.ERROR_CODES}
     except (ValueError, AttributeError, TypeError, httpx.ResponseNotRead):
         return set()
 
@@ -397,7 +376,7 @@ def _error_codes(response: httpx.Response) -> set[str]:
 def _status_error(response: httpx.Response, *, what: str, name: str = "") -> RegistryError:
     status = response.status_code
     host = response.request.url.host
-    codes = _error_codes(response)
+    codes = error_codes(response)
     if status == 429 or "TOOMANYREQUESTS" in codes:
         retry_after = _retry_after(response)
         wait = f"; retry after {retry_after} s" if retry_after is not None else ""
@@ -592,7 +571,7 @@ class OciClient:
         # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
         name = f"{repository}@{reference}" if ":" in reference else f"{repository}:{reference}"
         response = await self._get_authorized(
-            "GET", f"{repository}/manifests/{reference}", headers={"Accept": ACCEPT_MANIFESTS}
+            "GET", f"{repository}/manifests/{reference}", headers={"Accept": ocispec.ACCEPT_MANIFESTS}
         )
         if response.status_code != 200:
             error = _status_error(response, what="manifest", name=name)
@@ -602,7 +581,7 @@ class OciClient:
             raise error
         body = response.content
         header_digest = response.headers.get("docker-content-digest")
-        if header_digest and not _DIGEST.match(header_digest):
+        if header_digest and not ocispec.is_digest(header_digest):
             raise RegistryError("the registry sent a malformed Docker-Content-Digest", "invalid_response")
         digest = _verify_digest(body, header_digest, reference if ":" in reference else None)
         try:
@@ -612,9 +591,9 @@ class OciClient:
         if not isinstance(data, dict):
             raise RegistryError(f"the manifest of {name} is not JSON", "invalid_response")
         media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type not in MANIFEST_MEDIA_TYPES:
+        if media_type not in ocispec.MANIFEST_MEDIA_TYPES:
             media_type = str(data.get("mediaType", ""))
-        if media_type not in MANIFEST_MEDIA_TYPES:
+        if media_type not in ocispec.MANIFEST_MEDIA_TYPES:
             raise RegistryError(f"{name} has an unsupported manifest type (schema 1?)", "invalid_response")
         return Manifest(header_digest or digest, media_type, len(body), data, body)
 
@@ -627,7 +606,7 @@ class OciClient:
             return None
         if response.status_code == 200:
             return True
-        if response.status_code == 404 and "NAME_UNKNOWN" in _error_codes(response):
+        if response.status_code == 404 and "NAME_UNKNOWN" in error_codes(response):
             return False
         return None
 
