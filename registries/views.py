@@ -18,7 +18,8 @@ from portal.outbound.errors import RegistryError
 from portal.queue import QueueUnavailable
 from registries import private, services
 from registries.forms import OTHER_TAB_PROVIDERS, RegistryForm, RegistryTestForm
-from registries.models import ExternalRegistry, PrivateTag, Provider, RegistryTest
+from registries.models import ExternalRegistry, PrivateTag, RegistryTest
+from registries.providers import Provider
 
 HISTORY_PAGE_SIZE = 20
 
