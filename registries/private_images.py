@@ -22,7 +22,7 @@ from accounts.services import audit
 from licenses.models import App
 from portal import ocispec
 from portal.outbound.errors import ErrorCategory, RegistryError
-from registries.clients.private import (
+from registries.clients.distribution import (
     Event,
     Manifest,
     PrivateRegistry,
