@@ -2,7 +2,7 @@
 
 endpoint: where a registry lives and what an image reference names; auth: challenges, token
 realms and tokens; errors: what an error answer means; client: OciClient; check: the
-connection test. This package's public API, for `from registries.clients import oci`:
+connection test. Callers use the public API below, through `from registries.clients import oci`.
 """
 
 from __future__ import annotations
