@@ -272,7 +272,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Encryption key ring for stored credentials: "id:base64key,id:base64key" (newest first).
 PORTAL_ENCRYPTION_KEYS = env_str("PORTAL_ENCRYPTION_KEYS")
 
-# Outbound network guard for vendor-given addresses (see portal/outbound/guard.py).
+# Outbound network guard for vendor-given addresses (see portal/outbound/).
 REGISTRIES_ALLOWED_PRIVATE_NETWORKS = env_networks("REGISTRIES_ALLOWED_PRIVATE_NETWORKS")
 REGISTRIES_ALLOW_HTTP = env_bool("REGISTRIES_ALLOW_HTTP", DEBUG)
 # Ports every outbound connection may use ("443,5000,8000-8999"); unset: any port.

@@ -10,11 +10,11 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import Team
 from licenses.models import App
-from registries.models import ExternalRegistry, Provider
-from registries.services import MAX_SECRET_LENGTH
+from registries.models import ExternalRegistry
+from registries.providers import MAX_SECRET_LENGTH, RULES, Provider, Spec
 
-# The "Other Registry" tab's provider select, in this order; Docker Hub has a tab of its own.
-OTHER_TAB_PROVIDERS = (Provider.OTHER, Provider.ECR, Provider.GCR, Provider.GAR, Provider.GHCR, Provider.QUAY)
+# The "Other Registry" tab's provider select, in the providers' order; Docker Hub has a tab of its own.
+OTHER_TAB_PROVIDERS = tuple(Provider(p) for p in RULES if p != Provider.DOCKERHUB)
 KEEP_SECRET = "Leave blank to keep the stored one; enter it again if you change the endpoint's host."
 
 
@@ -23,158 +23,6 @@ class SecretTextarea(forms.Textarea):
 
     def format_value(self, value: Any) -> None:
         return None
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One provider field: `name` is the service's keyword argument."""
-
-    name: str
-    label: str
-    help: str = ""
-    required: bool = False
-    secret: bool = False
-    kind: str = "text"  # text | password | textarea | file
-    advanced: bool = False
-    placeholder: str = ""
-    autocomplete: str = "off"
-    initial: str = ""
-
-
-def _endpoint(help_: str, placeholder: str, *, required: bool = True, advanced: bool = False) -> Spec:
-    initial = "" if required else placeholder  # a provider's own endpoint is filled in
-    return Spec(
-        "endpoint", "Endpoint", help_, required=required, advanced=advanced, placeholder=placeholder, initial=initial
-    )
-
-
-def _key_fields(*, gar: bool) -> tuple[Spec, ...]:
-    alternative = " Or give an access token below instead." if gar else ""
-    return (
-        Spec(
-            "service_account_key",
-            "Service-account JSON key",
-            "Paste the whole JSON key file, or upload it below. The portal mints short-lived access tokens "
-            f"from it.{alternative}",
-            secret=True,
-            kind="textarea",
-        ),
-        Spec("service_account_key_file", "…or upload the key file", "A .json key file, at most 64 KiB.", kind="file"),
-    )
-
-
-PROVIDER_FIELDS: dict[str, tuple[Spec, ...]] = {
-    Provider.DOCKERHUB: (
-        Spec("username", "Docker Hub username", required=True, autocomplete="username"),
-        Spec(
-            "password",
-            "Password or access token",
-            "A personal access token (Account settings → Personal access tokens) is best: it can be read-only "
-            "and revoked on its own.",
-            required=True,
-            secret=True,
-            kind="password",
-        ),
-        _endpoint(
-            "Leave as index.docker.io unless you use a Docker Hub mirror on your own network.",
-            "index.docker.io",
-            required=False,
-            advanced=True,
-        ),
-    ),
-    Provider.OTHER: (
-        _endpoint(
-            "host[:port][/path-prefix], e.g. registry.example.com or registry.example.com/team. "
-            "Write http://… only for a plain-HTTP registry where this portal allows it.",
-            "registry.example.com",
-        ),
-        Spec("username", "Username", required=True, autocomplete="username"),
-        Spec("password", "Password or token", required=True, secret=True, kind="password"),
-    ),
-    Provider.ECR: (
-        _endpoint("<account>.dkr.ecr.<region>.amazonaws.com", "123456789012.dkr.ecr.us-east-1.amazonaws.com"),
-        Spec(
-            "username",
-            "Access key ID",
-            "The IAM access key ID (AKIA…); the user needs ecr:GetAuthorizationToken and pull permissions.",
-            required=True,
-            placeholder="AKIA…",
-        ),
-        Spec(
-            "secret_access_key",
-            "Secret access key",
-            "The portal mints 12-hour ECR tokens with it and renews them itself.",
-            required=True,
-            secret=True,
-            kind="password",
-        ),
-        Spec(
-            "region",
-            "Region",
-            "Only when the endpoint is not of the form <account>.dkr.ecr.<region>.amazonaws.com, e.g. us-east-1.",
-            advanced=True,
-        ),
-    ),
-    Provider.GCR: (
-        _endpoint("gcr.io, us.gcr.io, eu.gcr.io or asia.gcr.io, optionally with /<project>.", "gcr.io/my-project"),
-        *_key_fields(gar=False),
-    ),
-    Provider.GAR: (
-        _endpoint("<location>-docker.pkg.dev, optionally with /<project>/<repository>.", "us-central1-docker.pkg.dev"),
-        *_key_fields(gar=True),
-        Spec(
-            "token",
-            "Access token",
-            "Instead of a key: the output of “gcloud auth print-access-token”. It expires within an hour, "
-            "so a key is better.",
-            secret=True,
-            kind="password",
-        ),
-    ),
-    Provider.GHCR: (
-        Spec("username", "GitHub username", required=True, autocomplete="username"),
-        Spec(
-            "token",
-            "Personal access token",
-            "A classic token with the read:packages scope.",
-            required=True,
-            secret=True,
-            kind="password",
-        ),
-        _endpoint("Leave as ghcr.io.", "ghcr.io", required=False, advanced=True),
-    ),
-    Provider.QUAY: (
-        Spec(
-            "username",
-            "Username",
-            "Your Quay user, or a robot account such as acme+deploy.",
-            required=True,
-            autocomplete="username",
-        ),
-        Spec(
-            "password",
-            "Password or token",
-            "The robot account's token, or your encrypted password from Quay's account settings.",
-            required=True,
-            secret=True,
-            kind="password",
-        ),
-        _endpoint(
-            "Leave as quay.io; a self-hosted Quay is an “Other OCI registry”.", "quay.io", required=False, advanced=True
-        ),
-    ),
-}
-
-PROVIDER_INTROS = {
-    Provider.DOCKERHUB: "Images on hub.docker.com. Official images are found under library/.",
-    Provider.OTHER: "Any registry that speaks the OCI Distribution API with a username and password: "
-    "Harbor, Artifactory, Nexus, GitLab, a self-hosted Quay or Distribution.",
-    Provider.ECR: "Amazon Elastic Container Registry, with an IAM access key.",
-    Provider.GCR: "Google Container Registry, with a service account's JSON key.",
-    Provider.GAR: "Google Artifact Registry, with a service account's JSON key or an access token.",
-    Provider.GHCR: "ghcr.io, with a GitHub username and personal access token.",
-    Provider.QUAY: "quay.io, with a user or robot account.",
-}
 
 
 def field_name(provider: str, spec_name: str) -> str:
@@ -301,18 +149,17 @@ class RegistryForm(forms.Form):
                 "skip_validation"
             ].help_text = "Save a new secret or endpoint without logging in to the registry first."
         for provider in self.providers:
-            for spec in PROVIDER_FIELDS[provider]:
+            for spec in RULES[provider].fields:
                 self.fields[field_name(provider, spec.name)] = _make_field(spec, editing=editing)
-        if editing and registry.provider in (Provider.GCR, Provider.GAR):
-            if registry.username != "oauth2accesstoken":
-                key_field = self.fields[field_name(registry.provider, "service_account_key")]
-                key_field.help_text += f" The stored key is for {registry.username}."
+        if editing and RULES[registry.provider].username_from_secret and registry.mints_tokens:
+            key_field = self.fields[field_name(registry.provider, "service_account_key")]
+            key_field.help_text += f" The stored key is for {registry.username}."
         if self.is_bound:
             # Only the chosen provider's fields are required; the others are ignored.
             chosen = self.data.get(self.add_prefix("provider"))
             for provider in self.providers:
                 if provider != chosen:
-                    for spec in PROVIDER_FIELDS[provider]:
+                    for spec in RULES[provider].fields:
                         field = self.fields[field_name(provider, spec.name)]
                         field.hide_optional = field.hide_optional or field.required  # still shown as required
                         field.required = False
@@ -329,7 +176,7 @@ class RegistryForm(forms.Form):
             field_name(p, "endpoint"): registry.endpoint,
             field_name(p, "region"): registry.region,
         }
-        if p not in (Provider.GCR, Provider.GAR):
+        if not RULES[p].username_from_secret:
             initial[field_name(p, "username")] = registry.username
         return initial
 
@@ -345,12 +192,13 @@ class RegistryForm(forms.Form):
         selected = self.selected_provider
         sections = []
         for provider in self.providers:
-            specs = PROVIDER_FIELDS[provider]
+            rules = RULES[provider]
+            specs = rules.fields
             sections.append(
                 Section(
                     provider=provider,
                     label=Provider(provider).label,
-                    intro=PROVIDER_INTROS[provider],
+                    intro=rules.intro,
                     fields=[self[field_name(provider, s.name)] for s in specs if not s.advanced],
                     advanced=[self[field_name(provider, s.name)] for s in specs if s.advanced],
                     selected=provider == selected,
@@ -361,7 +209,7 @@ class RegistryForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         provider = cleaned.get("provider")
-        if provider in (Provider.GCR, Provider.GAR):
+        if field_name(provider, "service_account_key_file") in self.fields:  # a provider that takes a key file
             upload = cleaned.get(field_name(provider, "service_account_key_file"))
             pasted = cleaned.get(field_name(provider, "service_account_key"))
             if upload and pasted:
@@ -386,7 +234,7 @@ class RegistryForm(forms.Form):
         provider = self.cleaned_data["provider"]
         values = {
             spec.name: self.cleaned_data.get(field_name(provider, spec.name)) or ""
-            for spec in PROVIDER_FIELDS[provider]
+            for spec in RULES[provider].fields
             if spec.kind != "file"
         }
         values.update(

@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from registries import private
+from registries import private_images
 
 logger = logging.getLogger(__name__)
 
@@ -65,5 +65,5 @@ def registry_notifications(request):
     events = envelope.get("events") if isinstance(envelope, dict) else None
     if not isinstance(events, list):
         return _error(400, 'expected {"events": [...]}')
-    applied = private.registry_notifications_record(events=events)
+    applied = private_images.registry_notifications_record(events=events)
     return JsonResponse({"received": len(events), "applied": applied})

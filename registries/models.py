@@ -10,16 +10,8 @@ from django.utils import timezone
 
 from accounts.models import Team
 from licenses.models import App
-
-
-class Provider(models.TextChoices):
-    DOCKERHUB = "dockerhub", "Docker Hub"
-    ECR = "ecr", "Amazon ECR"
-    GCR = "gcr", "Google Container Registry"
-    GAR = "gar", "Google Artifact Registry"
-    GHCR = "ghcr", "GitHub Container Registry"
-    QUAY = "quay", "Quay.io"
-    OTHER = "other", "Other OCI registry"
+from registries import providers
+from registries.providers import Provider
 
 
 class Health(models.TextChoices):
@@ -42,7 +34,7 @@ class ExternalRegistry(models.Model):
     all_apps = models.BooleanField(default=True)
     apps = models.ManyToManyField(App, blank=True, related_name="registries")
 
-    secret = models.TextField(blank=True)  # ciphertext of a JSON object; see services.SECRET_FIELDS
+    secret = models.TextField(blank=True)  # ciphertext of a JSON object; see providers.RULES (secrets)
     secret_updated_at = models.DateTimeField(null=True, blank=True)
 
     # Minted ECR/GCR tokens, encrypted like the secret and reused until shortly before expiry.
@@ -79,7 +71,7 @@ class ExternalRegistry(models.Model):
 
     @property
     def mints_tokens(self) -> bool:
-        return self.provider in (Provider.ECR, Provider.GCR, Provider.GAR) and self.username != "oauth2accesstoken"
+        return providers.mints_tokens(self.provider, self.username)
 
 
 class CheckStatus(models.TextChoices):

@@ -26,24 +26,15 @@ from portal import crypto, ratelimit
 from portal.encrypted_fields import register_encrypted_field
 from portal.outbound.addresses import GuardPolicy, address_refusal, parse_ip_literal
 from portal.outbound.errors import RegistryError
-from registries.clients import ecr, gcr, oci
-from registries.models import CheckStatus, ExternalRegistry, Health, Provider, RegistryTest
+from registries import providers
+from registries.clients import oci
+from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
+from registries.providers import Provider
 
 logger = logging.getLogger(__name__)
 
-# The fields a vendor may send as secrets; none is ever returned.
-SECRET_INPUTS = ("password", "token", "secret_access_key", "service_account_key")
-MAX_SECRET_LENGTH = 64 * 1024
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 HOST_RE = re.compile(r"^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?)(?::\d{1,5})?(?:/[a-z0-9._/-]*)?$")
-DEFAULT_ENDPOINTS = {Provider.DOCKERHUB: "index.docker.io", Provider.GHCR: "ghcr.io", Provider.QUAY: "quay.io"}
-DOCKERHUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
-# Refresh a minted token this long before it expires (ECR tokens live 12 h, Google's 1 h).
-REFRESH_MARGIN = {
-    Provider.ECR: timedelta(hours=2),
-    Provider.GCR: timedelta(minutes=15),
-    Provider.GAR: timedelta(minutes=15),
-}
 
 
 @dataclass(frozen=True)
@@ -86,12 +77,10 @@ def _private_literal(host: str) -> bool:
 
 def _clean_endpoint(provider: str, endpoint: str, region: str) -> tuple[str, str]:
     """The stored form of an endpoint (and ECR region), or a ValidationError naming the field."""
-    raw = _no_control_chars((endpoint or "").strip(), "endpoint")
+    rules = providers.rules(provider)
+    raw = _no_control_chars((endpoint or "").strip(), "endpoint") or rules.default_endpoint
     if not raw:
-        if provider in DEFAULT_ENDPOINTS:
-            raw = DEFAULT_ENDPOINTS[provider]
-        else:
-            raise ValidationError({"endpoint": "Enter the registry's address, e.g. registry.example.com."})
+        raise ValidationError({"endpoint": "Enter the registry's address, e.g. registry.example.com."})
     scheme = ""
     lowered = raw.lower()
     if lowered.startswith("http://"):
@@ -116,100 +105,37 @@ def _clean_endpoint(provider: str, endpoint: str, region: str) -> tuple[str, str
         raise ValidationError({"endpoint": f"{parsed.host} is not allowed: it is {refusal}."})
     if _private_literal(host):
         return scheme + lowered, region
-    if provider == Provider.DOCKERHUB:
-        if lowered not in DOCKERHUB_ALIASES:
-            raise ValidationError({"endpoint": "Docker Hub's endpoint is index.docker.io."})
-        return "index.docker.io", region
-    if provider == Provider.ECR:
-        try:
-            parsed = ecr.parse_ecr_endpoint(lowered, region or None)
-        except ecr.EcrInputError as e:
-            raise ValidationError({e.field if e.field in ("endpoint", "region") else "endpoint": e.message}) from None
-        return parsed.host, parsed.region
-    if provider in (Provider.GCR, Provider.GAR):
-        try:
-            gcr.parse_google_endpoint(provider, lowered)
-        except gcr.GcrInputError as e:
-            raise ValidationError({"endpoint": e.message}) from None
-    if provider == Provider.GHCR and host != "ghcr.io":
-        raise ValidationError({"endpoint": "GitHub Container Registry's endpoint is ghcr.io."})
-    if provider == Provider.QUAY and host != "quay.io":
-        raise ValidationError({"endpoint": "Quay's endpoint is quay.io; use “other” for a self-hosted Quay."})
-    return scheme + lowered, region
+    return rules.clean_endpoint(scheme, lowered, region)
 
 
-@sensitive_variables("secrets", "given", "value", "info")
+@sensitive_variables("secrets", "given", "value")
 def _clean_secret(provider: str, username: str, secrets: dict[str, str], *, required: bool) -> tuple[str, dict | None]:
     """(username, secret dict) for this provider; secret None means "keep the stored one"."""
     given = {k: v for k, v in secrets.items() if v}
     for field, value in given.items():
-        if len(value) > MAX_SECRET_LENGTH:
-            raise ValidationError({field: f"Too long: at most {MAX_SECRET_LENGTH // 1024} KiB."})
+        if len(value) > providers.MAX_SECRET_LENGTH:
+            raise ValidationError({field: f"Too long: at most {providers.MAX_SECRET_LENGTH // 1024} KiB."})
         if field != "service_account_key":
             _no_control_chars(value, field)
     username = _no_control_chars((username or "").strip(), "username")
     if len(username) > 255:
         raise ValidationError({"username": "At most 255 characters."})
-    unknown = set(given) - set(_accepted_secrets(provider))
+    rules = providers.rules(provider)
+    unknown = set(given) - set(rules.secrets)
     if unknown:
         field = sorted(unknown)[0]
         raise ValidationError({field: f"{Provider(provider).label} does not take a {field.replace('_', ' ')}."})
-
-    if provider == Provider.ECR:
-        try:
-            ecr.validate_access_key_id(username)
-        except ecr.EcrInputError as e:
-            raise ValidationError({"username": e.message}) from None
-        value = given.get("secret_access_key")
-        if value:
-            try:
-                ecr.validate_secret_access_key(value)
-            except ecr.EcrInputError as e:
-                raise ValidationError({"secret_access_key": e.message}) from None
-            return username, {"secret_access_key": value}
-    elif provider in (Provider.GCR, Provider.GAR):
-        if given.get("service_account_key"):
-            try:
-                info = gcr.parse_service_account_key(given["service_account_key"])
-            except gcr.GcrInputError as e:
-                raise ValidationError({"service_account_key": e.message}) from None
-            except RecursionError:  # json.loads on thousands of nested brackets
-                raise ValidationError({"service_account_key": "Service-account key is not valid JSON."}) from None
-            return info["client_email"], {"service_account_key": json.dumps(info)}
-        if provider == Provider.GAR and given.get("token"):
-            return "oauth2accesstoken", {"password": given["token"]}
-        if provider == Provider.GCR and given.get("token"):
-            raise ValidationError({"token": "GCR needs a service-account key; only Artifact Registry takes a token."})
-    else:
-        if not username:
-            raise ValidationError({"username": "Enter the user name for this registry."})
-        value = given.get("password") or given.get("token")
-        if given.get("password") and given.get("token"):
-            raise ValidationError({"token": "Give a password or a token, not both."})
-        if value:
-            return username, {"password": value}
-    if required:
-        field = _accepted_secrets(provider)[0]
+    username, secret = rules.clean_credentials(username, given)
+    if secret is None and required:
+        field = rules.secrets[0]
         raise ValidationError({field: f"Enter the {field.replace('_', ' ')}."})
-    return username, None
-
-
-def _accepted_secrets(provider: str) -> tuple[str, ...]:
-    return {
-        Provider.DOCKERHUB: ("password", "token"),
-        Provider.ECR: ("secret_access_key",),
-        Provider.GCR: ("service_account_key",),
-        Provider.GAR: ("service_account_key", "token"),
-        Provider.GHCR: ("token", "password"),
-        Provider.QUAY: ("password", "token"),
-        Provider.OTHER: ("password", "token"),
-    }[Provider(provider)]
+    return username, secret
 
 
 def _clean_name(name: str, endpoint: str, provider: str) -> str:
     name = (name or "").strip()
     if not name:
-        base = "dockerhub" if provider == Provider.DOCKERHUB else endpoint.removeprefix("http://")
+        base = providers.rules(provider).default_name or endpoint.removeprefix("http://")
         name = slugify(base.replace(".", "-").replace("/", "-").replace(":", "-"))[:63].strip("-")
     if not NAME_RE.match(name):
         raise ValidationError({"name": "Use lowercase letters, digits and hyphens (at most 63)."})
@@ -265,7 +191,9 @@ def registry_create(
     if provider not in Provider.values:
         raise ValidationError({"provider": f"Choose one of: {', '.join(Provider.values)}."})
     endpoint, region = _clean_endpoint(provider, endpoint, region)
-    username, secret = _clean_secret(provider, username, {k: secrets.get(k, "") for k in SECRET_INPUTS}, required=True)
+    username, secret = _clean_secret(
+        provider, username, {k: secrets.get(k, "") for k in providers.SECRET_INPUTS}, required=True
+    )
     registry = ExternalRegistry(
         team=actor.team,
         provider=provider,
@@ -321,13 +249,13 @@ def registry_update(
         registry.endpoint, registry.region = _clean_endpoint(
             registry.provider, changes.get("endpoint", registry.endpoint), changes.get("region", registry.region)
         )
-    secrets = {k: changes.get(k) or "" for k in SECRET_INPUTS}
+    secrets = {k: changes.get(k) or "" for k in providers.SECRET_INPUTS}
     new_host = registry.endpoint.removeprefix("http://").split("/")[0]
     must_reenter = new_host != old_host or (registry.insecure and not was_insecure)
     username, secret = _clean_secret(
         registry.provider, changes.get("username", registry.username), secrets, required=must_reenter
     )
-    if registry.provider not in (Provider.GCR, Provider.GAR) or secret is not None:
+    if not providers.rules(registry.provider).username_from_secret or secret is not None:
         registry.username = username
     if "name" in changes:
         registry.name = _clean_name(changes["name"], registry.endpoint, registry.provider)
@@ -347,7 +275,7 @@ def registry_update(
         actor=actor,
         action="registry.update",
         target=registry.name,
-        fields=sorted(k for k in changes if k not in SECRET_INPUTS),
+        fields=sorted(k for k in changes if k not in providers.SECRET_INPUTS),
         secret_changed=secret is not None,
     )
     if registry.insecure and not was_insecure:
@@ -363,12 +291,11 @@ def registry_delete(*, actor: Actor, registry: ExternalRegistry) -> None:
 # --- credentials for upstream calls ----------------------------------------------------
 
 
-@sensitive_variables("secret", "token", "info")
+@sensitive_variables("secret", "token")
 def _mint(registry: ExternalRegistry, secret: dict) -> tuple[Credentials, datetime]:
-    if registry.provider == Provider.ECR:
-        token = ecr.mint_ecr_token(registry.username, secret["secret_access_key"], registry.region)
-    else:
-        token = gcr.mint_gcr_token(json.loads(secret["service_account_key"]))
+    minting = providers.rules(registry.provider).minting
+    assert minting is not None, f"{registry.provider} does not mint tokens"
+    token = minting.mint(registry.username, secret, registry.region)
     return Credentials(token.username, token.password), token.expires_at
 
 
@@ -423,7 +350,7 @@ def _verify(registry: ExternalRegistry, secret: dict) -> None:
             **_client_options(registry),
         )
     except RegistryError as e:
-        field = _accepted_secrets(registry.provider)[0] if e.category.value == "unauthorized" else "endpoint"
+        field = providers.rules(registry.provider).secrets[0] if e.category.value == "unauthorized" else "endpoint"
         raise ValidationError(
             {field: f"{e.message} ({e.category.value}). Fix it, or save with “skip validation”."}
         ) from None
@@ -564,15 +491,20 @@ def _registry_test_run(test: RegistryTest) -> RegistryTest:
 def registries_due_for_refresh() -> list[int]:
     now = timezone.now()
     due = []
-    for registry in ExternalRegistry.objects.filter(provider__in=list(REFRESH_MARGIN)).only(
+    for registry in ExternalRegistry.objects.filter(provider__in=providers.MINTING_PROVIDERS).only(
         "pk", "provider", "username", "minted_token_expires_at"
     ):
         if not registry.mints_tokens:
             continue
         expires = registry.minted_token_expires_at
-        if expires is None or expires - REFRESH_MARGIN[Provider(registry.provider)] <= now:
+        if expires is None or expires - _refresh_margin(registry) <= now:
             due.append(registry.pk)
     return due
+
+
+def _refresh_margin(registry: ExternalRegistry) -> timedelta:
+    minting = providers.rules(registry.provider).minting
+    return minting.refresh_margin if minting else timedelta(0)
 
 
 def registry_refresh_token(registry_id: int) -> bool:
@@ -582,7 +514,7 @@ def registry_refresh_token(registry_id: int) -> bool:
         registry = ExternalRegistry.objects.select_for_update(skip_locked=True).filter(pk=registry_id).first()
         if registry is None:
             return False
-        margin = REFRESH_MARGIN[Provider(registry.provider)]
+        margin = _refresh_margin(registry)
         if registry.minted_token_expires_at and registry.minted_token_expires_at - margin > timezone.now():
             return True  # another worker refreshed it a moment ago
         registry_credentials(registry, fresh=True)

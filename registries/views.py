@@ -16,9 +16,10 @@ from accounts.decorators import team_view
 from licenses.models import App
 from portal.outbound.errors import RegistryError
 from portal.queue import QueueUnavailable
-from registries import private, services
+from registries import private_images, services
 from registries.forms import OTHER_TAB_PROVIDERS, RegistryForm, RegistryTestForm
-from registries.models import ExternalRegistry, PrivateTag, Provider, RegistryTest
+from registries.models import ExternalRegistry, PrivateTag, RegistryTest
+from registries.providers import Provider
 
 HISTORY_PAGE_SIZE = 20
 
@@ -43,12 +44,12 @@ def _add_forms(request, bound: RegistryForm | None = None) -> dict:
 def image_list(request):
     registries = ExternalRegistry.objects.filter(team=request.actor.team).prefetch_related("apps")
     apps = list(App.objects.filter(team=request.actor.team))
-    registry_problem = private.private_registry_refresh(apps=apps)
-    private_apps = [(app, private.private_images(app)) for app in apps]
+    registry_problem = private_images.private_registry_refresh(apps=apps)
+    private_apps = [(app, private_images.private_images(app)) for app in apps]
     context = {
         "registries": registries,
         "private_apps": private_apps,
-        "registry_host": private.push_host(),
+        "registry_host": private_images.push_host(),
         "registry_problem": registry_problem,
     }
     if request.actor.can(Perm.WRITE):
@@ -190,14 +191,16 @@ def _private_delete(request, app_slug: str, image: str, *, tag: str = "", digest
     if request.method == "POST":
         try:
             if tag:
-                deleted = private.private_tag_delete(
+                deleted = private_images.private_tag_delete(
                     actor=request.actor, app=app, image=image, tag=tag, digest=request.POST.get("digest", "")
                 )
             else:
-                deleted = private.private_manifest_delete(actor=request.actor, app=app, image=image, digest=digest)
+                deleted = private_images.private_manifest_delete(
+                    actor=request.actor, app=app, image=image, digest=digest
+                )
         except ValidationError as e:
             messages.error(request, " ".join(e.messages))
-        except private.ImageUnknown as e:
+        except private_images.ImageUnknown as e:
             messages.info(request, f"{e} It is no longer listed.")
         except RegistryError as e:
             messages.error(request, f"Nothing was deleted: {e.message}.")

@@ -90,7 +90,7 @@ def _cache_key(upstream: Upstream) -> tuple:
 
 async def _login(upstream: Upstream, response: httpx.Response, *, fresh: bool) -> str | None:
     """An Authorization header answering the upstream's 401 challenge, or None if it gave none."""
-    challenge = oci._pick_challenge(oci.parse_www_authenticate(response.headers.get_list("www-authenticate")))
+    challenge = oci.pick_challenge(oci.parse_www_authenticate(response.headers.get_list("www-authenticate")))
     if challenge is None:
         return None
     credentials = await sync_to_async(services.registry_credentials)(upstream.registry, fresh=fresh)

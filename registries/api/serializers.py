@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from registries.models import ExternalRegistry, Provider, RegistryTest
+from registries.models import ExternalRegistry, RegistryTest
+from registries.providers import Provider
 
 
 def _secret_field(help_text: str) -> serializers.CharField:

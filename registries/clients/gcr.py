@@ -14,8 +14,10 @@ from django.views.decorators.debug import sensitive_variables
 from google.auth.transport import Request as GoogleRequest
 from google.auth.transport import Response as GoogleResponse
 
-from portal.outbound import guard as netguard
+from portal.outbound.addresses import GuardPolicy, address_refusal, check_url, parse_ip_literal, port_refusal
 from portal.outbound.errors import ErrorCategory, RegistryError
+from portal.outbound.httperrors import as_registry_error
+from portal.outbound.sync_client import GuardedSyncClient
 
 GCR_HOSTS = frozenset({"gcr.io", "us.gcr.io", "eu.gcr.io", "asia.gcr.io"})
 # Locations are regions (us-central1, europe-west4) or multi-regions (us, europe, asia).
@@ -158,18 +160,18 @@ def _check_private_key(pem: str) -> None:
 
 def _check_token_uri(uri: str) -> None:
     """What can be told without a DNS lookup; the guard checks the resolved address when minting."""
-    policy = netguard.GuardPolicy.from_settings()
+    policy = GuardPolicy.from_settings()
     try:
-        url = netguard.check_url(uri, replace(policy, allowed_ports=None))
+        url = check_url(uri, replace(policy, allowed_ports=None))
     except RegistryError as e:
         if e.category == ErrorCategory.INSECURE_NOT_ALLOWED:
             raise _key_error('Field "token_uri" must be an https URL.', "invalid_token_uri") from None
         raise _key_error('Field "token_uri" must be an https URL without user info.', "invalid_token_uri") from None
-    port_refusal = netguard.port_refusal(url.port or (443 if url.scheme == "https" else 80), policy)
-    if port_refusal:
-        raise _key_error(f'Field "token_uri": {port_refusal}.', "blocked_token_uri")
-    literal = netguard.parse_ip_literal(url.host)
-    if literal is not None and netguard.address_refusal(literal, policy):
+    refused_port = port_refusal(url.port or (443 if url.scheme == "https" else 80), policy)
+    if refused_port:
+        raise _key_error(f'Field "token_uri": {refused_port}.', "blocked_token_uri")
+    literal = parse_ip_literal(url.host)
+    if literal is not None and address_refusal(literal, policy):
         raise _key_error('Field "token_uri" points at an address that may not be contacted.', "blocked_token_uri")
 
 
@@ -265,12 +267,12 @@ class GuardedRequest(GoogleRequest):
     ) -> _Response:
         # A token endpoint has no reason to redirect, and following one would carry the
         # signed assertion (a bearer credential for an hour) to wherever it points.
-        with netguard.GuardedSyncClient(timeout=self.timeout, max_redirects=0) as client:
+        with GuardedSyncClient(timeout=self.timeout, max_redirects=0) as client:
             with client.stream(method, url, content=body, headers=dict(headers or {}), follow_redirects=False) as r:
                 try:
                     data = b"".join(_bounded(r.iter_bytes(), MAX_RESPONSE_BYTES))
                 except httpx.HTTPError as e:
-                    raise netguard.as_registry_error(e) from None
+                    raise as_registry_error(e) from None
         self.last_status = r.status_code
         return _Response(r.status_code, dict(r.headers), data)
 

@@ -8,6 +8,8 @@ from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from portal import ocispec
+
 register = template.Library()
 
 # What each failure category means, in the vendor's terms.
@@ -64,15 +66,7 @@ def ago(moment: datetime | None) -> str:
     return f"{timesince(moment)} ago"
 
 
-MANIFEST_KINDS = {
-    "application/vnd.oci.image.index.v1+json": "OCI index",
-    "application/vnd.oci.image.manifest.v1+json": "OCI image",
-    "application/vnd.docker.distribution.manifest.list.v2+json": "Docker manifest list",
-    "application/vnd.docker.distribution.manifest.v2+json": "Docker image",
-}
-
-
 @register.filter
 def manifest_kind(media_type: str) -> str:
     """A manifest media type in a few words (multi-platform or one image)."""
-    return MANIFEST_KINDS.get(media_type, media_type or "unknown")
+    return ocispec.MEDIA_TYPE_LABELS.get(media_type, media_type or "unknown")

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from delivery import customer_auth
 from portal import ratelimit
-from registries.clients.private import PrivateRegistry
+from registries.clients.distribution import PrivateRegistry
 from registries.models import PrivateImage, PrivateTag
 from tests import factories
 from tests.realparts.distribution import free_port

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, Role, TokenAccess
 from portal.celery import app as celery_app
-from registries import services
+from registries import providers, services
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
 from tests import factories
 from tests.realparts.cloud import canary, canary_aws_secret
@@ -153,7 +153,7 @@ def registry(actor):
 @pytest.mark.parametrize("provider", list(provider_bodies()))
 def test_each_provider_is_saved_with_its_secret_encrypted_and_never_returned(admin_api, provider):
     body = provider_bodies()[provider]
-    secret_field = next(f for f in services.SECRET_INPUTS if f in body)
+    secret_field = next(f for f in providers.SECRET_INPUTS if f in body)
     response = create(admin_api, body)
     assert response.status_code == 201, response.content
     data = response.json()
@@ -192,7 +192,7 @@ def test_list_and_detail_use_the_same_fields_and_hide_every_secret(admin_api):
         detail = admin_api.get(f"{URL}{item['id']}/")
         assert detail.json() == item
         texts.append(detail.content.decode())
-    secrets = [b[f] for b in bodies.values() for f in services.SECRET_INPUTS if f in b]
+    secrets = [b[f] for b in bodies.values() for f in providers.SECRET_INPUTS if f in b]
     for text in texts:
         assert not [s for s in secrets if s in text]
 

@@ -12,11 +12,10 @@ import json
 import httpx
 import pytest
 
+from portal.ocispec import ACCEPT_MANIFESTS, OCI_MANIFEST
 from portal.outbound.addresses import GuardPolicy
 from portal.outbound.errors import RegistryError
 from registries.clients.oci import (
-    ACCEPT_MANIFESTS,
-    OCI_MANIFEST,
     Endpoint,
     RateLimit,
     check_image,

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from licenses.models import App
 from portal.outbound.errors import RegistryError
-from registries import private
+from registries import private_images
 from registries.models import PrivateImage, PrivateTag
 
 
@@ -38,7 +38,7 @@ class PrivateImageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_reference(self, image: PrivateImage) -> str:
-        return f"{private.push_host()}/{image.repository}"
+        return f"{private_images.push_host()}/{image.repository}"
 
 
 class PrivateImagesSerializer(serializers.Serializer):
@@ -70,12 +70,12 @@ def app_images(request, app_slug: str):
     """The app's repositories and tags in the private registry, from its notifications,
     refreshed from the registry's API when it answers."""
     app = _app(request, app_slug)
-    problem = private.private_registry_refresh(apps=[app])
+    problem = private_images.private_registry_refresh(apps=[app])
     body = {
         "app": app.slug,
-        "registry": private.push_host(),
+        "registry": private_images.push_host(),
         "refresh_error": problem,
-        "repositories": PrivateImageSerializer(private.private_images(app), many=True).data,
+        "repositories": PrivateImageSerializer(private_images.private_images(app), many=True).data,
     }
     return Response(body)
 
@@ -83,7 +83,7 @@ def app_images(request, app_slug: str):
 def _deleted(call) -> Response:
     try:
         deleted = call()
-    except private.ImageUnknown as e:
+    except private_images.ImageUnknown as e:
         raise exceptions.NotFound(str(e)) from None
     except RegistryError as e:
         raise RegistryUnavailable(f"Nothing was deleted: {e.message}.") from None
@@ -102,7 +102,7 @@ def app_image_tag(request, app_slug: str, image: str, tag: str):
     app = _app(request, app_slug)
     digest = request.query_params.get("digest", "")
     return _deleted(
-        lambda: private.private_tag_delete(actor=request.actor, app=app, image=image, tag=tag, digest=digest)
+        lambda: private_images.private_tag_delete(actor=request.actor, app=app, image=image, tag=tag, digest=digest)
     )
 
 
@@ -111,4 +111,6 @@ def app_image_tag(request, app_slug: str, image: str, tag: str):
 def app_image_manifest(request, app_slug: str, image: str, digest: str):
     """Delete a manifest by digest, with every tag pointing to it."""
     app = _app(request, app_slug)
-    return _deleted(lambda: private.private_manifest_delete(actor=request.actor, app=app, image=image, digest=digest))
+    return _deleted(
+        lambda: private_images.private_manifest_delete(actor=request.actor, app=app, image=image, digest=digest)
+    )

@@ -20,8 +20,16 @@ from accounts.access import Actor
 from accounts.models import ApiToken, User
 from accounts.services import audit
 from licenses.models import App
+from portal import ocispec
 from portal.outbound.errors import ErrorCategory, RegistryError
-from registries.clients.private import DIGEST_RE, REPOSITORY_RE, TAG_RE, Event, Manifest, PrivateRegistry, parse_event
+from registries.clients.distribution import (
+    Event,
+    Manifest,
+    PrivateRegistry,
+    is_content_digest,
+    is_repository,
+    parse_event,
+)
 from registries.models import PrivateImage, PrivateTag, RegistryNotification
 
 logger = logging.getLogger(__name__)
@@ -179,7 +187,7 @@ def _refresh(apps: list[App]) -> str:
     try:
         with PrivateRegistry(settings.REGISTRY_URL) as registry:
             for name in registry.catalog():
-                if name.split("/", 1)[0] not in by_slug or not REPOSITORY_RE.match(name):
+                if name.split("/", 1)[0] not in by_slug or not is_repository(name):
                     continue
                 tags = set(registry.tags(name))
                 known = set(PrivateTag.objects.filter(image__repository=name).values_list("tag", flat=True))
@@ -221,7 +229,7 @@ def _refresh(apps: list[App]) -> str:
 
 def _repository(app: App, image: str) -> str:
     repository = f"{app.slug}/{image}"
-    if len(repository) > 255 or not REPOSITORY_RE.match(repository):
+    if not is_repository(repository):
         raise ValidationError({"repository": f"“{image}” is not an image name like api or team/api."})
     return repository
 
@@ -232,7 +240,7 @@ def private_tag_delete(*, actor: Actor, app: App, image: str, tag: str, digest: 
     With `digest` (what the person confirming saw), nothing is deleted if the tag has moved since.
     """
     repository = _repository(app, image)
-    if not TAG_RE.match(tag):
+    if not ocispec.is_tag(tag):
         raise ValidationError({"tag": f"“{tag}” is not a tag."})
     with PrivateRegistry(settings.REGISTRY_URL) as registry:
         try:
@@ -255,7 +263,7 @@ def private_tag_delete(*, actor: Actor, app: App, image: str, tag: str, digest: 
 def private_manifest_delete(*, actor: Actor, app: App, image: str, digest: str) -> Deleted:
     """Delete a manifest by digest, with every tag pointing to it."""
     repository = _repository(app, image)
-    if not DIGEST_RE.match(digest):
+    if not is_content_digest(digest):
         raise ValidationError({"digest": f"“{digest}” is not a digest like sha256:…"})
     with PrivateRegistry(settings.REGISTRY_URL) as registry:
         going = _tags_of(repository, digest)

@@ -19,27 +19,26 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from portal import ocispec
 from portal.outbound.errors import ErrorCategory, RegistryError
 
-from .oci import ACCEPT_MANIFESTS, MANIFEST_MEDIA_TYPES, _error_codes
+from .oci import error_codes
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 CATALOG_PAGE = 1000
 MAX_CATALOG_PAGES = 100
 SUBJECT = "portal"
 
-# Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
-REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)+$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
-# Distribution 2.8 also accepts Docker schema 1 manifests; they still get listed.
-KNOWN_MEDIA_TYPES = frozenset(
-    {
-        *MANIFEST_MEDIA_TYPES,
-        "application/vnd.docker.distribution.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    }
-)
+
+def is_repository(name: str) -> bool:
+    """A repository of the private registry: `<app-slug>/<image>`, so two components at least."""
+    return "/" in name and ocispec.is_repository_name(name)
+
+
+def is_content_digest(value: str) -> bool:
+    """A digest as Distribution gives them: the grammar's, with an encoded part of 32+ characters
+    (sha256 has 64)."""
+    return ocispec.is_digest(value) and len(value.partition(":")[2]) >= 32
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def parse_event(raw: Any) -> Event | None:
     repository = target.get("repository")
     if action not in ("push", "pull", "delete") or not isinstance(repository, str):
         return None
-    if len(repository) > 255 or not REPOSITORY_RE.match(repository):
+    if not is_repository(repository):
         return None
     url = target.get("url") if isinstance(target.get("url"), str) else ""
     if "/blobs/" in urlsplit(url).path:
@@ -86,13 +85,13 @@ def parse_event(raw: Any) -> Event | None:
     tag = target.get("tag") or ""
     digest = target.get("digest") or ""
     media_type = target.get("mediaType") or ""
-    if not isinstance(tag, str) or (tag and not TAG_RE.match(tag)):
+    if not isinstance(tag, str) or (tag and not ocispec.is_tag(tag)):
         return None
-    if not isinstance(digest, str) or len(digest) > 200 or (digest and not DIGEST_RE.match(digest)):
+    if not isinstance(digest, str) or len(digest) > 200 or (digest and not is_content_digest(digest)):
         return None
     if not isinstance(media_type, str) or len(media_type) > 255:
         return None
-    if action in ("push", "pull") and (media_type not in KNOWN_MEDIA_TYPES or not digest):
+    if action in ("push", "pull") and (media_type not in ocispec.KNOWN_MEDIA_TYPES or not digest):
         return None  # a blob (its events carry application/octet-stream or a layer type)
     size = target.get("size")
     size = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
@@ -184,7 +183,7 @@ class PrivateRegistry:
             if e.category == ErrorCategory.REPOSITORY_UNKNOWN:
                 return []
             raise
-        return [t for t in _json(response).get("tags") or [] if isinstance(t, str) and TAG_RE.match(t)]
+        return [t for t in _json(response).get("tags") or [] if isinstance(t, str) and ocispec.is_tag(t)]
 
     def manifest(self, repository: str, reference: str, *, actions: tuple[str, ...] = ("pull",)) -> Manifest:
         """HEAD the manifest a tag (or digest) names, accepting every manifest type.
@@ -193,10 +192,10 @@ class PrivateRegistry:
         """
         response = self._send(
             "HEAD", f"/v2/{_path(repository)}/manifests/{reference}", _repository_access(repository, *actions),
-            what="manifest", name=f"{repository}:{reference}", headers={"Accept": ACCEPT_MANIFESTS},
+            what="manifest", name=f"{repository}:{reference}", headers={"Accept": ocispec.ACCEPT_MANIFESTS},
         )  # fmt: skip
         digest = response.headers.get("Docker-Content-Digest", "")
-        if not DIGEST_RE.match(digest):
+        if not is_content_digest(digest):
             raise RegistryError(
                 f"the private registry sent no digest for {repository}:{reference}", ErrorCategory.INVALID_RESPONSE
             )
@@ -210,7 +209,7 @@ class PrivateRegistry:
         Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#deleting-manifests
         (Distribution 2.8 answers 400 to a DELETE by tag, so a tag is resolved to its digest first.)
         """
-        if not DIGEST_RE.match(digest):
+        if not is_content_digest(digest):
             raise RegistryError(f"{digest!r} is not a digest", ErrorCategory.INVALID_RESPONSE)
         self._send(
             "DELETE", f"/v2/{_path(repository)}/manifests/{digest}", _repository_access(repository, "delete"),
@@ -249,7 +248,7 @@ def _next_link(response: httpx.Response) -> str:
 def _status_error(response: httpx.Response, *, what: str, name: str) -> RegistryError:
     # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes
     status = response.status_code
-    codes = _error_codes(response)
+    codes = error_codes(response)
     if status == 401:
         return RegistryError(
             "the private registry refused the portal's own token: its config must come from "

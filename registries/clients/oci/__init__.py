@@ -1,0 +1,46 @@
+"""The client of OCI Distribution registries (external registries and the proxy's upstreams).
+
+endpoint: where a registry lives and what an image reference names; auth: challenges, token
+realms and tokens; errors: what an error answer means; client: OciClient; check: the
+connection test. Callers use the public API below, through `from registries.clients import oci`.
+"""
+
+from __future__ import annotations
+
+from .auth import KNOWN_REALM_HOSTS, Challenge, check_realm, fetch_token, parse_www_authenticate, pick_challenge
+from .check import (
+    CheckResult,
+    Step,
+    check_image,
+    check_image_sync,
+    verify_credentials,
+    verify_credentials_sync,
+)
+from .client import BlobInfo, Descriptor, Manifest, OciClient, RateLimit
+from .endpoint import Endpoint, parse_endpoint, parse_image
+from .errors import error_codes, status_error
+
+__all__ = [
+    "KNOWN_REALM_HOSTS",
+    "BlobInfo",
+    "Challenge",
+    "CheckResult",
+    "Descriptor",
+    "Endpoint",
+    "Manifest",
+    "OciClient",
+    "RateLimit",
+    "Step",
+    "check_image",
+    "check_image_sync",
+    "check_realm",
+    "error_codes",
+    "fetch_token",
+    "parse_endpoint",
+    "parse_image",
+    "parse_www_authenticate",
+    "pick_challenge",
+    "status_error",
+    "verify_credentials",
+    "verify_credentials_sync",
+]

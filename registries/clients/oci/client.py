@@ -1,0 +1,297 @@
+"""OCI Distribution client: ping, log in, fetch a manifest (digest verified), check blobs.
+
+Plain values in (endpoint, image, username, password), plain dataclasses out, RegistryError
+on failure. All traffic goes through netguard. Credentials never appear in results, errors
+or logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from portal import ocispec
+from portal.outbound.async_client import GuardedClient
+from portal.outbound.errors import ErrorCategory, RegistryError
+
+from .auth import Challenge, fetch_token, parse_www_authenticate, pick_challenge
+from .endpoint import Endpoint
+from .errors import error_codes, status_error
+
+_HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+    platform: str | None = None  # "os/arch[/variant]" for index entries
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    size: int
+    data: dict[str, Any] = field(repr=False)
+    raw: bytes = field(repr=False)
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in ocispec.INDEX_MEDIA_TYPES
+
+    @property
+    def children(self) -> list[Descriptor]:
+        return [d for d in _descriptors(self.data.get("manifests")) if d.platform != "unknown/unknown"]
+
+    @property
+    def layers(self) -> list[Descriptor]:
+        return _descriptors(self.data.get("layers"))
+
+    @property
+    def platforms(self) -> list[str]:
+        return [d.platform for d in self.children if d.platform]
+
+
+def _descriptors(items: Any) -> list[Descriptor]:
+    result = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or not ocispec.is_digest(str(item.get("digest", ""))):
+            continue
+        platform = item.get("platform")
+        name = None
+        if isinstance(platform, dict):
+            name = "/".join(str(platform[k]) for k in ("os", "architecture", "variant") if platform.get(k))
+        size = item.get("size")
+        result.append(
+            Descriptor(str(item.get("mediaType", "")), item["digest"], size if isinstance(size, int) else -1, name)
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    digest: str
+    size: int | None
+    redirected: bool = False  # served from another host (storage); not followed by a HEAD
+
+
+@dataclass
+class RateLimit:
+    """Docker Hub's pull limit headers, e.g. `ratelimit-limit: 100;w=21600`."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    window_seconds: int | None = None
+
+
+def rate_limit_of(headers: httpx.Headers) -> RateLimit | None:
+    """Docker Hub's pull limit headers, if the answer has them."""
+
+    # Reference: https://docs.docker.com/docker-hub/usage/pulls/
+    def number(value: str | None) -> tuple[int | None, int | None]:
+        match = re.match(r"^\s*(\d+)(?:\s*;\s*w=(\d+))?", value or "")
+        return (int(match.group(1)), int(match.group(2)) if match.group(2) else None) if match else (None, None)
+
+    limit, window = number(headers.get("ratelimit-limit"))
+    remaining, window2 = number(headers.get("ratelimit-remaining"))
+    if limit is None and remaining is None:
+        return None
+    return RateLimit(limit, remaining, window or window2)
+
+
+def verify_digest(body: bytes, *expected: str | None) -> str:
+    """The body's sha256 digest, after checking it against every expected digest given."""
+    computed = {"sha256": "sha256:" + hashlib.sha256(body).hexdigest()}
+    for digest in filter(None, expected):
+        algorithm = digest.split(":", 1)[0]
+        if algorithm not in _HASHES:
+            raise RegistryError(f"unsupported digest algorithm {algorithm[:20]}", "invalid_response")
+        if algorithm not in computed:
+            computed[algorithm] = f"{algorithm}:" + _HASHES[algorithm](body).hexdigest()
+        if computed[algorithm] != digest:
+            raise RegistryError("the manifest does not match its digest", "invalid_response")
+    return computed["sha256"]
+
+
+# --- the client ------------------------------------------------------------------------
+
+
+class OciClient:
+    """One registry endpoint, one set of credentials, one GuardedClient."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        http: GuardedClient,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        allowed_realm_hosts: Iterable[str] = (),
+    ) -> None:
+        self.endpoint = endpoint
+        self.http = http
+        self._username = username or None
+        self._password = password or ""
+        self._allowed_realm_hosts = tuple(allowed_realm_hosts)
+        self._authorization: str | None = None
+        self._scopes: set[str] = set()
+        self.challenge: Challenge | None = None
+        self.rate_limit: RateLimit | None = None
+
+    def __repr__(self) -> str:
+        return f"OciClient({self.endpoint!s})"
+
+    def _basic(self) -> str:
+        raw = f"{self._username}:{self._password}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+    async def _get(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        follow_redirects: bool = True,
+        authorize: bool = True,
+    ) -> httpx.Response:
+        all_headers = dict(headers or {})
+        if authorize and self._authorization:
+            all_headers["Authorization"] = self._authorization
+        response = await self.http.request(
+            method, f"{self.endpoint.base_url}/v2/{path}", headers=all_headers, follow_redirects=follow_redirects
+        )
+        self.rate_limit = rate_limit_of(response.headers) or self.rate_limit
+        return response
+
+    async def _get_authorized(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """_get, re-fetching a token once if the registry asks for a scope we do not hold yet."""
+        response = await self._get(method, path, **kwargs)
+        if response.status_code == 401 and self.challenge and self.challenge.scheme == "bearer":
+            retry = pick_challenge(parse_www_authenticate(response.headers.get_list("www-authenticate")))
+            if retry and retry.scheme == "bearer" and retry.scope and retry.scope not in self._scopes:
+                await self._bearer(retry, retry.scope)
+                response = await self._get(method, path, **kwargs)
+        return response
+
+    async def ping(self) -> Challenge | None:
+        """GET /v2/: None when no auth is needed, else the challenge to answer."""
+        # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#determining-support
+        response = await self._get("GET", "", authorize=False)
+        if response.status_code == 200:
+            self.challenge = None
+            return None
+        if response.status_code == 401:
+            challenge = pick_challenge(parse_www_authenticate(response.headers.get_list("www-authenticate")))
+            if challenge is None:
+                raise RegistryError(
+                    f"{self.endpoint.host} asks for authentication without a Basic or Bearer challenge",
+                    "invalid_response",
+                )
+            self.challenge = challenge
+            return challenge
+        raise status_error(response, what="ping")
+
+    async def authenticate(self, repository: str, actions: str = "pull") -> str:
+        """Answer the ping's challenge for `repository`; returns "none", "basic" or "bearer"."""
+        challenge = self.challenge
+        if challenge is None:
+            return "none"
+        if challenge.scheme == "basic":
+            if not self._username:
+                raise RegistryError(f"{self.endpoint.host} requires a user name and password", "unauthorized")
+            # Reference: https://www.rfc-editor.org/rfc/rfc7617 (Basic), checked on /v2/ once.
+            self._authorization = self._basic()
+            response = await self._get("GET", "")
+            if response.status_code != 200:
+                raise status_error(response, what="ping", name="the registry")
+            return "basic"
+        await self._bearer(challenge, f"repository:{repository}:{actions}")
+        return "bearer"
+
+    async def _bearer(self, challenge: Challenge, scope: str) -> None:
+        self._authorization = "Bearer " + await self.fetch_token(challenge, scope)
+        self._scopes.add(scope)
+
+    async def fetch_token(self, challenge: Challenge, scope: str) -> str:
+        """A bearer token from the challenge's realm; credentials go only to an allowed realm."""
+        return await fetch_token(
+            self.http,
+            challenge,
+            scope,
+            endpoint=self.endpoint,
+            authorization=self._basic() if self._username else None,
+            allowed_realm_hosts=self._allowed_realm_hosts,
+        )
+
+    async def get_manifest(self, repository: str, reference: str) -> Manifest:
+        """GET a manifest or index with the full Accept list, digest verified."""
+        # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
+        name = f"{repository}@{reference}" if ":" in reference else f"{repository}:{reference}"
+        response = await self._get_authorized(
+            "GET", f"{repository}/manifests/{reference}", headers={"Accept": ocispec.ACCEPT_MANIFESTS}
+        )
+        if response.status_code != 200:
+            error = status_error(response, what="manifest", name=name)
+            if error.category == ErrorCategory.MANIFEST_UNKNOWN and await self.repository_exists(repository) is False:
+                # Distribution answers MANIFEST_UNKNOWN even when the repository is missing.
+                raise RegistryError(f"repository {repository} not found", "repository_unknown", status_code=404)
+            raise error
+        body = response.content
+        header_digest = response.headers.get("docker-content-digest")
+        if header_digest and not ocispec.is_digest(header_digest):
+            raise RegistryError("the registry sent a malformed Docker-Content-Digest", "invalid_response")
+        digest = verify_digest(body, header_digest, reference if ":" in reference else None)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise RegistryError(f"the manifest of {name} is not JSON", "invalid_response")
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in ocispec.MANIFEST_MEDIA_TYPES:
+            media_type = str(data.get("mediaType", ""))
+        if media_type not in ocispec.MANIFEST_MEDIA_TYPES:
+            raise RegistryError(f"{name} has an unsupported manifest type (schema 1?)", "invalid_response")
+        return Manifest(header_digest or digest, media_type, len(body), data, body)
+
+    async def repository_exists(self, repository: str) -> bool | None:
+        """True/False from the tag list; None when the registry will not say."""
+        # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-tags
+        try:
+            response = await self._get_authorized("GET", f"{repository}/tags/list?n=1")
+        except RegistryError:
+            return None
+        if response.status_code == 200:
+            return True
+        if response.status_code == 404 and "NAME_UNKNOWN" in error_codes(response):
+            return False
+        return None
+
+    async def head_blob(self, repository: str, descriptor: Descriptor) -> BlobInfo:
+        """HEAD a blob. A redirect to storage counts as present and is not followed."""
+        # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#checking-if-content-exists-in-the-registry
+        response = await self._get_authorized("HEAD", f"{repository}/blobs/{descriptor.digest}", follow_redirects=False)
+        if response.is_redirect and response.headers.get("location"):
+            return BlobInfo(descriptor.digest, descriptor.size if descriptor.size >= 0 else None, redirected=True)
+        if response.status_code != 200:
+            raise status_error(response, what="blob", name=descriptor.digest)
+        length = response.headers.get("content-length", "")
+        size = int(length) if length.isdigit() else None
+        if size is not None and descriptor.size >= 0 and size != descriptor.size:
+            raise RegistryError(f"blob {descriptor.digest} has the wrong size", "invalid_response")
+        header_digest = response.headers.get("docker-content-digest")
+        if header_digest and header_digest != descriptor.digest:
+            raise RegistryError(f"blob {descriptor.digest} answered with another digest", "invalid_response")
+        return BlobInfo(descriptor.digest, size)

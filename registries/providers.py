@@ -1,0 +1,394 @@
+"""What each registry provider is, in one place: its endpoint (default and normalised form), the
+secrets it takes and how they are checked, whether it mints short-lived tokens, and the fields
+of its section on the add/edit form.
+
+A new provider is a Provider choice and an entry in RULES here, plus its client in clients/;
+services, forms and models read these rules and name no provider themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.views.decorators.debug import sensitive_variables
+
+from portal import ocispec
+from registries.clients import ecr, gcr
+
+
+class Provider(models.TextChoices):
+    DOCKERHUB = "dockerhub", "Docker Hub"
+    ECR = "ecr", "Amazon ECR"
+    GCR = "gcr", "Google Container Registry"
+    GAR = "gar", "Google Artifact Registry"
+    GHCR = "ghcr", "GitHub Container Registry"
+    QUAY = "quay", "Quay.io"
+    OTHER = "other", "Other OCI registry"
+
+
+GHCR_HOST = "ghcr.io"
+QUAY_HOST = "quay.io"
+MAX_SECRET_LENGTH = 64 * 1024
+
+# (scheme "" or "http://", address: lower case host[:port][/prefix], region) -> (endpoint, region)
+EndpointRule = Callable[[str, str, str], tuple[str, str]]
+# (username, the secrets given) -> (username to store, secret to store or None to keep the stored one)
+CredentialsRule = Callable[[str, dict[str, str]], tuple[str, dict | None]]
+
+
+class Token(Protocol):
+    username: str
+    password: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Minting:
+    """How a provider turns the stored secret into a short-lived registry token."""
+
+    mint: Callable[[str, dict, str], Token]  # (username, secret, region)
+    refresh_margin: timedelta  # mint again this long before the token expires
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One field of a provider's form section: `name` is the service's keyword argument."""
+
+    name: str
+    label: str
+    help: str = ""
+    required: bool = False
+    secret: bool = False
+    kind: str = "text"  # text | password | textarea | file
+    advanced: bool = False
+    placeholder: str = ""
+    autocomplete: str = "off"
+    initial: str = ""
+
+
+@dataclass(frozen=True)
+class Rules:
+    intro: str  # one line on the form
+    fields: tuple[Spec, ...]
+    secrets: tuple[str, ...]  # the secret inputs it takes; a refused login names the first
+    clean_credentials: CredentialsRule
+    clean_endpoint: EndpointRule
+    default_endpoint: str = ""  # used when the vendor leaves the endpoint blank; else it is required
+    default_name: str = ""  # else the name comes from the endpoint
+    minting: Minting | None = None
+    username_from_secret: bool = False  # the key names the account; no user name is typed
+
+
+# --- endpoints ---------------------------------------------------------------------------
+
+
+def _as_given(scheme: str, address: str, region: str) -> tuple[str, str]:
+    return scheme + address, region
+
+
+def _dockerhub_endpoint(scheme: str, address: str, region: str) -> tuple[str, str]:
+    if address not in ocispec.DOCKER_HUB_HOSTS:
+        raise ValidationError({"endpoint": f"Docker Hub's endpoint is {ocispec.DOCKER_HUB}."})
+    return ocispec.DOCKER_HUB, region
+
+
+def _ecr_endpoint(scheme: str, address: str, region: str) -> tuple[str, str]:
+    try:
+        parsed = ecr.parse_ecr_endpoint(address, region or None)
+    except ecr.EcrInputError as e:
+        raise ValidationError({e.field if e.field in ("endpoint", "region") else "endpoint": e.message}) from None
+    return parsed.host, parsed.region
+
+
+def _google_endpoint(provider: str) -> EndpointRule:
+    def clean(scheme: str, address: str, region: str) -> tuple[str, str]:
+        try:
+            gcr.parse_google_endpoint(provider, address)
+        except gcr.GcrInputError as e:
+            raise ValidationError({"endpoint": e.message}) from None
+        return scheme + address, region
+
+    return clean
+
+
+def _on_host(host: str, message: str) -> EndpointRule:
+    def clean(scheme: str, address: str, region: str) -> tuple[str, str]:
+        if address.split("/")[0] != host:
+            raise ValidationError({"endpoint": message})
+        return scheme + address, region
+
+    return clean
+
+
+# --- credentials ---------------------------------------------------------------------------
+
+
+@sensitive_variables("given", "value")
+def _ecr_credentials(username: str, given: dict[str, str]) -> tuple[str, dict | None]:
+    try:
+        ecr.validate_access_key_id(username)
+    except ecr.EcrInputError as e:
+        raise ValidationError({"username": e.message}) from None
+    value = given.get("secret_access_key")
+    if not value:
+        return username, None
+    try:
+        ecr.validate_secret_access_key(value)
+    except ecr.EcrInputError as e:
+        raise ValidationError({"secret_access_key": e.message}) from None
+    return username, {"secret_access_key": value}
+
+
+@sensitive_variables("given", "info")
+def _google_credentials(username: str, given: dict[str, str]) -> tuple[str, dict | None]:
+    """A service-account key (its account is the user name) or, where accepted, an access token."""
+    if given.get("service_account_key"):
+        try:
+            info = gcr.parse_service_account_key(given["service_account_key"])
+        except gcr.GcrInputError as e:
+            raise ValidationError({"service_account_key": e.message}) from None
+        except RecursionError:  # json.loads on thousands of nested brackets
+            raise ValidationError({"service_account_key": "Service-account key is not valid JSON."}) from None
+        return info["client_email"], {"service_account_key": json.dumps(info)}
+    if given.get("token"):  # only Artifact Registry takes one (see its `secrets`)
+        return gcr.REGISTRY_USERNAME, {"password": given["token"]}
+    return username, None
+
+
+@sensitive_variables("given", "value")
+def _password_credentials(username: str, given: dict[str, str]) -> tuple[str, dict | None]:
+    if not username:
+        raise ValidationError({"username": "Enter the user name for this registry."})
+    value = given.get("password") or given.get("token")
+    if given.get("password") and given.get("token"):
+        raise ValidationError({"token": "Give a password or a token, not both."})
+    return username, ({"password": value} if value else None)
+
+
+# --- minting -------------------------------------------------------------------------------
+
+
+@sensitive_variables("secret")
+def _mint_ecr(username: str, secret: dict, region: str) -> Token:
+    return ecr.mint_ecr_token(username, secret["secret_access_key"], region)
+
+
+@sensitive_variables("secret")
+def _mint_google(username: str, secret: dict, region: str) -> Token:
+    return gcr.mint_gcr_token(json.loads(secret["service_account_key"]))
+
+
+# ECR tokens live 12 h, Google's 1 h.
+ECR_MINTING = Minting(_mint_ecr, refresh_margin=timedelta(hours=2))
+GOOGLE_MINTING = Minting(_mint_google, refresh_margin=timedelta(minutes=15))
+
+
+# --- form fields ---------------------------------------------------------------------------
+
+
+def _endpoint_field(help_: str, placeholder: str, *, required: bool = True, advanced: bool = False) -> Spec:
+    initial = "" if required else placeholder  # a provider's own endpoint is filled in
+    return Spec(
+        "endpoint", "Endpoint", help_, required=required, advanced=advanced, placeholder=placeholder, initial=initial
+    )
+
+
+def _key_fields(*, gar: bool) -> tuple[Spec, ...]:
+    alternative = " Or give an access token below instead." if gar else ""
+    return (
+        Spec(
+            "service_account_key",
+            "Service-account JSON key",
+            "Paste the whole JSON key file, or upload it below. The portal mints short-lived access tokens "
+            f"from it.{alternative}",
+            secret=True,
+            kind="textarea",
+        ),
+        Spec("service_account_key_file", "…or upload the key file", "A .json key file, at most 64 KiB.", kind="file"),
+    )
+
+
+# In the order of the add form's "Other Registry" tab (Docker Hub has a tab of its own).
+RULES: dict[str, Rules] = {
+    Provider.DOCKERHUB: Rules(
+        intro="Images on hub.docker.com. Official images are found under library/.",
+        fields=(
+            Spec("username", "Docker Hub username", required=True, autocomplete="username"),
+            Spec(
+                "password",
+                "Password or access token",
+                "A personal access token (Account settings → Personal access tokens) is best: it can be read-only "
+                "and revoked on its own.",
+                required=True,
+                secret=True,
+                kind="password",
+            ),
+            _endpoint_field(
+                f"Leave as {ocispec.DOCKER_HUB} unless you use a Docker Hub mirror on your own network.",
+                ocispec.DOCKER_HUB,
+                required=False,
+                advanced=True,
+            ),
+        ),
+        secrets=("password", "token"),
+        clean_credentials=_password_credentials,
+        clean_endpoint=_dockerhub_endpoint,
+        default_endpoint=ocispec.DOCKER_HUB,
+        default_name="dockerhub",
+    ),
+    Provider.OTHER: Rules(
+        intro="Any registry that speaks the OCI Distribution API with a username and password: "
+        "Harbor, Artifactory, Nexus, GitLab, a self-hosted Quay or Distribution.",
+        fields=(
+            _endpoint_field(
+                "host[:port][/path-prefix], e.g. registry.example.com or registry.example.com/team. "
+                "Write http://… only for a plain-HTTP registry where this portal allows it.",
+                "registry.example.com",
+            ),
+            Spec("username", "Username", required=True, autocomplete="username"),
+            Spec("password", "Password or token", required=True, secret=True, kind="password"),
+        ),
+        secrets=("password", "token"),
+        clean_credentials=_password_credentials,
+        clean_endpoint=_as_given,
+    ),
+    Provider.ECR: Rules(
+        intro="Amazon Elastic Container Registry, with an IAM access key.",
+        fields=(
+            _endpoint_field("<account>.dkr.ecr.<region>.amazonaws.com", "123456789012.dkr.ecr.us-east-1.amazonaws.com"),
+            Spec(
+                "username",
+                "Access key ID",
+                "The IAM access key ID (AKIA…); the user needs ecr:GetAuthorizationToken and pull permissions.",
+                required=True,
+                placeholder="AKIA…",
+            ),
+            Spec(
+                "secret_access_key",
+                "Secret access key",
+                "The portal mints 12-hour ECR tokens with it and renews them itself.",
+                required=True,
+                secret=True,
+                kind="password",
+            ),
+            Spec(
+                "region",
+                "Region",
+                "Only when the endpoint is not of the form <account>.dkr.ecr.<region>.amazonaws.com, e.g. us-east-1.",
+                advanced=True,
+            ),
+        ),
+        secrets=("secret_access_key",),
+        clean_credentials=_ecr_credentials,
+        clean_endpoint=_ecr_endpoint,
+        minting=ECR_MINTING,
+    ),
+    Provider.GCR: Rules(
+        intro="Google Container Registry, with a service account's JSON key.",
+        fields=(
+            _endpoint_field(
+                "gcr.io, us.gcr.io, eu.gcr.io or asia.gcr.io, optionally with /<project>.", "gcr.io/my-project"
+            ),
+            *_key_fields(gar=False),
+        ),
+        secrets=("service_account_key",),
+        clean_credentials=_google_credentials,
+        clean_endpoint=_google_endpoint("gcr"),
+        minting=GOOGLE_MINTING,
+        username_from_secret=True,
+    ),
+    Provider.GAR: Rules(
+        intro="Google Artifact Registry, with a service account's JSON key or an access token.",
+        fields=(
+            _endpoint_field(
+                "<location>-docker.pkg.dev, optionally with /<project>/<repository>.", "us-central1-docker.pkg.dev"
+            ),
+            *_key_fields(gar=True),
+            Spec(
+                "token",
+                "Access token",
+                "Instead of a key: the output of “gcloud auth print-access-token”. It expires within an hour, "
+                "so a key is better.",
+                secret=True,
+                kind="password",
+            ),
+        ),
+        secrets=("service_account_key", "token"),
+        clean_credentials=_google_credentials,
+        clean_endpoint=_google_endpoint("gar"),
+        minting=GOOGLE_MINTING,
+        username_from_secret=True,
+    ),
+    Provider.GHCR: Rules(
+        intro=f"{GHCR_HOST}, with a GitHub username and personal access token.",
+        fields=(
+            Spec("username", "GitHub username", required=True, autocomplete="username"),
+            Spec(
+                "token",
+                "Personal access token",
+                "A classic token with the read:packages scope.",
+                required=True,
+                secret=True,
+                kind="password",
+            ),
+            _endpoint_field(f"Leave as {GHCR_HOST}.", GHCR_HOST, required=False, advanced=True),
+        ),
+        secrets=("token", "password"),
+        clean_credentials=_password_credentials,
+        clean_endpoint=_on_host(GHCR_HOST, f"GitHub Container Registry's endpoint is {GHCR_HOST}."),
+        default_endpoint=GHCR_HOST,
+    ),
+    Provider.QUAY: Rules(
+        intro=f"{QUAY_HOST}, with a user or robot account.",
+        fields=(
+            Spec(
+                "username",
+                "Username",
+                "Your Quay user, or a robot account such as acme+deploy.",
+                required=True,
+                autocomplete="username",
+            ),
+            Spec(
+                "password",
+                "Password or token",
+                "The robot account's token, or your encrypted password from Quay's account settings.",
+                required=True,
+                secret=True,
+                kind="password",
+            ),
+            _endpoint_field(
+                f"Leave as {QUAY_HOST}; a self-hosted Quay is an “Other OCI registry”.",
+                QUAY_HOST,
+                required=False,
+                advanced=True,
+            ),
+        ),
+        secrets=("password", "token"),
+        clean_credentials=_password_credentials,
+        clean_endpoint=_on_host(QUAY_HOST, f"Quay's endpoint is {QUAY_HOST}; use “other” for a self-hosted Quay."),
+        default_endpoint=QUAY_HOST,
+    ),
+}
+
+# Every secret input any provider takes; none is ever returned.
+SECRET_INPUTS = tuple(dict.fromkeys(name for rules in RULES.values() for name in rules.secrets))
+# The providers whose tokens the beat job renews.
+MINTING_PROVIDERS = tuple(p for p, rules in RULES.items() if rules.minting is not None)
+
+
+def rules(provider: str) -> Rules:
+    """The rules of a provider; KeyError for one that is not a Provider."""
+    return RULES[provider]
+
+
+def mints_tokens(provider: str, username: str) -> bool:
+    """Whether the portal mints tokens from the stored secret: ECR always, Google unless the
+    vendor gave an access token to use as it is (stored under Google's token user name)."""
+    minting = provider in RULES and RULES[provider].minting is not None
+    return minting and username != gcr.REGISTRY_USERNAME
