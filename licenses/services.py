@@ -80,6 +80,7 @@ def app_delete(*, app: App) -> None:
 logger = logging.getLogger(__name__)
 
 LICENSE_ID_BYTES = 24  # 192 random bits, URL-safe
+ID_PREFIX_LENGTH = 6  # the license ID's first characters, kept in clear (License.id_prefix) to show and find it
 
 
 def _new_license_id() -> str:
@@ -142,7 +143,7 @@ def license_create(
         customer_name=customer_name, customer_email=customer_email, type=type, expires_at=expires_at, new=True
     )
     license_id = _new_license_id()
-    license = License(app=app, created_by=actor.user, id_prefix=license_id[:6], **fields)
+    license = License(app=app, created_by=actor.user, id_prefix=license_id[:ID_PREFIX_LENGTH], **fields)
     license.lookup_hash = license_lookup_hash(license_id)
     license.license_id_encrypted = crypto.encrypt(license_id, aad=_license_aad(license))
     license.save()
