@@ -67,7 +67,7 @@ def app_detail(request, slug: str):
     form = AppRenameForm(request.POST or None, initial={"name": app.name})
     if request.method == "POST" and form.is_valid():
         try:
-            services.app_update(app=app, name=form.cleaned_data["name"])
+            services.app_update(actor=request.actor, app=app, name=form.cleaned_data["name"])
         except ValidationError as e:
             apply_errors(form, e)
         else:
@@ -121,7 +121,7 @@ def app_repository_rules(request, slug: str):
 def app_delete(request, slug: str):
     app = _team_app(request, slug)
     if request.method == "POST":
-        services.app_delete(app=app)
+        services.app_delete(actor=request.actor, app=app)
         messages.success(request, f"App “{app.name}” deleted.")
         return redirect("licenses:app-list")
     return render(
