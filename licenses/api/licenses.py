@@ -124,6 +124,15 @@ class LicenseIdUnreadable(exceptions.APIException):
     )
 
 
+class LicenseFileUnavailable(exceptions.APIException):
+    """The portal cannot sign license files now (the signing key is misconfigured); the page
+    says the same and makes no file."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "license_file_unavailable"
+    default_detail = "The license file cannot be signed; the operator must fix LICENSE_SIGNING_KEY_FILE."
+
+
 # --- views -------------------------------------------------------------------------------
 
 
@@ -204,9 +213,12 @@ class LicenseViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveMode
             license_id = services.license_id_of(license)
         except DecryptionError:
             raise LicenseIdUnreadable() from None
-        response = HttpResponse(
-            licensefile.render_license_file(license, license_id), content_type="application/yaml; charset=utf-8"
-        )
+        try:
+            text = licensefile.render_license_file(license, license_id)
+        except licensefile.LicenseFileError as e:  # the signing key is misconfigured
+            logger.warning("license %s: the license file cannot be signed: %s", license.pk, e)
+            raise LicenseFileUnavailable(f"The license file cannot be signed: {e}.") from None
+        response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{license_file_name(license)}"'
         response["Cache-Control"] = "no-store"
         return response
@@ -282,4 +294,10 @@ def license_file_name(license: License) -> str:
 @permission_classes([])
 def license_signing_key(request):
     """The public Ed25519 key (PEM) license files are signed with; anyone may fetch it."""
-    return HttpResponse(licensefile.public_key_pem(), content_type="application/x-pem-file")
+    try:
+        pem = licensefile.public_key_pem()
+    except licensefile.LicenseFileError as e:
+        logger.warning("the license signing key is unusable: %s", e)
+        # Anyone may ask: say what is wrong, not where the key file lives.
+        raise LicenseFileUnavailable("The license signing key is not available; tell the portal's operator.") from None
+    return HttpResponse(pem, content_type="application/x-pem-file")
