@@ -1,4 +1,5 @@
-"""Apps and the customer licenses to them."""
+"""The catalogue's writes: apps and the customer licenses to them, each taking the actor and
+recording an audit entry; and the license state the proxy asks about on every request."""
 
 from __future__ import annotations
 
