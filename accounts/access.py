@@ -26,10 +26,20 @@ SERVICE_ACCESS_ROLE = {TokenAccess.READ_WRITE: Role.DEVELOPER, TokenAccess.READ_
 
 @dataclass(frozen=True)
 class Actor:
+    """Who acts for a team: a member (user), a token (a member's, or a service account's), or
+    the portal itself (`system`: a scheduled job such as the daily registry check)."""
+
     team: Team
     role: str
     user: User | None = None
     token: ApiToken | None = None
+    system: str = ""
+
+    @classmethod
+    def for_system(cls, team: Team, name: str) -> Actor:
+        """The portal acting for `team` on its own, named `name` in audit trails. It holds no
+        role, so a service that checks a permission refuses it; it is no member to ask."""
+        return cls(team=team, role="", system=name)
 
     def can(self, perm: Perm) -> bool:
         return perm in ROLE_PERMS.get(self.role, frozenset())
@@ -37,6 +47,8 @@ class Actor:
     @property
     def label(self) -> str:
         """How this actor appears in audit trails."""
+        if self.system:
+            return self.system
         if self.token is not None and self.user is None:
             return f"service account {self.token.name}"
         return self.user.email if self.user else "unknown"

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import password_validation
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.access import SERVICE_ACCESS_ROLE, Actor
+from accounts.access import SERVICE_ACCESS_ROLE, Actor, Perm
 from accounts.models import ApiToken, Invite, Membership, Role, Team, TokenAccess, TokenKind, User
 
 TOKEN_PREFIXES = {TokenKind.USER: "vpu_", TokenKind.SERVICE: "vps_"}
@@ -52,6 +52,14 @@ def _clean_team_name(name: str, *, field: str = "team_name") -> tuple[str, str]:
     return name, slug
 
 
+def _require_admin(actor: Actor, team_id: int, what: str) -> None:
+    """Pages and API check roles before they call; this keeps any other caller to the same rule."""
+    if team_id != actor.team.pk:
+        raise PermissionDenied("That belongs to another team.")
+    if not actor.can(Perm.ADMIN):
+        raise PermissionDenied(f"Only a team admin may {what}.")
+
+
 def _check_password(password: str, user: User, *, field: str = "password") -> None:
     if not password:
         raise ValidationError({field: "Enter a password."})
@@ -71,6 +79,7 @@ def team_create(*, name: str, admin: User) -> Team:
     except IntegrityError:
         raise ValidationError({"name": f"A team named “{name}” already exists."}) from None
     Membership.objects.create(user=admin, team=team, role=Role.ADMIN)
+    audit(actor=Actor(team=team, role=Role.ADMIN, user=admin), action="team.create", target=team.slug, name=team.name)
     return team
 
 
@@ -140,8 +149,10 @@ def actor_for_user(user: User, team_id: int | None) -> Actor | None:
 # Invites ---------------------------------------------------------------------------
 
 
+@transaction.atomic
 def invite_create(*, actor: Actor, role: str, email: str = "") -> tuple[Invite, str]:
     """A single-use invite link; the returned secret is shown once and never stored."""
+    _require_admin(actor, actor.team.pk, "invite people")
     if role not in Role.values:
         raise ValidationError({"role": f"Choose one of: {', '.join(Role.values)}."})
     if email:
@@ -157,6 +168,7 @@ def invite_create(*, actor: Actor, role: str, email: str = "") -> tuple[Invite, 
         created_by=actor.user,
         expires_at=timezone.now() + timedelta(days=settings.INVITE_TTL_DAYS),
     )
+    audit(actor=actor, action="invite.create", target=email or "anyone with the link", role=role, invite=invite.pk)
     return invite, secret
 
 
@@ -179,11 +191,22 @@ def invite_accept(*, secret: str, user: User) -> Membership:
     invite.accepted_by = user
     invite.accepted_at = timezone.now()
     invite.save(update_fields=["accepted_by", "accepted_at"])
+    # The one who accepts acts; they are a member from this moment.
+    audit(
+        actor=Actor(team=invite.team, role=membership.role, user=user),
+        action="invite.accept",
+        target=user.email,
+        role=membership.role,
+        invite=invite.pk,
+    )
     return membership
 
 
-def invite_revoke(*, invite: Invite) -> None:
-    Invite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+@transaction.atomic
+def invite_revoke(*, actor: Actor, invite: Invite) -> None:
+    _require_admin(actor, invite.team_id, "revoke invites")
+    if Invite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+        audit(actor=actor, action="invite.revoke", target=invite.email or "anyone with the link", invite=invite.pk)
 
 
 def invites_purge_expired() -> int:
@@ -201,32 +224,43 @@ def _other_admins(membership: Membership) -> bool:
 
 
 @transaction.atomic
-def membership_set_role(*, membership: Membership, role: str) -> Membership:
+def membership_set_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
+    _require_admin(actor, membership.team_id, "change roles")
     if role not in Role.values:
         raise ValidationError({"role": f"Choose one of: {', '.join(Role.values)}."})
-    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
     if membership.role == Role.ADMIN and role != Role.ADMIN and not _other_admins(membership):
         raise ValidationError({"role": "A team needs at least one admin; make someone else admin first."})
+    was = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    if role != was:
+        audit(actor=actor, action="member.role", target=membership.user.email, role=role, was=was)
     return membership
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership) -> None:
+def membership_remove(*, actor: Actor, membership: Membership) -> None:
     """Remove a member; their user tokens for this team stop working at once."""
-    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    _require_admin(actor, membership.team_id, "remove members")
+    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
     if membership.role == Role.ADMIN and not _other_admins(membership):
         raise ValidationError("A team needs at least one admin; make someone else admin first.")
-    ApiToken.objects.filter(team=membership.team, user=membership.user, revoked_at__isnull=True).update(
+    revoked = ApiToken.objects.filter(team=membership.team, user=membership.user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
     membership.delete()
+    audit(
+        actor=actor, action="member.remove", target=membership.user.email, role=membership.role, tokens_revoked=revoked
+    )
 
 
 # API tokens -------------------------------------------------------------------------
 
+_TOKEN_AUDIT = {TokenKind.USER: "token", TokenKind.SERVICE: "service_account"}  # audit action prefix
 
+
+@transaction.atomic
 def token_create(
     *,
     actor: Actor,
@@ -236,7 +270,7 @@ def token_create(
 ) -> tuple[ApiToken, str]:
     """A new token; the plaintext is returned once and only its hash is stored.
 
-    User tokens belong to the acting user; service accounts need an admin.
+    User tokens belong to the acting user; service accounts need an admin (PermissionDenied).
     """
     name = " ".join((name or "").split())
     if not name:
@@ -249,6 +283,8 @@ def token_create(
         raise ValidationError({"access": f"Choose one of: {', '.join(TokenAccess.values)}."})
     if actor.user is None:
         raise ValidationError("Only a person can create tokens; service accounts cannot.")
+    if kind == TokenKind.SERVICE:
+        _require_admin(actor, actor.team.pk, "create service accounts")
     if (
         kind == TokenKind.SERVICE
         and ApiToken.objects.filter(
@@ -267,11 +303,21 @@ def token_create(
         token_hash=hash_secret(secret),
         created_by=actor.user,
     )
+    audit(
+        actor=actor, action=f"{_TOKEN_AUDIT[kind]}.create", target=token.name, prefix=token.prefix, access=token.access
+    )
     return token, secret
 
 
-def token_revoke(*, token: ApiToken) -> None:
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+@transaction.atomic
+def token_revoke(*, actor: Actor, token: ApiToken) -> None:
+    """Revoke a token: a person revokes their own tokens, an admin the team's service accounts."""
+    if token.kind == TokenKind.SERVICE:
+        _require_admin(actor, token.team_id, "revoke service accounts")
+    elif token.team_id != actor.team.pk or actor.user is None or token.user_id != actor.user.pk:
+        raise PermissionDenied("Only its owner may revoke a personal token.")
+    if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+        audit(actor=actor, action=f"{_TOKEN_AUDIT[token.kind]}.revoke", target=token.name, prefix=token.prefix)
 
 
 def token_authenticate(secret: str) -> Actor | None:

@@ -173,7 +173,7 @@ def member_role(request, pk: int):
     try:
         if not form.is_valid():
             raise ValidationError("Choose a valid role.")
-        services.membership_set_role(membership=membership, role=form.cleaned_data["role"])
+        services.membership_set_role(actor=request.actor, membership=membership, role=form.cleaned_data["role"])
     except ValidationError as e:
         messages.error(request, " ".join(e.messages))
     else:
@@ -186,7 +186,7 @@ def member_remove(request, pk: int):
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=pk, team=request.actor.team)
     if request.method == "POST":
         try:
-            services.membership_remove(membership=membership)
+            services.membership_remove(actor=request.actor, membership=membership)
         except ValidationError as e:
             messages.error(request, " ".join(e.messages))
         else:
@@ -208,7 +208,7 @@ def member_remove(request, pk: int):
 @require_POST
 def invite_revoke(request, pk: int):
     invite = get_object_or_404(Invite, pk=pk, team=request.actor.team)
-    services.invite_revoke(invite=invite)
+    services.invite_revoke(actor=request.actor, invite=invite)
     messages.success(request, "The invite link no longer works.")
     return redirect("accounts:team")
 
@@ -254,7 +254,7 @@ def token_revoke(request, pk: int):
     if not mine and not (token.kind == TokenKind.SERVICE and actor.can(Perm.ADMIN)):
         return render(request, "403.html", status=403)
     if request.method == "POST":
-        services.token_revoke(token=token)
+        services.token_revoke(actor=actor, token=token)
         messages.success(request, f"Token “{token.name}” revoked; it is refused from now on.")
         return redirect("accounts:tokens")
     return render(

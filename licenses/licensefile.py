@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -80,9 +81,16 @@ def _create_key(path: Path) -> None:
 @lru_cache(maxsize=8)  # one key file per setting; bounded all the same
 def _load(key_file: str) -> Ed25519PrivateKey:
     path = Path(key_file)
-    if not path.exists():
-        _create_key(path)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    try:
+        if not path.exists():
+            _create_key(path)
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as e:
+        raise LicenseFileError(
+            f"{key_file} cannot be read or created: {e.strerror} (LICENSE_SIGNING_KEY_FILE)"
+        ) from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # not PEM, encrypted, or an unknown kind of key
+        raise LicenseFileError(f"{key_file} is not an unencrypted PEM private key (LICENSE_SIGNING_KEY_FILE)") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise LicenseFileError(f"{key_file} holds no Ed25519 private key (LICENSE_SIGNING_KEY_FILE)")
     return key

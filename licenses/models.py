@@ -1,4 +1,6 @@
-"""Apps (what a vendor ships) and, later, the customer licenses to them."""
+"""The vendor's catalogue: apps (what a vendor ships, and which upstream repositories its
+licenses may pull), the customer licenses to them, each pull through the proxy (the pull
+log), and the slugs of deleted apps, never handed out again."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from accounts.models import Team
 
 
 class App(models.Model):
-    """A product a vendor ships; its slug is part of every image path, so it never changes."""
+    """A product a vendor ships, owned by one team. Its slug is part of every image path (and
+    of the private registry's repositories), so it never changes and is unique portal-wide;
+    its registries are the team's that serve all apps or name this one."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="apps")
     name = models.CharField(max_length=100)

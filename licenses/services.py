@@ -1,4 +1,5 @@
-"""Apps and the customer licenses to them."""
+"""The catalogue's writes: apps and the customer licenses to them, each taking the actor and
+recording an audit entry; and the license state the proxy asks about on every request."""
 
 from __future__ import annotations
 
@@ -57,21 +58,32 @@ def app_create(*, actor: Actor, name: str, slug: str = "") -> App:
         raise ValidationError(errors)
     try:
         with transaction.atomic():
-            return App.objects.create(team=actor.team, name=name, slug=slug, created_by=actor.user)
+            app = App.objects.create(team=actor.team, name=name, slug=slug, created_by=actor.user)
+            audit(actor=actor, action="app.create", target=slug, name=name)
     except IntegrityError:
         raise ValidationError({"slug": [f"The slug “{slug}” is taken; choose another."]}) from None
-
-
-def app_update(*, app: App, name: str) -> App:
-    app.name = _clean_name(name)
-    app.save(update_fields=["name"])
     return app
 
 
 @transaction.atomic
-def app_delete(*, app: App) -> None:
+def app_update(*, actor: Actor, app: App, name: str | None = None, repository_rules: list[str] | None = None) -> App:
+    """Rename the app and/or set its repository rules (None: leave as is); all or nothing."""
+    if name is not None:
+        name = _clean_name(name)
+        if name != app.name:
+            was, app.name = app.name, name
+            app.save(update_fields=["name"])
+            audit(actor=actor, action="app.rename", target=app.slug, name=name, was=was)
+    if repository_rules is not None:
+        app_set_repository_rules(actor=actor, app=app, rules=repository_rules)
+    return app
+
+
+@transaction.atomic
+def app_delete(*, actor: Actor, app: App) -> None:
     """Delete an app; its slug is retired for good (see RetiredSlug)."""
     RetiredSlug.objects.get_or_create(slug=app.slug)
+    audit(actor=actor, action="app.delete", target=app.slug, name=app.name)
     app.delete()
 
 
@@ -80,6 +92,7 @@ def app_delete(*, app: App) -> None:
 logger = logging.getLogger(__name__)
 
 LICENSE_ID_BYTES = 24  # 192 random bits, URL-safe
+ID_PREFIX_LENGTH = 6  # the license ID's first characters, kept in clear (License.id_prefix) to show and find it
 
 
 def _new_license_id() -> str:
@@ -142,7 +155,7 @@ def license_create(
         customer_name=customer_name, customer_email=customer_email, type=type, expires_at=expires_at, new=True
     )
     license_id = _new_license_id()
-    license = License(app=app, created_by=actor.user, id_prefix=license_id[:6], **fields)
+    license = License(app=app, created_by=actor.user, id_prefix=license_id[:ID_PREFIX_LENGTH], **fields)
     license.lookup_hash = license_lookup_hash(license_id)
     license.license_id_encrypted = crypto.encrypt(license_id, aad=_license_aad(license))
     license.save()

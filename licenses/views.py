@@ -5,11 +5,9 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 
@@ -69,7 +67,7 @@ def app_detail(request, slug: str):
     form = AppRenameForm(request.POST or None, initial={"name": app.name})
     if request.method == "POST" and form.is_valid():
         try:
-            services.app_update(app=app, name=form.cleaned_data["name"])
+            services.app_update(actor=request.actor, app=app, name=form.cleaned_data["name"])
         except ValidationError as e:
             apply_errors(form, e)
         else:
@@ -81,7 +79,7 @@ def app_detail(request, slug: str):
 def _render_app_detail(request, app: App, *, form=None, rules_form=None):
     form = form or AppRenameForm(initial={"name": app.name})
     rules_form = rules_form or RepositoryRulesForm(initial={"repository_rules": "\n".join(_rules_text(app))})
-    counts = License.objects.filter(app=app).aggregate(**_status_counts())
+    counts = selectors.license_status_counts(License.objects.filter(app=app))
     context = {
         "app": app,
         "form": form,
@@ -123,7 +121,7 @@ def app_repository_rules(request, slug: str):
 def app_delete(request, slug: str):
     app = _team_app(request, slug)
     if request.method == "POST":
-        services.app_delete(app=app)
+        services.app_delete(actor=request.actor, app=app)
         messages.success(request, f"App “{app.name}” deleted.")
         return redirect("licenses:app-list")
     return render(
@@ -142,30 +140,6 @@ def app_delete(request, slug: str):
 # --- licenses --------------------------------------------------------------------------
 
 LICENSES_PER_PAGE = 25
-STATUSES = ("active", "expired", "revoked")
-
-
-def _status_q(status: str) -> Q:
-    now = timezone.now()
-    if status == "revoked":
-        return Q(revoked_at__isnull=False)
-    if status == "expired":
-        return Q(revoked_at__isnull=True, expires_at__lte=now)
-    return Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-
-
-def _status_counts() -> dict:
-    return {status: Count("pk", filter=_status_q(status)) for status in STATUSES}
-
-
-def _search(licenses, q: str):
-    """Customer name or email contains q, or the license ID starts with it (the stored prefix)."""
-    q = q.strip().rstrip("…").strip()
-    if not q:
-        return licenses
-    return licenses.filter(
-        Q(customer_name__icontains=q) | Q(customer_email__icontains=q) | Q(id_prefix__startswith=q[:6])
-    )
 
 
 @team_view(Perm.READ)
@@ -188,11 +162,10 @@ def _license_list(request, *, apps, app: App | None, app_fixed: bool):
     any_license = licenses.exists()
     if app is not None:
         licenses = licenses.filter(app=app)
-    q = request.GET.get("q", "")[:200]
+    q = request.GET.get("q", "")[: selectors.MAX_QUERY_LENGTH]
     status = request.GET.get("status", "")
-    licenses = _search(licenses, q)
-    if status in STATUSES:
-        licenses = licenses.filter(_status_q(status))
+    status = status if status in selectors.LICENSE_STATUSES else ""  # the page ignores an unknown one
+    licenses = selectors.license_search(licenses, q, status)
     page = Paginator(licenses, LICENSES_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "page": page,
@@ -202,9 +175,9 @@ def _license_list(request, *, apps, app: App | None, app_fixed: bool):
         "app": app,
         "app_fixed": app_fixed,
         "q": q,
-        "status": status if status in STATUSES else "",
-        "statuses": STATUSES,
-        "filtered": bool(q.strip() or status in STATUSES or (app and not app_fixed)),
+        "status": status,
+        "statuses": selectors.LICENSE_STATUSES,
+        "filtered": bool(q.strip() or status or (app and not app_fixed)),
     }
     return render(request, "licenses/license_list.html", context)
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.core.exceptions import ValidationError
 
+from accounts.access import Actor
 from portal.outbound.errors import RegistryError
 from registries import services
-from registries.models import RegistryTest
+from registries.models import ExternalRegistry
 
 logger = logging.getLogger(__name__)
 
 REFRESH_RETRIES = 4
+RETEST_ACTOR = "daily check"  # who the daily re-tests are requested by, in the test history
 
 
 @shared_task
@@ -48,10 +51,26 @@ def registries_refresh_tokens_task() -> str:
 
 @shared_task
 def registries_retest_task() -> str:
-    """Daily: test every registry again with its last good image."""
-    count = 0
-    for registry_id, image in services.registries_to_retest():
-        test = RegistryTest.objects.create(registry_id=registry_id, image=image, requested_by="daily check")
-        registry_test_task.delay(test.pk)
-        count += 1
-    return f"{count} queued"
+    """Daily: test every registry again with its last good image, as a request from the
+    "daily check" actor through registry_test_request: the team's test limit, the image check
+    and the fail-fast enqueue are the same as for a person's test. Once a team's limit is spent,
+    its other registries are skipped (and logged) until the next day."""
+    due = dict(services.registries_to_retest())
+    registries = ExternalRegistry.objects.select_related("team").in_bulk(list(due))
+    queued = skipped = 0
+    for registry_id, image in due.items():
+        registry = registries.get(registry_id)
+        if registry is None:  # deleted meanwhile
+            continue
+        try:
+            services.registry_test_request(
+                actor=Actor.for_system(registry.team, RETEST_ACTOR), registry=registry, image=image
+            )
+        except (services.TooManyTests, ValidationError) as e:
+            logger.warning(
+                "daily check of registry %s skipped: %s", registry_id, " ".join(getattr(e, "messages", [str(e)]))
+            )
+            skipped += 1
+            continue
+        queued += 1
+    return f"{queued} queued, {skipped} skipped" if skipped else f"{queued} queued"

@@ -24,7 +24,7 @@ from portal.api import TeamScopedMixin
 
 class _RevokeMixin:
     def destroy(self, request, *args, **kwargs):
-        services.token_revoke(token=self.get_object())
+        services.token_revoke(actor=request.actor, token=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -101,11 +101,13 @@ class MembershipViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveM
         data = MembershipSerializer(membership, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         if "role" in data.validated_data:
-            membership = services.membership_set_role(membership=membership, role=data.validated_data["role"])
+            membership = services.membership_set_role(
+                actor=request.actor, membership=membership, role=data.validated_data["role"]
+            )
         return Response(MembershipSerializer(membership).data)
 
     def destroy(self, request, *args, **kwargs):
-        services.membership_remove(membership=self.get_object())
+        services.membership_remove(actor=request.actor, membership=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -128,7 +130,7 @@ class InviteViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveModel
         return Response(NewInviteSerializer(invite).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, *args, **kwargs):
-        services.invite_revoke(invite=self.get_object())
+        services.invite_revoke(actor=request.actor, invite=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -10,10 +10,8 @@ import logging
 import re
 from datetime import UTC, date, datetime, time
 
-from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
@@ -22,16 +20,16 @@ from rest_framework.decorators import action, api_view, authentication_classes, 
 from rest_framework.response import Response
 
 from accounts.access import Perm
-from licenses import licensefile, services
+from licenses import licensefile, selectors, services
 from licenses.models import App, License, LicenseType, PullEvent
+from licenses.selectors import LICENSE_STATUSES
+from licenses.services import ID_PREFIX_LENGTH
 from portal.api import TeamScopedMixin
 from portal.crypto import DecryptionError
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ("active", "expired", "revoked")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-ID_PREFIX_LENGTH = 6  # License.id_prefix: the first characters of the license ID
 
 
 # --- serializers -------------------------------------------------------------------------
@@ -126,23 +124,26 @@ class LicenseIdUnreadable(exceptions.APIException):
     )
 
 
+class LicenseFileUnavailable(exceptions.APIException):
+    """The portal cannot sign license files now (the signing key is misconfigured); the page
+    says the same and makes no file."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "license_file_unavailable"
+    default_detail = "The license file cannot be signed; the operator must fix LICENSE_SIGNING_KEY_FILE."
+
+
 # --- views -------------------------------------------------------------------------------
-
-
-def _status_q(value: str) -> Q:
-    now = timezone.now()
-    if value == "revoked":
-        return Q(revoked_at__isnull=False)
-    if value == "expired":
-        return Q(revoked_at__isnull=True, expires_at__lte=now)
-    return Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
 
 LIST_PARAMETERS = [
     OpenApiParameter(
-        "search", str, description="Customer name or email contains it, or the license ID starts with it."
+        "search",
+        str,
+        description="Customer name or email contains it, or the license ID: its first "
+        f"{ID_PREFIX_LENGTH} characters or fewer, or the whole ID.",
     ),
-    OpenApiParameter("status", str, enum=STATUSES),
+    OpenApiParameter("status", str, enum=LICENSE_STATUSES),
     OpenApiParameter("app", str, description="Only this app's licenses (by slug)."),
 ]
 
@@ -171,19 +172,9 @@ class LicenseViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveMode
         if params.get("app"):
             queryset = queryset.filter(app__slug=params["app"])
         wanted = params.get("status", "").strip()
-        if wanted:
-            if wanted not in STATUSES:
-                raise exceptions.ValidationError({"status": [f"Choose one of: {', '.join(STATUSES)}."]})
-            queryset = queryset.filter(_status_q(wanted))
-        search = params.get("search", "").strip().rstrip("…")[:200]
-        if search:
-            matches = Q(customer_name__icontains=search) | Q(customer_email__icontains=search)
-            if len(search) <= ID_PREFIX_LENGTH:
-                matches |= Q(id_prefix__startswith=search)
-            else:  # a whole license ID: found by its keyed hash, as the proxy finds it
-                matches |= Q(lookup_hash=services.license_lookup_hash(search))
-            queryset = queryset.filter(matches)
-        return queryset
+        if wanted and wanted not in LICENSE_STATUSES:
+            raise exceptions.ValidationError({"status": [f"Choose one of: {', '.join(LICENSE_STATUSES)}."]})
+        return selectors.license_search(queryset, params.get("search", ""), wanted)
 
     @extend_schema(request=LicenseWriteSerializer, responses=LicenseDetailSerializer)
     def partial_update(self, request, *args, **kwargs):
@@ -222,9 +213,12 @@ class LicenseViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveMode
             license_id = services.license_id_of(license)
         except DecryptionError:
             raise LicenseIdUnreadable() from None
-        response = HttpResponse(
-            licensefile.render_license_file(license, license_id), content_type="application/yaml; charset=utf-8"
-        )
+        try:
+            text = licensefile.render_license_file(license, license_id)
+        except licensefile.LicenseFileError as e:  # the signing key is misconfigured
+            logger.warning("license %s: the license file cannot be signed: %s", license.pk, e)
+            raise LicenseFileUnavailable(f"The license file cannot be signed: {e}.") from None
+        response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{license_file_name(license)}"'
         response["Cache-Control"] = "no-store"
         return response
@@ -300,4 +294,10 @@ def license_file_name(license: License) -> str:
 @permission_classes([])
 def license_signing_key(request):
     """The public Ed25519 key (PEM) license files are signed with; anyone may fetch it."""
-    return HttpResponse(licensefile.public_key_pem(), content_type="application/x-pem-file")
+    try:
+        pem = licensefile.public_key_pem()
+    except licensefile.LicenseFileError as e:
+        logger.warning("the license signing key is unusable: %s", e)
+        # Anyone may ask: say what is wrong, not where the key file lives.
+        raise LicenseFileUnavailable("The license signing key is not available; tell the portal's operator.") from None
+    return HttpResponse(pem, content_type="application/x-pem-file")

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
@@ -34,13 +33,13 @@ class AppViewSet(TeamScopedMixin, viewsets.ModelViewSet):
         app = self.get_object()
         serializer = AppUpdateSerializer(app, data=request.data, partial=kwargs.pop("partial", False))
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():  # a bad rule leaves the name unchanged too
-            if "name" in serializer.validated_data:
-                services.app_update(app=app, name=serializer.validated_data["name"])
-            if "repository_rules" in serializer.validated_data:
-                services.app_set_repository_rules(
-                    actor=request.actor, app=app, rules=serializer.validated_data["repository_rules"]
-                )
+        # One service, one transaction: a bad rule leaves the name unchanged too.
+        services.app_update(
+            actor=request.actor,
+            app=app,
+            name=serializer.validated_data.get("name"),
+            repository_rules=serializer.validated_data.get("repository_rules"),
+        )
         return Response(AppSerializer(app).data)
 
     @extend_schema(request=AppUpdateSerializer)
@@ -48,5 +47,5 @@ class AppViewSet(TeamScopedMixin, viewsets.ModelViewSet):
         return self.update(request, *args, partial=True, **kwargs)
 
     def destroy(self, request, *args, **kwargs):
-        services.app_delete(app=self.get_object())
+        services.app_delete(actor=request.actor, app=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

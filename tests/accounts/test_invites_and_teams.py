@@ -55,7 +55,7 @@ def test_expired_and_revoked_invites_are_refused(admin, team):
     _, expired = services.invite_create(actor=actor, role=Role.DEVELOPER)
     Invite.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     invite, revoked = services.invite_create(actor=actor, role=Role.DEVELOPER)
-    services.invite_revoke(invite=invite)
+    services.invite_revoke(actor=actor, invite=invite)
     for secret in (expired, revoked, "made-up"):
         assert Client().get(reverse("accounts:invite-accept", args=[secret])).status_code == 404
 

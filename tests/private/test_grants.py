@@ -329,7 +329,8 @@ def test_revoked_and_expired_licenses_and_revoked_tokens_get_401_at_the_next_tok
 
     for creds in (cast.admin, cast.rw_service, cast.viewer):
         assert _token(portal_server, creds, scope).status_code == 200
-        accounts.token_revoke(token=_api_token(creds))
+        token = _api_token(creds)
+        accounts.token_revoke(actor=factories.actor_of(token.user or cast.admin_user, cast.team), token=token)
         _unauthorized(_token(portal_server, creds, scope))
         _refused(_pull(private_registry, creds, "acme-api/api:1.0.0", tmp_path), why="unauthorized")
     _refused(_push(private_registry, cast.rw_service, oci_layouts["secret"], "acme-api/api:late"), why="unauthorized")
