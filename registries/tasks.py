@@ -52,9 +52,9 @@ def registries_refresh_tokens_task() -> str:
 @shared_task
 def registries_retest_task() -> str:
     """Daily: test every registry again with its last good image, as a request from the
-    "daily check" actor through registry_test_request: the team's test limit, the image check
-    and the fail-fast enqueue are the same as for a person's test. Once a team's limit is spent,
-    its other registries are skipped (and logged) until the next day."""
+    "daily check" actor through registry_test_request: the image check and the fail-fast enqueue
+    are the same as for a person's test; the per-team limit is for people and tokens, so every
+    registry is checked and the team's budget stays theirs. A refused image is skipped and logged."""
     due = dict(services.registries_to_retest())
     registries = ExternalRegistry.objects.select_related("team").in_bulk(list(due))
     queued = skipped = 0
