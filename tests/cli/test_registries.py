@@ -25,7 +25,6 @@ from licenses.models import App
 from portal import crypto
 from registries import services
 from registries.models import ExternalRegistry
-from tests.cli.conftest import make_vendor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -261,9 +260,9 @@ def test_each_provider_stores_what_it_needs(portal, args, endpoint, username, se
     assert SECRET not in result.stdout
 
 
-def test_apps_limit_a_registry_and_an_unknown_app_is_named(portal, cli_vendor):
+def test_apps_limit_a_registry_and_an_unknown_app_is_named(portal, actor):
     for slug in ("api", "web"):
-        App.objects.create(team=cli_vendor.team, name=slug, slug=slug, created_by=cli_vendor.user)
+        App.objects.create(team=actor.team, name=slug, slug=slug, created_by=actor.user)
     base = ("registry", "add", "other", "--endpoint", "registry.example.com", "-u", "me", "--password-stdin")
     added = portal(*base, "--app", "api", "--app", "web", "--skip-validation", input=SECRET)
     assert added.returncode == 0, added.stderr
@@ -389,10 +388,9 @@ def test_remove_on_a_terminal_asks_first(portal):
     assert not ExternalRegistry.objects.exists()
 
 
-def test_remove_or_test_of_an_unknown_or_foreign_registry_says_not_found(portal):
-    other = make_vendor("boss@other.test", "Other")
+def test_remove_or_test_of_an_unknown_or_foreign_registry_says_not_found(portal, outsider_actor):
     services.registry_create(
-        actor=other, provider="other", endpoint="theirs.example.com", name="theirs", username="x",
+        actor=outsider_actor, provider="other", endpoint="theirs.example.com", name="theirs", username="x",
         password=SECRET, skip_validation=True,
     )  # fmt: skip
     for ref in ("nope", "theirs", "theirs.example.com"):

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from accounts.models import AuditEvent, Role, TokenAccess
+from accounts.models import AuditEvent, TokenAccess
 from portal.celery import app as celery_app
 from registries import services
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
@@ -124,11 +124,6 @@ def broker_down(monkeypatch):
     monkeypatch.setitem(celery_app.conf, "broker_url", url)
     monkeypatch.setattr(celery_app, "_pool", None)
     monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
-
-
-@pytest.fixture
-def actor(admin, team):
-    return factories.actor_of(admin, team)
 
 
 @pytest.fixture
@@ -598,7 +593,7 @@ def _at_the_start_of_a_window(window: int) -> None:
 
 
 def test_the_21st_test_in_ten_minutes_is_refused_with_429_naming_the_limit_and_another_team_is_unaffected(
-    admin_api, registry, outsider_api, outsider, other_team, private_queue
+    admin_api, registry, outsider_api, outsider_actor, private_queue
 ):
     assert (settings.REGISTRY_TEST_RATE, settings.REGISTRY_TEST_RATE_WINDOW) == (20, 600)  # the defaults
     _at_the_start_of_a_window(600)
@@ -617,7 +612,7 @@ def test_the_21st_test_in_ten_minutes_is_refused_with_429_naming_the_limit_and_a
     assert redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(private_queue) == 20
 
     theirs = services.registry_create(
-        actor=factories.actor_of(outsider, other_team), provider="other", endpoint="registry.example.org",
+        actor=outsider_actor, provider="other", endpoint="registry.example.org",
         username="other", password=canary(), skip_validation=True,
     )  # fmt: skip
     response = outsider_api.post(f"{URL}{theirs.pk}/test/", {"image": "acme/api:1.0.0"}, format="json")
@@ -654,13 +649,9 @@ READERS = ["viewer", "service-ro"]
 WRITES = ["create", "update", "delete", "test"]
 
 
-def _client_for(kind: str, team) -> APIClient:
-    if kind == "admin":
-        return factories.api_client(team.memberships.get(role=Role.ADMIN).user, team)
-    if kind == "developer":
-        return factories.api_client(factories.add_member(team, Role.DEVELOPER), team)
-    if kind == "viewer":
-        return factories.api_client(factories.add_member(team, Role.READ_ONLY), team)
+def _client_for(kind: str, team, request) -> APIClient:
+    if kind in ("admin", "developer", "viewer"):
+        return request.getfixturevalue(f"{kind}_api")
     access = TokenAccess.READ_WRITE if kind == "service-rw" else TokenAccess.READ_ONLY
     return factories.bearer_client(factories.service_token(team, access=access))
 
@@ -688,8 +679,8 @@ def _happened(action: str, registry) -> bool:
 
 @pytest.mark.parametrize("action", WRITES)
 @pytest.mark.parametrize("kind", WRITERS + READERS)
-def test_write_permissions_follow_the_role(kind, action, team, registry):
-    response = _write(_client_for(kind, team), action, registry)
+def test_write_permissions_follow_the_role(kind, action, team, registry, request):
+    response = _write(_client_for(kind, team, request), action, registry)
     if kind in WRITERS:
         assert response.status_code in (201, 200, 202, 204), response.content
         assert _happened(action, registry)
@@ -700,8 +691,8 @@ def test_write_permissions_follow_the_role(kind, action, team, registry):
 
 
 @pytest.mark.parametrize("kind", WRITERS + READERS)
-def test_every_member_may_read(kind, team, registry):
-    client = _client_for(kind, team)
+def test_every_member_may_read(kind, team, registry, request):
+    client = _client_for(kind, team, request)
     test = RegistryTest.objects.create(registry=registry, image="acme/api:1.0.0")
     assert client.get(URL).json()["count"] == 1
     assert client.get(f"{URL}{registry.pk}/").status_code == 200

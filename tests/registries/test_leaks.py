@@ -293,12 +293,12 @@ def test_no_canary_reaches_any_sink(
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_the_sweep_finds_a_canary_where_it_must_be(admin, team, loopback_server):
+def test_the_sweep_finds_a_canary_where_it_must_be(actor, loopback_server):
     """The decrypted secret in memory, and the Basic header the upstream received, do hold the canary."""
     upstream = loopback_server().on("/v2/", Reply.challenge("upstream", scheme="Basic"))
     password = Secret("password", canary(), "acme")
     registry = services.registry_create(
-        actor=factories.actor_of(admin, team),
+        actor=actor,
         provider="other",
         endpoint=upstream.url,
         username="acme",
@@ -321,11 +321,11 @@ def test_the_sweep_finds_a_canary_where_it_must_be(admin, team, loopback_server)
 
 
 @pytest.fixture
-def stored(admin, team):
+def stored(actor):
     """An `other` registry whose password is a canary."""
     password = canary()
     registry = services.registry_create(
-        actor=factories.actor_of(admin, team),
+        actor=actor,
         provider="other",
         endpoint="registry.example.com",
         username="acme",
@@ -349,14 +349,13 @@ def test_an_exception_inside_registry_credentials_hides_the_decrypted_secret(sto
 
 
 @pytest.mark.django_db
-def test_an_exception_while_saving_hides_the_secrets_given(admin, team, monkeypatch):
+def test_an_exception_while_saving_hides_the_secrets_given(actor, monkeypatch):
     password, key = canary(), canary_aws_secret()
 
     def failing_audit(**kwargs):
         raise RuntimeError("audit store unavailable")
 
     monkeypatch.setattr(services, "audit", failing_audit)
-    actor = factories.actor_of(admin, team)
     with pytest.raises(RuntimeError) as caught:
         services.registry_create(
             actor=actor, provider="other", endpoint="r.example.com", username="u", password=password,
@@ -372,7 +371,7 @@ def test_an_exception_while_saving_hides_the_secrets_given(admin, team, monkeypa
 
 
 @pytest.mark.django_db
-def test_an_exception_while_updating_hides_the_secrets_given(stored, admin, team, monkeypatch):
+def test_an_exception_while_updating_hides_the_secrets_given(stored, actor, monkeypatch):
     new = canary()
 
     def failing_audit(**kwargs):
@@ -380,9 +379,7 @@ def test_an_exception_while_updating_hides_the_secrets_given(stored, admin, team
 
     monkeypatch.setattr(services, "audit", failing_audit)
     with pytest.raises(RuntimeError) as caught:
-        services.registry_update(
-            actor=factories.actor_of(admin, team), registry=stored, password=new, skip_validation=True
-        )
+        services.registry_update(actor=actor, registry=stored, password=new, skip_validation=True)
     text = error_report(caught.value)
     assert new not in text and stored.canary not in text
 

@@ -25,7 +25,6 @@ from portal import crypto
 from registries import services
 from registries.models import CheckStatus, RegistryTest
 from registries.tasks import registry_test_task
-from tests import factories
 from tests.celery_worker import wait_for
 from tests.realparts.cloud import canary
 from tests.realparts.loopback import Reply
@@ -37,11 +36,6 @@ TASK = "registries.tasks.registry_test_task"
 # A queue of this run's own: other test runs on this machine share the Redis database, and their
 # workers must not take these messages (nor ours theirs).
 QUEUE = f"registry-tests-{os.getpid()}"
-
-
-@pytest.fixture
-def actor(admin, team):
-    return factories.actor_of(admin, team)
 
 
 @pytest.fixture
