@@ -31,6 +31,7 @@ def test_purge_task_deletes_only_long_expired_invites(actor):
 def test_a_real_worker_over_redis_runs_the_enqueued_task(celery_worker_process, actor):
     old, fresh = _invites(actor)
     enqueue(invites_purge_expired_task)
-    assert wait_for(lambda: not Invite.objects.filter(pk=old.pk).exists()), celery_worker_process.read_text()
+    log = celery_worker_process.log
+    assert wait_for(lambda: not Invite.objects.filter(pk=old.pk).exists()), log.read_text()
     assert Invite.objects.filter(pk=fresh.pk).exists()
-    assert "succeeded" in celery_worker_process.read_text()
+    assert "succeeded" in log.read_text()

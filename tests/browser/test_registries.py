@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from portal import crypto
 from registries.models import ExternalRegistry
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WORKER_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def worker(monkeypatch, settings, transactional_db):
-    """A real Celery worker over Redis. It gets a var/ of its own, so it is handed this process's key ring."""
-    ring = crypto.generate_key("browser1")
-    monkeypatch.setenv("PORTAL_ENCRYPTION_KEYS", ring)
-    settings.PORTAL_ENCRYPTION_KEYS = ring
-    return None
 
 
 def _log_in(page, live_server, client) -> None:
@@ -29,7 +19,7 @@ def _log_in(page, live_server, client) -> None:
 
 
 def test_add_a_dockerhub_registry_test_it_then_see_a_wrong_password_fail(
-    worker, celery_worker_process, page, screenshot, live_server, basic_registry, admin_client
+    celery_worker_process, page, screenshot, live_server, basic_registry, admin_client
 ):
     _log_in(page, live_server, admin_client)
 

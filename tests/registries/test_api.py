@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from functools import cache
 
 import pytest
@@ -100,16 +99,8 @@ def assert_invalid(response, field: str) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def private_queue(monkeypatch):
-    """Tasks enqueued here go to a queue of this test's own on the real Redis broker, so a worker
-    another test started never runs them; the queue is deleted afterwards."""
-    name = f"test-api-{uuid.uuid4().hex}"
-    # The router reads task_default_queue on every send (celery.app.routes.Router.route).
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", name)
-    yield name
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
-    broker.close()
+def _tasks_to_a_private_queue(private_queue):
+    """Every test here enqueues to a queue of its own (tests/celery_worker.py), never run by a worker."""
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import html
 import json
 import logging
 import subprocess
-import uuid
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -22,7 +21,6 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
 from portal import crypto
-from portal.celery import app as celery_app
 from registries import services
 from registries.clients import oci
 from registries.models import CheckStatus, ExternalRegistry, RegistryTest
@@ -73,18 +71,6 @@ def error_report(exc: BaseException, request=None, *, skip: int = 1) -> str:
         tb = tb.tb_next
     reporter = ExceptionReporter(request, type(exc), exc, tb, is_email=True)
     return html.unescape(reporter.get_traceback_html()) + reporter.get_traceback_text()
-
-
-@pytest.fixture
-def private_queue(monkeypatch):
-    """Enqueued tasks land in a queue of this test's own on the real Redis broker, where no worker
-    (another test's included) takes them; deleted afterwards."""
-    name = f"test-leaks-{uuid.uuid4().hex}"
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", name)
-    yield name
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
-    broker.close()
 
 
 def _broker_dump(queue: str) -> str:
