@@ -1,15 +1,22 @@
 """The cast: an admin, a developer and a viewer of team Acme, and an outsider of team Other.
 
 Each has a logged-in browser client (`*_client`) and an API client with their own token
-(`*_api`), so permission tests read the same way everywhere.
+(`*_api`), so permission tests read the same way everywhere. `actor` is the admin as the
+services see a caller; `app` is Acme's app and `customer_license` a license of it, with the
+license ID its customer types. Tests that need something else build it on these members and
+say why; the one way to start a Celery worker is in tests/celery_worker.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from accounts.models import Role
+from accounts.access import Actor
+from accounts.models import Role, User
 from delivery import routing
+from licenses import services as licenses
 from tests import factories
 
 pytest_plugins = [
@@ -64,8 +71,27 @@ def outsider(other_team):
 
 
 @pytest.fixture
+def actor(admin, team) -> Actor:
+    """The admin of Acme, as the services see a caller."""
+    return factories.actor_of(admin, team)
+
+
+@pytest.fixture
+def outsider_actor(outsider, other_team) -> Actor:
+    """The admin of team Other, as the services see a caller."""
+    return factories.actor_of(outsider, other_team)
+
+
+@pytest.fixture
 def app(team):
     return factories.make_app(team, "acme-api", name="Acme API")
+
+
+@pytest.fixture
+def customer_license(actor, app) -> factories.CustomerLicense:
+    """Globex's paid license of `app`, issued by the admin."""
+    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    return factories.CustomerLicense(license, license_id)
 
 
 @pytest.fixture
@@ -106,3 +132,10 @@ def viewer_api(viewer, team):
 @pytest.fixture
 def outsider_api(outsider, other_team):
     return factories.api_client(outsider, other_team)
+
+
+@pytest.fixture
+def member_with(request) -> Callable[[str], User]:
+    """`member_with(role)` is the member of Acme with that role, for tests parametrized by role."""
+    names = {Role.ADMIN: "admin", Role.DEVELOPER: "developer", Role.READ_ONLY: "viewer"}
+    return lambda role: request.getfixturevalue(names[role])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 from django.test import Client
 from rest_framework.test import APIClient
@@ -10,7 +11,7 @@ from rest_framework.test import APIClient
 from accounts import services
 from accounts.access import Actor
 from accounts.models import Membership, Role, Team, TokenAccess, TokenKind, User
-from licenses.models import App
+from licenses.models import App, License
 
 PASSWORD = "a-Long-test-passw0rd"
 _seq = itertools.count(1)
@@ -38,6 +39,14 @@ def actor_of(user: User, team: Team) -> Actor:
 def make_app(team: Team, slug: str | None = None, *, name: str | None = None) -> App:
     slug = slug or f"app-{next(_seq)}"
     return App.objects.create(team=team, name=name or slug.title(), slug=slug)
+
+
+@dataclass(frozen=True)
+class CustomerLicense:
+    """A license and its license ID, the credential its customer types (the row keeps it sealed)."""
+
+    license: License
+    license_id: str
 
 
 def user_token(user: User, team: Team, name: str = "test") -> str:

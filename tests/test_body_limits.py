@@ -11,9 +11,6 @@ import httpx
 import pytest
 from django.conf import settings
 
-from licenses import services as licenses
-from tests import factories
-
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 HUGE = 200_000_000
@@ -90,9 +87,8 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit_without_waiting_for_
     assert "Traceback" not in portal_server.log()
 
 
-def test_requests_within_the_limits_are_served_as_before(portal_server, team, admin):
-    app = factories.make_app(team, "acme-api")
-    _, license_id = licenses.license_create(actor=factories.actor_of(admin, team), app=app, customer_name="Globex")
+def test_requests_within_the_limits_are_served_as_before(portal_server, customer_license):
+    license_id = customer_license.license_id
     url = f"{portal_server.url}/v2/token"
     grant = {"grant_type": "password", "username": "ops@globex.test", "password": license_id}
     form = {**grant, "service": settings.PROXY_SERVICE, "scope": "repository:proxy/acme-api/example.com/api:pull"}

@@ -77,10 +77,11 @@ def test_uvicorn_and_django_log_lines_are_redacted(transactional_db, tmp_path):
 
 
 @pytest.mark.slow
-def test_celery_worker_log_lines_are_redacted(transactional_db, tmp_path, monkeypatch):
+def test_celery_worker_log_lines_are_redacted(transactional_db, tmp_path, private_queue):
     """A real worker runs a task that logs through a task logger and then fails."""
     secret = canary()
-    with celery_worker(tmp_path, monkeypatch, "--include", "tests.realparts.canary_app") as log:
+    log = tmp_path / "worker.log"
+    with celery_worker(log, "--include", "tests.realparts.canary_app", queue=private_queue):
         celery_app.send_task("canary.fail", args=[_authorization(secret), secret])
         assert wait_for(lambda: "raised unexpected" in log.read_text(), timeout=30), log.read_text()
     text = log.read_text()

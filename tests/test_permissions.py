@@ -30,19 +30,12 @@ CASES = [(action, role) for action, roles in MATRIX.items() for role in roles]
 
 
 @pytest.fixture
-def world(team, admin, app):
+def world(actor, team, app):
     """Objects for every action: an app, a service account, an invite, a member to change."""
-    actor = factories.actor_of(admin, team)
     service, _ = services.token_create(actor=actor, kind=TokenKind.SERVICE, name="bot")
     invite, _ = services.invite_create(actor=actor, role=Role.DEVELOPER)
     target = Membership.objects.get(user=factories.add_member(team, Role.READ_ONLY), team=team)
     return {"app": app, "service": service, "invite": invite, "target": target}
-
-
-def _caller(team, role):
-    if role == Role.ADMIN:
-        return team.memberships.get(role=Role.ADMIN).user
-    return factories.add_member(team, role)
 
 
 def _api_call(client, action, w):
@@ -98,8 +91,8 @@ def _effect_happened(action, w) -> bool:
 
 
 @pytest.mark.parametrize("action, role", CASES)
-def test_api_write_permissions_follow_the_role(action, role, team, world):
-    response = _api_call(factories.api_client(_caller(team, role), team), action, world)
+def test_api_write_permissions_follow_the_role(action, role, team, world, member_with):
+    response = _api_call(factories.api_client(member_with(role), team), action, world)
     if MATRIX[action][role] == ALLOWED:
         assert response.status_code in (200, 201, 204), response.content
         assert _effect_happened(action, world)
@@ -110,8 +103,8 @@ def test_api_write_permissions_follow_the_role(action, role, team, world):
 
 
 @pytest.mark.parametrize("action, role", CASES)
-def test_page_write_permissions_follow_the_role(action, role, team, world, client):
-    client.force_login(_caller(team, role))
+def test_page_write_permissions_follow_the_role(action, role, world, client, member_with):
+    client.force_login(member_with(role))
     response = _page_call(client, action, world)
     if MATRIX[action][role] == ALLOWED:
         assert response.status_code in (200, 302), response.content[:300]
@@ -167,12 +160,11 @@ def test_lists_show_only_the_callers_team(outsider_api, world):
     assert [m["email"] for m in outsider_api.get("/api/v1/members/").json()["results"]] == ["boss@other.test"]
 
 
-def test_someone_elses_personal_token_cannot_be_revoked(developer, viewer, team):
+def test_someone_elses_personal_token_cannot_be_revoked(developer, team, viewer_api, viewer_client):
     secret = factories.user_token(developer, team)
     token = ApiToken.objects.get(prefix=secret[:12])
-    assert factories.api_client(viewer, team).delete(f"/api/v1/tokens/{token.pk}/").status_code == 404
-    client = factories.browser_client(viewer)
-    assert client.post(reverse("accounts:token-revoke", args=[token.pk])).status_code == 403
+    assert viewer_api.delete(f"/api/v1/tokens/{token.pk}/").status_code == 404
+    assert viewer_client.post(reverse("accounts:token-revoke", args=[token.pk])).status_code == 403
     assert ApiToken.objects.get(pk=token.pk).revoked_at is None
 
 

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.celery_worker import celery_worker
 from tests.realparts.distribution import free_port
 from tests.realparts.env import stop
 from tests.realparts.portal_server import start_portal
@@ -92,19 +94,10 @@ def test_web_worker_and_cli_write_the_sqlite_file_at_once_without_errors(tmp_pat
 
     web = start_portal(env, tmp_path / "web.log")
     worker_log = tmp_path / "worker.log"
-    with open(worker_log, "w") as out:  # as the Procfile starts it
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO", "--concurrency", "2"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    worker = ExitStack()
     try:
-        deadline = time.monotonic() + 30
-        while "ready." not in worker_log.read_text():
-            assert worker.poll() is None and time.monotonic() < deadline, worker_log.read_text()
-            time.sleep(0.2)
+        # `make run`'s broker is the filesystem one in the var dir: the web process sends to its default queue.
+        worker.enter_context(celery_worker(worker_log, "--concurrency", "2", queue="celery", env=env, pool="prefork"))
         registry = httpx.post(  # nothing listens there: each test fails fast, and is recorded
             f"{web.url}/api/v1/external-registries/",
             headers={"Authorization": f"Bearer {token}"},
@@ -134,7 +127,7 @@ def test_web_worker_and_cli_write_the_sqlite_file_at_once_without_errors(tmp_pat
             time.sleep(0.2)
     finally:
         stop(web.process)
-        stop(worker)
+        worker.close()
 
     assert errors == []
     users = 1 + SIGNUP_THREADS * SIGNUPS_PER_THREAD + CLI_LOOPS * CLI_RUNS_PER_LOOP

@@ -9,12 +9,10 @@ from accounts import services
 from accounts.models import Invite, Role
 from accounts.tasks import invites_purge_expired_task
 from portal.queue import enqueue
-from tests import factories
 from tests.celery_worker import wait_for
 
 
-def _invites(admin, team):
-    actor = factories.actor_of(admin, team)
+def _invites(actor):
     old, _ = services.invite_create(actor=actor, role=Role.DEVELOPER)
     fresh, _ = services.invite_create(actor=actor, role=Role.DEVELOPER)
     long_ago = timezone.now() - timedelta(days=30)
@@ -23,16 +21,17 @@ def _invites(admin, team):
 
 
 @pytest.mark.django_db
-def test_purge_task_deletes_only_long_expired_invites(admin, team):
-    old, fresh = _invites(admin, team)
+def test_purge_task_deletes_only_long_expired_invites(actor):
+    old, fresh = _invites(actor)
     assert invites_purge_expired_task() == "purged 1"
     assert list(Invite.objects.values_list("pk", flat=True)) == [fresh.pk]
 
 
 @pytest.mark.slow
-def test_a_real_worker_over_redis_runs_the_enqueued_task(celery_worker_process, admin, team):
-    old, fresh = _invites(admin, team)
+def test_a_real_worker_over_redis_runs_the_enqueued_task(celery_worker_process, actor):
+    old, fresh = _invites(actor)
     enqueue(invites_purge_expired_task)
-    assert wait_for(lambda: not Invite.objects.filter(pk=old.pk).exists()), celery_worker_process.read_text()
+    log = celery_worker_process.log
+    assert wait_for(lambda: not Invite.objects.filter(pk=old.pk).exists()), log.read_text()
     assert Invite.objects.filter(pk=fresh.pk).exists()
-    assert "succeeded" in celery_worker_process.read_text()
+    assert "succeeded" in log.read_text()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Role
-from licenses import services
 from tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,14 +29,10 @@ def test_swagger_ui_renders_under_its_content_security_policy(page, csp_violatio
     assert csp_violations == []
 
 
-def test_the_portals_scripts_run_under_the_policy(page, live_server):
-    admin = factories.make_user("admin@acme.test")
-    acme = factories.make_team("Acme", admin=admin)
+def test_the_portals_scripts_run_under_the_policy(page, live_server, admin, customer_license):
+    # The admin is in a second team too, for the team switch below.
     factories.add_member(factories.make_team("Globex"), Role.ADMIN, admin)
-    app = factories.make_app(acme, "rocket")
-    license, license_id = services.license_create(
-        actor=factories.actor_of(admin, acme), app=app, customer_name="Initech"
-    )
+    license, license_id = customer_license.license, customer_license.license_id
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
 
     response = page.goto("/login/")

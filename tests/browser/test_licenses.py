@@ -14,8 +14,7 @@ from tests import factories
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_log_in_create_an_app_and_a_license_then_revoke_it(page, screenshot, live_server):
-    team = factories.make_team("Acme", admin=factories.make_user("admin@acme.test"))
+def test_log_in_create_an_app_and_a_license_then_revoke_it(page, screenshot, live_server, team):
     ExternalRegistry.objects.create(team=team, name="quay", provider="quay", endpoint="quay.io/acme")
     host = live_server.url.removeprefix("http://")
 

@@ -3,40 +3,25 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
-from portal import crypto
 from registries.models import ExternalRegistry
-from tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WORKER_TIMEOUT_MS = 30_000
 
 
-@pytest.fixture
-def worker(monkeypatch, settings, transactional_db):
-    """A real Celery worker over Redis. It gets a var/ of its own, so it is handed this process's key ring."""
-    ring = crypto.generate_key("browser1")
-    monkeypatch.setenv("PORTAL_ENCRYPTION_KEYS", ring)
-    settings.PORTAL_ENCRYPTION_KEYS = ring
-    return None
-
-
-def _log_in(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
+def _log_in(page, live_server, client) -> None:
+    """The browser takes over the session of a logged-in test client."""
     page.context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
     )
 
 
 def test_add_a_dockerhub_registry_test_it_then_see_a_wrong_password_fail(
-    worker, celery_worker_process, page, screenshot, live_server, basic_registry
+    celery_worker_process, page, screenshot, live_server, basic_registry, admin_client
 ):
-    admin = factories.make_user("admin@acme.test")
-    factories.make_team("Acme", admin=admin)
-    _log_in(page, live_server, admin)
+    _log_in(page, live_server, admin_client)
 
     page.goto("/images/")
     page.get_by_role("heading", name="No external registries connected").wait_for()

@@ -1,7 +1,8 @@
 """The real `portal` CLI, run as a subprocess against the portal served by `live_server`.
 
 Nothing is mocked: the CLI speaks HTTP to Django's threaded test server, which uses the
-test database, so tokens made here with the services are the ones the CLI presents.
+test database, so tokens made here with the services are the ones the CLI presents. The
+CLI acts as the shared cast's admin of Acme (`actor`, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from dataclasses import dataclass
 import pytest
 
 from accounts.access import Actor
-from accounts.models import Role, TokenAccess, TokenKind
-from accounts.services import token_create, user_signup
-
-PASSWORD = "correct-horse-battery-staple-42"
+from accounts.models import TokenAccess, TokenKind
+from accounts.services import token_create
 
 
 @dataclass
@@ -74,25 +73,15 @@ class Portal:
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def make_vendor(email: str, team_name: str) -> Actor:
-    user, team = user_signup(email=email, password=PASSWORD, team_name=team_name)
-    return Actor(team=team, role=Role.ADMIN, user=user)
-
-
 @pytest.fixture
-def cli_vendor(transactional_db) -> Actor:
-    return make_vendor("vendor@cli.test", "CLI Vendor")
-
-
-@pytest.fixture
-def cli_token(cli_vendor: Actor) -> str:
-    _, secret = token_create(actor=cli_vendor, kind=TokenKind.USER, name="cli tests")
+def cli_token(actor: Actor) -> str:
+    _, secret = token_create(actor=actor, kind=TokenKind.USER, name="cli tests")
     return secret
 
 
 @pytest.fixture
-def read_only_service_token(cli_vendor: Actor) -> str:
-    _, secret = token_create(actor=cli_vendor, kind=TokenKind.SERVICE, name="ci", access=TokenAccess.READ_ONLY)
+def read_only_service_token(actor: Actor) -> str:
+    _, secret = token_create(actor=actor, kind=TokenKind.SERVICE, name="ci", access=TokenAccess.READ_ONLY)
     return secret
 
 

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from licenses.models import App
-from tests.cli.conftest import make_vendor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,13 +19,13 @@ def test_create_list_and_remove_an_app(portal):
     assert table.returncode == 0, table.stderr
     header, row = table.stdout.splitlines()
     assert header.split("  ")[0] == "SLUG" and "NAME" in header and "CREATED BY" in header
-    assert row.startswith("widget-pro") and "vendor@cli.test" in row
+    assert row.startswith("widget-pro") and "admin@acme.test" in row
     assert row.index("Widget Pro") == header.index("NAME"), "columns are aligned"
 
     listed = portal("app", "ls", "--output", "json")
     assert listed.returncode == 0, listed.stderr
     [app] = json.loads(listed.stdout)
-    assert app["slug"] == "widget-pro" and app["name"] == "Widget Pro" and app["created_by"] == "vendor@cli.test"
+    assert app["slug"] == "widget-pro" and app["name"] == "Widget Pro" and app["created_by"] == "admin@acme.test"
     assert set(app) == {"slug", "name", "repository_rules", "created_at", "created_by"}
 
     removed = portal("app", "rm", "widget-pro", "--yes")
@@ -97,9 +96,8 @@ def test_invalid_slug_is_refused_with_the_reason(portal, slug, reason):
     assert not App.objects.exists()
 
 
-def test_remove_of_an_unknown_or_foreign_app_says_not_found(portal):
-    other = make_vendor("boss@other.test", "Other")
-    App.objects.create(team=other.team, name="Theirs", slug="theirs", created_by=other.user)
+def test_remove_of_an_unknown_or_foreign_app_says_not_found(portal, outsider_actor):
+    App.objects.create(team=outsider_actor.team, name="Theirs", slug="theirs", created_by=outsider_actor.user)
     for slug in ("nope", "theirs"):
         result = portal("app", "rm", slug, "--yes")
         assert result.returncode == 1
@@ -114,10 +112,9 @@ def test_a_slug_cannot_reach_another_endpoint(portal):
     assert portal("whoami").returncode == 0, "the token in use was not revoked"
 
 
-def test_list_follows_every_page(portal, cli_vendor):
+def test_list_follows_every_page(portal, actor):
     App.objects.bulk_create(
-        App(team=cli_vendor.team, name=f"App {i:04d}", slug=f"app-{i:04d}", created_by=cli_vendor.user)
-        for i in range(503)
+        App(team=actor.team, name=f"App {i:04d}", slug=f"app-{i:04d}", created_by=actor.user) for i in range(503)
     )
     result = portal("app", "ls", "-o", "json")
     assert result.returncode == 0, result.stderr

@@ -18,10 +18,10 @@ DIGEST = "sha256:" + "d" * 64
 
 
 @pytest.fixture
-def pushed(cli_vendor):
-    app = App.objects.create(team=cli_vendor.team, name="Widget", slug="widget")
+def pushed(team):
+    app = App.objects.create(team=team, name="Widget", slug="widget")
     image = PrivateImage.objects.create(app=app, repository="widget/api")
-    PrivateTag.objects.create(image=image, tag="1.0.0", digest=DIGEST, pushed_by="vendor@cli.test",
+    PrivateTag.objects.create(image=image, tag="1.0.0", digest=DIGEST, pushed_by="admin@acme.test",
                               media_type="application/vnd.oci.image.index.v1+json", size=491)  # fmt: skip
     return app
 
@@ -32,7 +32,7 @@ def test_ls_prints_a_table_and_warns_that_the_registry_did_not_answer(portal, pu
     header, row = result.stdout.splitlines()
     assert header.startswith("IMAGE") and "DIGEST" in header and "PUSHED BY" in header
     assert row.startswith(f"{settings.REGISTRY_HOST}/widget/api:1.0.0")
-    assert DIGEST[:19] in row and DIGEST not in row and "OCI index" in row and "vendor@cli.test" in row
+    assert DIGEST[:19] in row and DIGEST not in row and "OCI index" in row and "admin@acme.test" in row
     assert result.stderr.startswith("warning: Not refreshed from the private registry (the private registry is not")
 
 

@@ -12,14 +12,8 @@ import pytest
 
 from licenses import licensefile, services
 from licenses.models import App, License
-from tests.cli.conftest import make_vendor
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def app(cli_vendor) -> App:
-    return App.objects.create(team=cli_vendor.team, name="Acme API", slug="acme-api", created_by=cli_vendor.user)
 
 
 def _create(portal, *args: str) -> str:
@@ -89,9 +83,8 @@ def test_invalid_input_names_the_field_and_stores_nothing(portal, app, args, mes
     assert not License.objects.exists()
 
 
-def test_create_for_an_unknown_or_foreign_app_says_not_found(portal, app):
-    other = make_vendor("boss@other.test", "Other")
-    App.objects.create(team=other.team, name="Theirs", slug="theirs", created_by=other.user)
+def test_create_for_an_unknown_or_foreign_app_says_not_found(portal, app, outsider_actor):
+    App.objects.create(team=outsider_actor.team, name="Theirs", slug="theirs", created_by=outsider_actor.user)
     for slug in ("nope", "theirs", "../tokens"):
         result = portal("license", "create", "--app", slug, "--customer", "X")
         assert result.returncode == 1
@@ -160,10 +153,9 @@ def test_show_by_id_or_by_license_id(portal, app):
     assert (shown["id"], shown["license_id"]) == (pk, license_id)
 
 
-def test_a_license_of_another_team_is_not_found(portal, app):
-    other = make_vendor("boss@other.test", "Other")
-    theirs = App.objects.create(team=other.team, name="Theirs", slug="theirs", created_by=other.user)
-    license, license_id = services.license_create(actor=other, app=theirs, customer_name="Victim")
+def test_a_license_of_another_team_is_not_found(portal, app, outsider_actor):
+    theirs = App.objects.create(team=outsider_actor.team, name="Theirs", slug="theirs", created_by=outsider_actor.user)
+    license, license_id = services.license_create(actor=outsider_actor, app=theirs, customer_name="Victim")
     for ref in (str(license.pk), license_id):
         for command in (["show", ref], ["revoke", ref, "--yes"], ["unrevoke", ref], ["file", ref]):
             result = portal("license", *command)

@@ -10,7 +10,6 @@ import json
 import os
 import pty
 import select
-import socket
 import subprocess
 import sys
 import termios
@@ -18,14 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
-from django.conf import settings
 
 from licenses.models import App
-from portal import crypto
 from registries import services
 from registries.models import ExternalRegistry
-from tests.cli.conftest import make_vendor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -261,9 +256,9 @@ def test_each_provider_stores_what_it_needs(portal, args, endpoint, username, se
     assert SECRET not in result.stdout
 
 
-def test_apps_limit_a_registry_and_an_unknown_app_is_named(portal, cli_vendor):
+def test_apps_limit_a_registry_and_an_unknown_app_is_named(portal, actor):
     for slug in ("api", "web"):
-        App.objects.create(team=cli_vendor.team, name=slug, slug=slug, created_by=cli_vendor.user)
+        App.objects.create(team=actor.team, name=slug, slug=slug, created_by=actor.user)
     base = ("registry", "add", "other", "--endpoint", "registry.example.com", "-u", "me", "--password-stdin")
     added = portal(*base, "--app", "api", "--app", "web", "--skip-validation", input=SECRET)
     assert added.returncode == 0, added.stderr
@@ -389,10 +384,9 @@ def test_remove_on_a_terminal_asks_first(portal):
     assert not ExternalRegistry.objects.exists()
 
 
-def test_remove_or_test_of_an_unknown_or_foreign_registry_says_not_found(portal):
-    other = make_vendor("boss@other.test", "Other")
+def test_remove_or_test_of_an_unknown_or_foreign_registry_says_not_found(portal, outsider_actor):
     services.registry_create(
-        actor=other, provider="other", endpoint="theirs.example.com", name="theirs", username="x",
+        actor=outsider_actor, provider="other", endpoint="theirs.example.com", name="theirs", username="x",
         password=SECRET, skip_validation=True,
     )  # fmt: skip
     for ref in ("nope", "theirs", "theirs.example.com"):
@@ -406,17 +400,8 @@ def test_remove_or_test_of_an_unknown_or_foreign_registry_says_not_found(portal)
 # --- test, with a real Celery worker -------------------------------------------------------
 
 
-@pytest.fixture
-def worker(monkeypatch, settings, request):
-    """A real Celery worker over Redis. It gets a var/ of its own, so it is handed this process's key ring."""
-    ring = crypto.generate_key("cli1")
-    monkeypatch.setenv("PORTAL_ENCRYPTION_KEYS", ring)
-    settings.PORTAL_ENCRYPTION_KEYS = ring
-    return request.getfixturevalue("celery_worker_process")
-
-
 @pytest.mark.slow
-def test_registry_test_prints_the_steps_and_the_digest(portal, basic_registry, worker):
+def test_registry_test_prints_the_steps_and_the_digest(portal, basic_registry, celery_worker_process):
     assert _add_other(portal, basic_registry, "--name", "local").returncode == 0
 
     result = portal("registry", "test", "local", "--image", "acme/api:1.0.0", "--timeout", "30")
@@ -441,7 +426,7 @@ def test_registry_test_prints_the_steps_and_the_digest(portal, basic_registry, w
 
 
 @pytest.mark.slow
-def test_registry_test_with_a_wrong_password_exits_1_with_the_reason(portal, basic_registry, worker):
+def test_registry_test_with_a_wrong_password_exits_1_with_the_reason(portal, basic_registry, celery_worker_process):
     assert (
         _add_other(portal, basic_registry, "--name", "bad", "--skip-validation", password="wrong-password").returncode
         == 0
@@ -458,29 +443,8 @@ def test_registry_test_with_a_wrong_password_exits_1_with_the_reason(portal, bas
     assert ExternalRegistry.objects.get(name="bad").health == "unhealthy"
 
 
-@pytest.fixture
-def drop_own_queued_tasks():
-    """Afterwards, removes the task messages this process queued that no worker took, so that a
-    worker of another test run on the shared broker never runs them against its own database."""
-    yield
-    origin = f"gen{os.getpid()}@{socket.gethostname()}"  # Celery's `origin` header of a sent task
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    try:
-        for key in broker.scan_iter("celery*"):
-            if broker.type(key) != b"list":
-                continue
-            for raw in broker.lrange(key, 0, -1):
-                try:
-                    mine = json.loads(raw)["headers"].get("origin") == origin
-                except (ValueError, KeyError, AttributeError):
-                    continue
-                if mine:
-                    broker.lrem(key, 0, raw)
-    finally:
-        broker.close()
-
-
-def test_registry_test_without_a_worker_times_out_with_a_hint(portal, drop_own_queued_tasks):
+def test_registry_test_without_a_worker_times_out_with_a_hint(portal, private_queue):
+    """The registry test waits in a queue of this test's own that no worker serves (deleted after)."""
     _add_example(portal, name="lonely")
     result = portal("registry", "test", "lonely", "--image", "acme/api:1.0.0", "--timeout", "1")
     assert (result.returncode, result.stdout) == (1, "")

@@ -21,7 +21,7 @@ def test_token_create_prints_only_the_token(portal):
     assert result.stdout.count("\n") == 1
     new = result.stdout.strip()
     who = portal("whoami", "-o", "json", token=new)
-    assert who.returncode == 0 and json.loads(who.stdout)["acting_as"] == "vendor@cli.test"
+    assert who.returncode == 0 and json.loads(who.stdout)["acting_as"] == "admin@acme.test"
 
 
 def test_token_create_json_is_the_api_object(portal):
@@ -83,14 +83,14 @@ def test_whoami(portal, live_server):
     table = portal("whoami")
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines() == [
-        "team       CLI Vendor (cli-vendor)",
+        "team       Acme (acme)",
         "role       admin",
-        "acting as  vendor@cli.test",
+        "acting as  admin@acme.test",
         f"portal     {live_server.url}",
     ]
     assert json.loads(portal("whoami", "-o", "json").stdout) == {
-        "name": "CLI Vendor",
-        "slug": "cli-vendor",
+        "name": "Acme",
+        "slug": "acme",
         "role": "admin",
-        "acting_as": "vendor@cli.test",
+        "acting_as": "admin@acme.test",
     }

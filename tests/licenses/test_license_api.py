@@ -147,12 +147,12 @@ def test_search_by_customer_email_id_prefix_and_whole_license_id(developer_api, 
     assert found("") == ["Globex", "Initech"]
 
 
-def test_status_filter(developer_api, app):
+def test_status_filter(developer_api, app, actor):
     make_license(app, customer="Active")
     expired, _ = make_license(app, customer="Expired")
     License.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
     revoked, _ = make_license(app, customer="Revoked")
-    services.license_revoke(actor=factories.actor_of(app.team.memberships.first().user, app.team), license=revoked)
+    services.license_revoke(actor=actor, license=revoked)
 
     def names(status: str) -> list[str]:
         response = developer_api.get(base(app), {"status": status})
@@ -310,10 +310,10 @@ def _reads(app, license):
 
 
 @pytest.mark.parametrize("who", ["admin", "developer", "read-write service account"])
-def test_admins_developers_and_read_write_service_accounts_may_write(who, app, team, admin, developer):
+def test_admins_developers_and_read_write_service_accounts_may_write(who, app, team, request):
     client = {
-        "admin": lambda: factories.api_client(admin, team),
-        "developer": lambda: factories.api_client(developer, team),
+        "admin": lambda: request.getfixturevalue("admin_api"),
+        "developer": lambda: request.getfixturevalue("developer_api"),
         "read-write service account": lambda: factories.bearer_client(factories.service_token(team)),
     }[who]()
     license, _ = make_license(app)
@@ -323,9 +323,9 @@ def test_admins_developers_and_read_write_service_accounts_may_write(who, app, t
 
 
 @pytest.mark.parametrize("who", ["viewer", "read-only service account"])
-def test_read_only_callers_read_but_every_write_is_403(who, app, team, viewer):
+def test_read_only_callers_read_but_every_write_is_403(who, app, team, request):
     client = (
-        factories.api_client(viewer, team)
+        request.getfixturevalue("viewer_api")
         if who == "viewer"
         else factories.bearer_client(factories.service_token(team, access=TokenAccess.READ_ONLY))
     )

@@ -121,13 +121,13 @@ def test_the_create_form_preselects_the_app_and_refuses_another_teams(developer_
 
 
 @pytest.fixture
-def assorted(app, team):
+def assorted(app, team, actor):
     other = factories.make_app(team, "tools", name="Acme Tools")
     active, active_id = _license(app, "Globex", customer_email="ops@globex.test")
     expired, _ = _license(app, "Initech")
     License.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
     revoked, _ = _license(other, "Umbrella", customer_email="it@umbrella.test")
-    services.license_revoke(actor=factories.actor_of(team.memberships.first().user, team), license=revoked)
+    services.license_revoke(actor=actor, license=revoked)
     return {"active": active, "active_id": active_id, "expired": expired, "revoked": revoked}
 
 
@@ -224,11 +224,9 @@ def test_the_license_page_tells_the_customer_how_to_pull_from_each_registry(admi
     assert "use the image pull secret below" in html  # Kubernetes: one secret for both hosts
 
 
-def test_instructions_follow_the_apps_repository_rules(admin_client, app, team, admin):
+def test_instructions_follow_the_apps_repository_rules(admin_client, app, actor, team):
     _registry(team, "quay.io/acme")
-    services.app_set_repository_rules(
-        actor=factories.actor_of(admin, team), app=app, rules=["quay.io/acme/api", "quay.io/acme/tools/*"]
-    )
+    services.app_set_repository_rules(actor=actor, app=app, rules=["quay.io/acme/api", "quay.io/acme/tools/*"])
     license, _ = _license(app)
     html = admin_client.get(_detail(license.pk)).content.decode()
     assert "docker pull testserver/proxy/acme-api/quay.io/acme/api:&lt;tag&gt;" in html
@@ -392,8 +390,8 @@ def test_repository_rules_are_saved_and_shown_as_written(developer_client, app, 
 
 
 @pytest.mark.parametrize("rules", ["quay.io/acme/api\nnot a rule", "quay.io", "quay.io/../etc", "https://quay.io/a"])
-def test_bad_repository_rules_name_the_line_and_change_nothing(developer_client, app, admin, team, rules):
-    services.app_set_repository_rules(actor=factories.actor_of(admin, team), app=app, rules=["quay.io/acme/api"])
+def test_bad_repository_rules_name_the_line_and_change_nothing(developer_client, app, actor, rules):
+    services.app_set_repository_rules(actor=actor, app=app, rules=["quay.io/acme/api"])
     response = developer_client.post(
         reverse("licenses:app-repository-rules", args=[app.slug]), {"repository_rules": rules}
     )
@@ -422,10 +420,10 @@ ACTIONS = ["create license", "edit license", "revoke license", "unrevoke license
 
 
 @pytest.fixture
-def world(app, team, admin):
+def world(app, actor):
     license, _ = _license(app, "Globex")
     revoked, _ = _license(app, "Revoked Inc")
-    services.license_revoke(actor=factories.actor_of(admin, team), license=revoked)
+    services.license_revoke(actor=actor, license=revoked)
     return {"app": app, "license": license, "revoked": revoked}
 
 
@@ -458,9 +456,8 @@ def _happened(action, w) -> bool:
 
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize("role", ROLES)
-def test_license_writes_follow_the_role(action, role, team, world, client):
-    user = team.memberships.get(role=Role.ADMIN).user if role == Role.ADMIN else factories.add_member(team, role)
-    client.force_login(user)
+def test_license_writes_follow_the_role(action, role, world, client, member_with):
+    client.force_login(member_with(role))
     response = _post(client, action, world)
     if role == Role.READ_ONLY:
         assert response.status_code == 403

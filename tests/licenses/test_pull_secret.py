@@ -134,11 +134,11 @@ def test_the_api_takes_a_namespace_and_names_the_field_when_it_is_bad(developer_
 
 
 @pytest.mark.parametrize("who", ["admin", "developer", "viewer", "read-write service account", "read-only service"])
-def test_everyone_who_reads_the_license_reads_its_pull_secret(who, app, team, admin, developer, viewer):
+def test_everyone_who_reads_the_license_reads_its_pull_secret(who, app, team, request):
     client = {
-        "admin": lambda: factories.api_client(admin, team),
-        "developer": lambda: factories.api_client(developer, team),
-        "viewer": lambda: factories.api_client(viewer, team),
+        "admin": lambda: request.getfixturevalue("admin_api"),
+        "developer": lambda: request.getfixturevalue("developer_api"),
+        "viewer": lambda: request.getfixturevalue("viewer_api"),
         "read-write service account": lambda: factories.bearer_client(factories.service_token(team)),
         "read-only service": lambda: factories.bearer_client(
             factories.service_token(team, access=TokenAccess.READ_ONLY)

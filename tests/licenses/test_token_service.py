@@ -57,9 +57,8 @@ def _basic(username: str, password: str) -> str:
 
 
 @pytest.fixture
-def world(team, admin, other_team, outsider):
+def world(actor, team, other_team, outsider):
     """App A (rules: acme/* on the registry) and app B of team Acme, app C of another team."""
-    actor = factories.actor_of(admin, team)
     app_a = factories.make_app(team, "app-a")
     app_b = factories.make_app(team, "app-b")
     registries.registry_create(

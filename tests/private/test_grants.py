@@ -23,10 +23,10 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts import services as accounts
-from accounts.models import ApiToken, Role, Team, TokenAccess, User
+from accounts.models import ApiToken, Role, TokenAccess
 from delivery import customer_auth
 from licenses import services as licenses
-from licenses.models import App, License
+from licenses.models import License
 from portal import ratelimit, registry_tokens
 from tests import factories
 
@@ -38,7 +38,9 @@ DENIED = "requested access to the resource is denied"
 
 @dataclass
 class Cast:
-    admin: str  # "user:secret" pairs for --creds / Basic auth
+    """The shared cast's credentials in the form skopeo and Basic auth take them ("user:secret")."""
+
+    admin: str
     admin_password: str
     viewer: str
     rw_service: str
@@ -48,8 +50,6 @@ class Cast:
     outsider_service: str
     license: str
     license_row: License
-    team: Team
-    admin_user: User
 
 
 @pytest.fixture(autouse=True)
@@ -59,19 +59,16 @@ def _fresh_rate_window():
 
 
 @pytest.fixture
-def cast(team, admin, viewer, other_team, outsider, settings) -> Cast:
+def cast(team, admin, viewer, other_team, outsider, customer_license, settings) -> Cast:
+    """The shared members (the license is `customer_license`, of `acme-api`), plus app `acme-web`
+    of Acme and `other-app` of Other, and service accounts: the grants differ by app and by team."""
     # uvicorn hashes with the real hashers: store these passwords the way production does.
     settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
     for user in (admin, outsider):
         user.set_password(factories.PASSWORD)
         user.save(update_fields=["password"])
-    factories.make_app(team, "acme-api")
     factories.make_app(team, "acme-web")
     factories.make_app(other_team, "other-app")
-    app = App.objects.get(slug="acme-api")
-    license, license_id = licenses.license_create(
-        actor=factories.actor_of(admin, team), app=app, customer_name="Globex"
-    )
     admin_token = factories.user_token(admin, team)
     return Cast(
         admin=f"admin@acme.test:{admin_token}",
@@ -82,10 +79,8 @@ def cast(team, admin, viewer, other_team, outsider, settings) -> Cast:
         outsider=f"boss@other.test:{factories.user_token(outsider, other_team)}",
         outsider_password=f"boss@other.test:{factories.PASSWORD}",
         outsider_service=f"ci:{factories.service_token(other_team)}",
-        license=f"LICENSE_ID:{license_id}",
-        license_row=license,
-        team=team,
-        admin_user=admin,
+        license=f"LICENSE_ID:{customer_license.license_id}",
+        license_row=customer_license.license,
     )
 
 
@@ -302,7 +297,7 @@ def _unauthorized(response: httpx.Response) -> None:
 
 
 def test_revoked_and_expired_licenses_and_revoked_tokens_get_401_at_the_next_token_request(
-    portal_server, private_registry, cast, oci_layouts, tmp_path
+    portal_server, private_registry, cast, actor, team, oci_layouts, tmp_path
 ):
     _seed(private_registry, cast, oci_layouts)
     scope = "repository:acme-api/api:pull"
@@ -313,15 +308,14 @@ def test_revoked_and_expired_licenses_and_revoked_tokens_get_401_at_the_next_tok
     assert issued.json()["expires_in"] == 300
     earlier = issued.json()["token"]
 
-    admin = factories.actor_of(cast.admin_user, cast.team)
-    licenses.license_revoke(actor=admin, license=cast.license_row)
+    licenses.license_revoke(actor=actor, license=cast.license_row)
     _unauthorized(_token(portal_server, cast.license, scope))
     _refused(_pull(private_registry, cast.license, "acme-api/api:1.0.0", tmp_path), why="unauthorized")
     # What the README's revocation note is about: a JWT issued before the revocation is
     # Distribution's to check, and it does so by signature and `exp` alone (at most 300 s).
     assert _manifest(private_registry, "acme-api/api", "1.0.0", earlier).status_code == 200
 
-    licenses.license_unrevoke(actor=admin, license=cast.license_row)
+    licenses.license_unrevoke(actor=actor, license=cast.license_row)
     assert _token(portal_server, cast.license, scope).status_code == 200
     License.objects.filter(pk=cast.license_row.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     _unauthorized(_token(portal_server, cast.license, scope))
@@ -336,10 +330,10 @@ def test_revoked_and_expired_licenses_and_revoked_tokens_get_401_at_the_next_tok
     _refused(_push(private_registry, cast.rw_service, oci_layouts["secret"], "acme-api/api:late"), why="unauthorized")
 
     # A member who leaves the team takes no access along, whatever token they kept.
-    developer = factories.add_member(cast.team, Role.DEVELOPER)
-    kept = f"dev:{factories.user_token(developer, cast.team)}"
+    developer = factories.add_member(team, Role.DEVELOPER)
+    kept = f"dev:{factories.user_token(developer, team)}"
     assert _claims(_token(portal_server, kept, "repository:acme-api/api:push"))["access"] != []
-    cast.team.memberships.filter(user=developer).delete()
+    team.memberships.filter(user=developer).delete()
     _unauthorized(_token(portal_server, kept, scope))
 
 

@@ -256,15 +256,11 @@ def test_portal_image_ls_and_rm_with_the_cli(registry, push, oci_layouts, live_s
 
 
 @pytest.mark.django_db
-def test_the_license_page_tells_the_customer_how_to_pull_private_images(admin_client, team, admin, settings):
-    from licenses import services as licenses
-
+def test_the_license_page_tells_the_customer_how_to_pull_private_images(admin_client, app, customer_license, settings):
     settings.REGISTRY_HOST = "registry.example.com"
-    app = factories.make_app(team, "acme-api")
     image = PrivateImage.objects.create(app=app, repository="acme-api/api")
     PrivateTag.objects.create(image=image, tag="1.0.0", digest="sha256:" + "a" * 64)
-    license, _ = licenses.license_create(actor=factories.actor_of(admin, team), app=app, customer_name="Globex")
-    page = admin_client.get(f"/licenses/{license.pk}/").content.decode()
+    page = admin_client.get(f"/licenses/{customer_license.license.pk}/").content.decode()
     assert "docker pull registry.example.com/acme-api/api:1.0.0" in page
     assert "docker login registry.example.com" in page
     assert "No registry serves" not in page

@@ -38,10 +38,9 @@ def _manifest_layers(directory) -> list[str]:
 
 
 def test_the_pull_secret_as_an_auth_file_pulls_through_the_proxy_and_from_the_registry(
-    portal_server, basic_registry, private_registry, oci_layouts, team, admin, settings, tmp_path
-):
-    actor = factories.actor_of(admin, team)
-    app = factories.make_app(team, "acme-api")
+    portal_server, basic_registry, private_registry, oci_layouts, actor, team, admin, customer_license,
+    admin_api, settings, tmp_path,
+):  # fmt: skip
     registries.registry_create(
         actor=actor,
         provider="other",
@@ -55,13 +54,11 @@ def test_the_pull_secret_as_an_auth_file_pulls_through_the_proxy_and_from_the_re
         layout.source, f"docker://{private_registry.netloc}/acme-api/api:1.0.0",
     )  # fmt: skip
     assert pushed.returncode == 0, pushed.stderr + private_registry.log()
-    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    license = customer_license.license
 
     # The vendor downloads the secret from the API, reached at the portal's own address.
     settings.REGISTRY_HOST = private_registry.netloc
-    response = factories.api_client(admin, team).get(
-        f"/api/v1/licenses/{license.pk}/pull-secret", HTTP_HOST=portal_server.netloc
-    )
+    response = admin_api.get(f"/api/v1/licenses/{license.pk}/pull-secret", HTTP_HOST=portal_server.netloc)
     assert response.status_code == 200, response.content
     auth_file = tmp_path / "auth.json"
     config = _auth_file(response.content.decode(), auth_file)
@@ -94,21 +91,18 @@ def test_the_pull_secret_as_an_auth_file_pulls_through_the_proxy_and_from_the_re
 
 
 def test_the_rendered_secret_with_explicit_hosts_works_as_is(
-    portal_server, private_registry, oci_layouts, team, admin, tmp_path
+    portal_server, private_registry, oci_layouts, team, customer_license, tmp_path
 ):
     """render_pull_secret() itself, with the hosts passed in (no request, no settings)."""
-    actor = factories.actor_of(admin, team)
-    app = factories.make_app(team, "acme-api")
     layout = oci_layouts["api"]
     pushed = _skopeo(
         "copy", "--dest-tls-verify=false", "--dest-creds", f"anything:{factories.service_token(team)}",
         layout.source, f"docker://{private_registry.netloc}/acme-api/api:1.0.0",
     )  # fmt: skip
     assert pushed.returncode == 0, pushed.stderr + private_registry.log()
-    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     text = pullsecret.render_pull_secret(
-        license,
-        license_id,
+        customer_license.license,
+        customer_license.license_id,
         namespace="globex",
         proxy_host=portal_server.netloc,
         registry_host=private_registry.netloc,

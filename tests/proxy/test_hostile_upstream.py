@@ -48,10 +48,9 @@ UNTYPED_INDEX = _json({"schemaVersion": 2, "manifests": []})
 
 
 @pytest.fixture
-def hostile(loopback_server, team, admin):
+def hostile(loopback_server, actor, team):
     """(upstream, proxy base URL path, license, license ID) for an app on a loopback upstream."""
     up = loopback_server()
-    actor = factories.actor_of(admin, team)
     app = factories.make_app(team, "hostile")
     registry = registries.registry_create(
         actor=actor, provider="other", endpoint=up.url, username="vendor", password="secret", skip_validation=True

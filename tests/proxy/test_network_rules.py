@@ -42,10 +42,9 @@ def only_port_443(settings_for_subprocess):
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_stored_registry_on_a_port_no_longer_allowed_is_not_contacted_by_the_proxy(
-    loopback_server, only_port_443, portal_server, team, admin
+    loopback_server, only_port_443, portal_server, actor, team
 ):
     upstream = loopback_server().on("*", Reply.json({}))
-    actor = factories.actor_of(admin, team)
     app = factories.make_app(team, "ports")
     registries.registry_create(
         actor=actor, provider="other", endpoint=upstream.url, username="u", password="p", skip_validation=True

@@ -196,9 +196,8 @@ def test_pull_variants_multi_arch_digests_docker_v2s2_head_range_tags_and_header
 
 def test_ecr_and_gcr_upstreams_pull_through_the_proxy(
     moto_ecr, ecr_basic_registry, service_account_key, google_token_endpoint, gcr_token_registry,
-    portal_server, team, admin, tmp_path,
+    portal_server, actor, team, tmp_path,
 ):  # fmt: skip
-    actor = factories.actor_of(admin, team)
     app = factories.make_app(team, "cloud-app")
     registries.registry_create(
         actor=actor, provider="ecr", endpoint=ecr_basic_registry.endpoint, region="us-east-1",

@@ -14,7 +14,6 @@ from django.utils import timezone
 from delivery.proxy import pull_log
 from licenses import services as licenses
 from licenses.models import License, PullEvent
-from tests import factories
 from tests.celery_worker import wait_for
 
 
@@ -26,8 +25,7 @@ def _event(app, *, status: int = 200, at=None, reference: str = "1.0", size: int
 
 
 @pytest.fixture
-def two_licenses(team, admin, app):
-    actor = factories.actor_of(admin, team)
+def two_licenses(actor, app):
     first, _ = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     second, _ = licenses.license_create(actor=actor, app=app, customer_name="Initech")
     return first, second

@@ -35,9 +35,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def world(team, admin, other_team, outsider, basic_registry):
+def world(actor, team, outsider_actor, other_team, basic_registry):
     """App A may pull acme/api only; app B is another app of the team; app C's team has no registry."""
-    actor = factories.actor_of(admin, team)
     app_a = factories.make_app(team, "app-a")
     app_b = factories.make_app(team, "app-b")
     app_c = factories.make_app(other_team, "app-c")
@@ -49,7 +48,7 @@ def world(team, admin, other_team, outsider, basic_registry):
     licenses.app_set_repository_rules(actor=actor, app=app_a, rules=[f"{host}/acme/api"])
     _, id_a = licenses.license_create(actor=actor, app=app_a, customer_name="Globex")
     _, id_b = licenses.license_create(actor=actor, app=app_b, customer_name="Initech")
-    _, id_c = licenses.license_create(actor=factories.actor_of(outsider, other_team), app=app_c, customer_name="Hooli")
+    _, id_c = licenses.license_create(actor=outsider_actor, app=app_c, customer_name="Hooli")
     return {"actor": actor, "app_a": app_a, "id_a": id_a, "id_b": id_b, "id_c": id_c}
 
 

@@ -45,11 +45,10 @@ def _rows() -> set[tuple[str, str, str, int, str]]:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_refused_pulls_of_known_licenses_are_in_their_pull_log_with_the_reason(
-    loopback_server, portal_server, team, admin, admin_client
+    loopback_server, portal_server, actor, team, admin_client
 ):
     up = loopback_server()
     up.on("/v2/acme/api/manifests/1.0.0", Reply(200, {"Content-Type": OCI_MANIFEST}, MANIFEST))
-    actor = factories.actor_of(admin, team)
     app_a = factories.make_app(team, "app-a")
     app_b = factories.make_app(team, "app-b")
     registries.registry_create(
@@ -120,10 +119,9 @@ def test_refused_pulls_of_known_licenses_are_in_their_pull_log_with_the_reason(
 
 
 @pytest.mark.django_db
-def test_a_granted_request_asks_the_database_nothing_more_than_before(team, admin):
+def test_a_granted_request_asks_the_database_nothing_more_than_before(actor, team):
     """The refusal bookkeeping costs the hot path nothing: after the first request has warmed
     the caches, Basic asks the database once (the license look-up), a token not at all."""
-    actor = factories.actor_of(admin, team)
     app = factories.make_app(team, "app-a")
     registries.registry_create(
         actor=actor, provider="other", endpoint="http://127.0.0.1:5000", username="vendor", password="secret",

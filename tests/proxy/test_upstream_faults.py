@@ -150,14 +150,13 @@ def _stream(client: httpx.Client, url: str) -> tuple[int, bytes, Exception | Non
 
 
 def test_upstream_faults_map_to_clear_errors_and_bad_bytes_never_complete(
-    loopback_server, raw_upstream, closed_port, only_127_0_0_1, portal_server, team, admin
+    loopback_server, raw_upstream, closed_port, only_127_0_0_1, portal_server, actor, team
 ):
     # The upstreams are set up before the portal so they stop after it: a stopping loopback
     # server waits for the connections the portal's pool keeps open.
     up = loopback_server()
     storage = loopback_server()
     forbidden = loopback_server(host="127.0.0.2")
-    actor = factories.actor_of(admin, team)
     app = factories.make_app(team, "faults")
     for endpoint in (up.url, f"http://127.0.0.1:{closed_port}", f"http://{raw_upstream.netloc}"):
         registries.registry_create(

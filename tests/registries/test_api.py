@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from functools import cache
 
 import pytest
@@ -16,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from accounts.models import AuditEvent, Role, TokenAccess
+from accounts.models import AuditEvent, TokenAccess
 from portal.celery import app as celery_app
 from registries import providers, services
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
@@ -100,16 +99,8 @@ def assert_invalid(response, field: str) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def private_queue(monkeypatch):
-    """Tasks enqueued here go to a queue of this test's own on the real Redis broker, so a worker
-    another test started never runs them; the queue is deleted afterwards."""
-    name = f"test-api-{uuid.uuid4().hex}"
-    # The router reads task_default_queue on every send (celery.app.routes.Router.route).
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", name)
-    yield name
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
-    broker.close()
+def _tasks_to_a_private_queue(private_queue):
+    """Every test here enqueues to a queue of its own (tests/celery_worker.py), never run by a worker."""
 
 
 @pytest.fixture
@@ -124,11 +115,6 @@ def broker_down(monkeypatch):
     monkeypatch.setitem(celery_app.conf, "broker_url", url)
     monkeypatch.setattr(celery_app, "_pool", None)
     monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
-
-
-@pytest.fixture
-def actor(admin, team):
-    return factories.actor_of(admin, team)
 
 
 @pytest.fixture
@@ -598,7 +584,7 @@ def _at_the_start_of_a_window(window: int) -> None:
 
 
 def test_the_21st_test_in_ten_minutes_is_refused_with_429_naming_the_limit_and_another_team_is_unaffected(
-    admin_api, registry, outsider_api, outsider, other_team, private_queue
+    admin_api, registry, outsider_api, outsider_actor, private_queue
 ):
     assert (settings.REGISTRY_TEST_RATE, settings.REGISTRY_TEST_RATE_WINDOW) == (20, 600)  # the defaults
     _at_the_start_of_a_window(600)
@@ -617,7 +603,7 @@ def test_the_21st_test_in_ten_minutes_is_refused_with_429_naming_the_limit_and_a
     assert redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(private_queue) == 20
 
     theirs = services.registry_create(
-        actor=factories.actor_of(outsider, other_team), provider="other", endpoint="registry.example.org",
+        actor=outsider_actor, provider="other", endpoint="registry.example.org",
         username="other", password=canary(), skip_validation=True,
     )  # fmt: skip
     response = outsider_api.post(f"{URL}{theirs.pk}/test/", {"image": "acme/api:1.0.0"}, format="json")
@@ -654,13 +640,9 @@ READERS = ["viewer", "service-ro"]
 WRITES = ["create", "update", "delete", "test"]
 
 
-def _client_for(kind: str, team) -> APIClient:
-    if kind == "admin":
-        return factories.api_client(team.memberships.get(role=Role.ADMIN).user, team)
-    if kind == "developer":
-        return factories.api_client(factories.add_member(team, Role.DEVELOPER), team)
-    if kind == "viewer":
-        return factories.api_client(factories.add_member(team, Role.READ_ONLY), team)
+def _client_for(kind: str, team, request) -> APIClient:
+    if kind in ("admin", "developer", "viewer"):
+        return request.getfixturevalue(f"{kind}_api")
     access = TokenAccess.READ_WRITE if kind == "service-rw" else TokenAccess.READ_ONLY
     return factories.bearer_client(factories.service_token(team, access=access))
 
@@ -688,8 +670,8 @@ def _happened(action: str, registry) -> bool:
 
 @pytest.mark.parametrize("action", WRITES)
 @pytest.mark.parametrize("kind", WRITERS + READERS)
-def test_write_permissions_follow_the_role(kind, action, team, registry):
-    response = _write(_client_for(kind, team), action, registry)
+def test_write_permissions_follow_the_role(kind, action, team, registry, request):
+    response = _write(_client_for(kind, team, request), action, registry)
     if kind in WRITERS:
         assert response.status_code in (201, 200, 202, 204), response.content
         assert _happened(action, registry)
@@ -700,8 +682,8 @@ def test_write_permissions_follow_the_role(kind, action, team, registry):
 
 
 @pytest.mark.parametrize("kind", WRITERS + READERS)
-def test_every_member_may_read(kind, team, registry):
-    client = _client_for(kind, team)
+def test_every_member_may_read(kind, team, registry, request):
+    client = _client_for(kind, team, request)
     test = RegistryTest.objects.create(registry=registry, image="acme/api:1.0.0")
     assert client.get(URL).json()["count"] == 1
     assert client.get(f"{URL}{registry.pk}/").status_code == 200

@@ -29,7 +29,6 @@ from portal import crypto, keys
 from portal.encrypted_fields import encrypted_fields
 from registries import checks, services
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
-from tests import factories
 from tests.celery_worker import wait_for
 from tests.proxy.conftest import basic, proxy_name
 from tests.realparts.cloud import canary, canary_aws_secret
@@ -37,11 +36,6 @@ from tests.realparts.cloud import canary, canary_aws_secret
 ROOT = Path(__file__).resolve().parents[2]
 K0, K1, K2 = (crypto.generate_key(key_id) for key_id in ("k0", "k1", "k2"))
 ECR_ENDPOINT = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-
-
-@pytest.fixture
-def actor(admin, team):
-    return factories.actor_of(admin, team)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import html
 import json
 import logging
 import subprocess
-import uuid
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -22,7 +21,6 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
 from portal import crypto
-from portal.celery import app as celery_app
 from registries import services
 from registries.clients import oci
 from registries.models import CheckStatus, ExternalRegistry, RegistryTest
@@ -73,18 +71,6 @@ def error_report(exc: BaseException, request=None, *, skip: int = 1) -> str:
         tb = tb.tb_next
     reporter = ExceptionReporter(request, type(exc), exc, tb, is_email=True)
     return html.unescape(reporter.get_traceback_html()) + reporter.get_traceback_text()
-
-
-@pytest.fixture
-def private_queue(monkeypatch):
-    """Enqueued tasks land in a queue of this test's own on the real Redis broker, where no worker
-    (another test's included) takes them; deleted afterwards."""
-    name = f"test-leaks-{uuid.uuid4().hex}"
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", name)
-    yield name
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
-    broker.close()
 
 
 def _broker_dump(queue: str) -> str:
@@ -293,12 +279,12 @@ def test_no_canary_reaches_any_sink(
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_the_sweep_finds_a_canary_where_it_must_be(admin, team, loopback_server):
+def test_the_sweep_finds_a_canary_where_it_must_be(actor, loopback_server):
     """The decrypted secret in memory, and the Basic header the upstream received, do hold the canary."""
     upstream = loopback_server().on("/v2/", Reply.challenge("upstream", scheme="Basic"))
     password = Secret("password", canary(), "acme")
     registry = services.registry_create(
-        actor=factories.actor_of(admin, team),
+        actor=actor,
         provider="other",
         endpoint=upstream.url,
         username="acme",
@@ -321,11 +307,11 @@ def test_the_sweep_finds_a_canary_where_it_must_be(admin, team, loopback_server)
 
 
 @pytest.fixture
-def stored(admin, team):
+def stored(actor):
     """An `other` registry whose password is a canary."""
     password = canary()
     registry = services.registry_create(
-        actor=factories.actor_of(admin, team),
+        actor=actor,
         provider="other",
         endpoint="registry.example.com",
         username="acme",
@@ -349,14 +335,13 @@ def test_an_exception_inside_registry_credentials_hides_the_decrypted_secret(sto
 
 
 @pytest.mark.django_db
-def test_an_exception_while_saving_hides_the_secrets_given(admin, team, monkeypatch):
+def test_an_exception_while_saving_hides_the_secrets_given(actor, monkeypatch):
     password, key = canary(), canary_aws_secret()
 
     def failing_audit(**kwargs):
         raise RuntimeError("audit store unavailable")
 
     monkeypatch.setattr(services, "audit", failing_audit)
-    actor = factories.actor_of(admin, team)
     with pytest.raises(RuntimeError) as caught:
         services.registry_create(
             actor=actor, provider="other", endpoint="r.example.com", username="u", password=password,
@@ -372,7 +357,7 @@ def test_an_exception_while_saving_hides_the_secrets_given(admin, team, monkeypa
 
 
 @pytest.mark.django_db
-def test_an_exception_while_updating_hides_the_secrets_given(stored, admin, team, monkeypatch):
+def test_an_exception_while_updating_hides_the_secrets_given(stored, actor, monkeypatch):
     new = canary()
 
     def failing_audit(**kwargs):
@@ -380,9 +365,7 @@ def test_an_exception_while_updating_hides_the_secrets_given(stored, admin, team
 
     monkeypatch.setattr(services, "audit", failing_audit)
     with pytest.raises(RuntimeError) as caught:
-        services.registry_update(
-            actor=factories.actor_of(admin, team), registry=stored, password=new, skip_validation=True
-        )
+        services.registry_update(actor=actor, registry=stored, password=new, skip_validation=True)
     text = error_report(caught.value)
     assert new not in text and stored.canary not in text
 

@@ -13,7 +13,6 @@ from django.utils import timezone
 from portal.queue import QueueUnavailable
 from registries import services
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
-from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -22,11 +21,6 @@ SECRET = "s3cret-Do-not-Show-7781"
 ECR_ENDPOINT = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 ECR_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 ECR_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-
-
-@pytest.fixture
-def actor(admin, team):
-    return factories.actor_of(admin, team)
 
 
 @pytest.fixture

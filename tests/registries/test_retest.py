@@ -41,7 +41,7 @@ def test_the_daily_retest_checks_every_registry_past_the_teams_limit_on_a_real_w
     assert list(requested) == [admin.email, "daily check"]
     daily = RegistryTest.objects.get(registry=other)
     assert daily.requested_by == "daily check"
-    assert wait_for(lambda: RegistryTest.objects.get(pk=daily.pk).done), celery_worker_process.read_text()
+    assert wait_for(lambda: RegistryTest.objects.get(pk=daily.pk).done), celery_worker_process.log.read_text()
     finished = RegistryTest.objects.get(pk=daily.pk)
     assert finished.status == CheckStatus.SUCCEEDED, (finished.category, finished.message)
     assert finished.result["digest"] == basic_registry.images["api"].digest

@@ -15,9 +15,9 @@ from tests import factories
 
 
 @pytest.fixture
-def registry(team, admin, app):
+def registry(actor, app):
     return registries.registry_create(
-        actor=factories.actor_of(admin, team), provider="other", endpoint="https://registry.example.test/acme",
+        actor=actor, provider="other", endpoint="https://registry.example.test/acme",
         username="u", password="p", skip_validation=True,
     )  # fmt: skip
 
@@ -42,20 +42,18 @@ def test_an_unknown_app_is_none_and_kept_as_such(db):
     assert _queries(lambda: routing.app_routes("no-such-app")) == (None, 0)
 
 
-def test_changing_a_registry_here_is_seen_at_the_next_look_up(team, admin, app, registry):
+def test_changing_a_registry_here_is_seen_at_the_next_look_up(actor, team, app, registry):
     routing.app_routes(app.slug)
     other = factories.make_app(team, "other")
-    registries.registry_update(actor=factories.actor_of(admin, team), registry=registry, apps=[other.slug])
+    registries.registry_update(actor=actor, registry=registry, apps=[other.slug])
     routes, asked = _queries(lambda: routing.app_routes(app.slug))
     assert asked > 0
     assert routes.registries == ()
 
 
-def test_narrowing_the_app_rules_is_seen_at_the_next_look_up(team, admin, app, registry):
+def test_narrowing_the_app_rules_is_seen_at_the_next_look_up(actor, app, registry):
     assert routing.app_routes(app.slug).app.repository_rules == []
-    licenses.app_set_repository_rules(
-        actor=factories.actor_of(admin, team), app=app, rules=["registry.example.test/acme/api"]
-    )
+    licenses.app_set_repository_rules(actor=actor, app=app, rules=["registry.example.test/acme/api"])
     assert routing.app_routes(app.slug).app.repository_rules == ["registry.example.test/acme/api"]
 
 
@@ -70,10 +68,10 @@ def test_a_change_made_by_another_process_is_seen_through_the_shared_version(tea
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_committed_change_publishes_a_new_version(team, admin, app, registry):
+def test_a_committed_change_publishes_a_new_version(actor, app, registry):
     routing.app_routes(app.slug)
     before = shared_cache().get(routing.ROUTES_VERSION_KEY)
-    registries.registry_update(actor=factories.actor_of(admin, team), registry=registry, name="renamed")
+    registries.registry_update(actor=actor, registry=registry, name="renamed")
     assert shared_cache().get(routing.ROUTES_VERSION_KEY) not in (None, before)
 
 

@@ -10,14 +10,8 @@ from django.core.exceptions import ValidationError
 from portal import crypto
 from registries import services
 from registries.models import CheckStatus, ExternalRegistry, Health
-from tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
-
-
-@pytest.fixture
-def actor(admin, team):
-    return factories.actor_of(admin, team)
 
 
 def _run_test(registry, image):
@@ -82,13 +76,13 @@ def test_a_token_auth_registry_works_through_its_realm(actor, token_registry):
     assert sorted(test.result["platforms"]) == ["linux/amd64", "linux/arm64"]
 
 
-def test_a_ciphertext_copied_to_another_row_does_not_decrypt(actor, basic_registry, other_team, outsider):
+def test_a_ciphertext_copied_to_another_row_does_not_decrypt(actor, basic_registry, outsider_actor):
     mine = services.registry_create(
         actor=actor, provider="other", endpoint=basic_registry.endpoint, username="acme", password="x" * 12,
         skip_validation=True,
     )  # fmt: skip
     theirs = services.registry_create(
-        actor=factories.actor_of(outsider, other_team), provider="other", endpoint=basic_registry.endpoint,
+        actor=outsider_actor, provider="other", endpoint=basic_registry.endpoint,
         username="acme", password="y" * 12, skip_validation=True,
     )  # fmt: skip
     ExternalRegistry.objects.filter(pk=mine.pk).update(secret=theirs.secret)

@@ -18,18 +18,12 @@ from portal.celery import app as celery_app
 from registries import services
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
 from registries.tasks import REFRESH_RETRIES, registries_refresh_tokens_task, registry_refresh_token_task
-from tests import factories
 from tests.registries.conftest import MOTO_ECR_PASSWORD
 
 pytestmark = [pytest.mark.slow]
 
 AWS_KEY_ID, AWS_SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 ECR_ENDPOINT = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-
-
-@pytest.fixture
-def actor(admin, team):
-    return factories.actor_of(admin, team)
 
 
 @pytest.fixture

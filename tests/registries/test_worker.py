@@ -8,110 +8,50 @@ once the broker's visibility_timeout has passed; the next worker runs the test t
 from __future__ import annotations
 
 import base64
+import itertools
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
+from contextlib import ExitStack
 
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
 
-from portal import crypto
 from registries import services
 from registries.models import CheckStatus, RegistryTest
-from registries.tasks import registry_test_task
-from tests import factories
-from tests.celery_worker import wait_for
+from tests.celery_worker import Worker, celery_worker, wait_for
 from tests.realparts.cloud import canary
 from tests.realparts.loopback import Reply
 
 pytestmark = [pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 TASK = "registries.tasks.registry_test_task"
-# A queue of this run's own: other test runs on this machine share the Redis database, and their
-# workers must not take these messages (nor ours theirs).
-QUEUE = f"registry-tests-{os.getpid()}"
-
-
-@pytest.fixture
-def actor(admin, team):
-    return factories.actor_of(admin, team)
 
 
 @pytest.fixture
 def broker():
-    if not settings.CELERY_BROKER_URL.startswith("redis://"):
-        pytest.fail("the worker tests need CELERY_BROKER_URL=redis://… (scripts/test.sh sets it)")
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     yield client
     client.close()
 
 
 @pytest.fixture
-def queue(monkeypatch, broker):
-    """Connection tests are published to QUEUE (the product uses the default queue, "celery")."""
-    publish = registry_test_task.apply_async
+def workers(transactional_db, private_queue, tmp_path):
+    """`start()` runs one more worker on the test's private queue and returns it; all are stopped
+    after, cold (SIGQUIT): nothing is in flight any more. Several workers take turns here, hence
+    this fixture of its own rather than `celery_worker_process`."""
+    numbers = itertools.count(1)
+    with ExitStack() as started:
 
-    def apply_async(*args, **kwargs):
-        return publish(*args, **{"queue": QUEUE, **kwargs})
+        def start() -> Worker:
+            log = tmp_path / f"worker-{next(numbers)}.log"
+            return started.enter_context(
+                celery_worker(
+                    log, "--without-mingle", "--without-gossip", queue=private_queue, stop_signal=signal.SIGQUIT
+                )
+            )
 
-    monkeypatch.setattr(registry_test_task, "apply_async", apply_async)
-    broker.delete(QUEUE)
-    yield QUEUE
-    broker.delete(QUEUE)
-
-
-@pytest.fixture
-def workers(transactional_db, monkeypatch, settings, queue, tmp_path):
-    """`start()` runs a worker on the test database and returns its process; all are stopped after.
-
-    The worker gets a var/ of its own, so it must be handed this process's key ring.
-    """
-    ring = crypto.generate_key("wk1")
-    monkeypatch.setenv("PORTAL_ENCRYPTION_KEYS", ring)
-    settings.PORTAL_ENCRYPTION_KEYS = ring
-    crypto._keyring_for.cache_clear()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "PORTAL_VAR_DIR": str(tmp_path),
-    }
-    started: list[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        log = tmp_path / f"worker-{len(started) + 1}.log"
-        with open(log, "w") as out:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "INFO",
-                 "--without-mingle", "--without-gossip", "-Q", queue, "-n", f"keys{len(started) + 1}-{os.getpid()}@%h"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        worker.log = log  # type: ignore[attr-defined]
-        started.append(worker)
-        deadline = time.monotonic() + 30
-        while "ready." not in log.read_text():
-            if worker.poll() is not None or time.monotonic() > deadline:
-                worker.kill()
-                pytest.fail(f"celery worker did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        return worker
-
-    yield start
-    for worker in started:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGQUIT)  # cold shutdown: nothing is in flight any more
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-    crypto._keyring_for.cache_clear()
+        yield start
 
 
 def _request_test(admin_api, registry_id: int) -> int:
@@ -181,7 +121,7 @@ def test_a_connection_test_runs_on_a_real_worker_and_reports_the_digest(workers,
     assert basic_registry.password not in worker.log.read_text()
 
 
-def test_the_broker_message_carries_only_the_test_id(db, queue, admin_api, broker):
+def test_the_broker_message_carries_only_the_test_id(db, private_queue, admin_api, broker):
     """C3, with no worker running: the queued message and every other broker key."""
     password = canary()
     created = admin_api.post(
@@ -192,7 +132,7 @@ def test_the_broker_message_carries_only_the_test_id(db, queue, admin_api, broke
     )  # fmt: skip
     assert created.status_code == 201, created.content
     test_id = _request_test(admin_api, created.json()["id"])
-    mine = [raw for raw in broker.lrange(QUEUE, 0, -1) if _decoded(raw)[0]["task"] == TASK and _decoded(raw)[1][0] == [test_id]]  # fmt: skip
+    mine = [raw for raw in broker.lrange(private_queue, 0, -1) if _decoded(raw)[0]["task"] == TASK and _decoded(raw)[1][0] == [test_id]]  # fmt: skip
     try:
         assert len(mine) == 1
         headers, (args, kwargs, _) = _decoded(mine[0])
@@ -204,11 +144,11 @@ def test_the_broker_message_carries_only_the_test_id(db, queue, admin_api, broke
         assert "v1:" not in mine[0].decode() + json.dumps(_decoded(mine[0])[1])  # not even the ciphertext
     finally:
         for raw in mine:
-            broker.lrem(QUEUE, 0, raw)
+            broker.lrem(private_queue, 0, raw)
 
 
 def test_a_worker_killed_mid_test_leaves_it_redelivered_and_finished(
-    workers, admin_api, actor, broker, loopback_server
+    workers, admin_api, actor, broker, loopback_server, private_queue
 ):
     """F8(a). Redis redelivers an unacked message only after visibility_timeout (settings: 1 h), so the
     test ages the message instead of waiting; until then the test reads "running"."""
@@ -221,12 +161,12 @@ def test_a_worker_killed_mid_test_leaves_it_redelivered_and_finished(
     test_id = _request_test(admin_api, registry.pk)
     running = lambda: RegistryTest.objects.get(pk=test_id).status == CheckStatus.RUNNING  # noqa: E731
     assert wait_for(lambda: running() and upstream.requests), first.log.read_text()
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=10)
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=10)
 
     # Not acked (task_acks_late): the message waits in Redis' unacked hash, still only the test id.
     unacked = {tag: json.loads(raw) for tag, raw in broker.hgetall("unacked").items()}
-    tags = [tag for tag, (message, _, routing_key) in unacked.items() if routing_key == QUEUE]
+    tags = [tag for tag, (message, _, routing_key) in unacked.items() if routing_key == private_queue]
     assert [json.loads(base64.b64decode(unacked[tag][0]["body"]))[0] for tag in tags] == [[test_id]]
     assert [form for form in _leak_forms(password) if form in _everything_in(broker)] == []
     assert running()
