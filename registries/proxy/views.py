@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from licenses import services as licenses
 from licenses import token_views, tokens
 from licenses.models import App
 from licenses.token_views import basic_credentials
+from portal import safejson
 from registries import routing
 from registries.clients.errors import ErrorCategory, RegistryError
 from registries.clients.netguard import as_registry_error
@@ -342,12 +342,8 @@ def _digest_refusal(digest: str) -> JsonResponse | None:
 
 
 def _parse_json(body: bytes) -> object:
-    """The upstream's JSON; ValueError for anything that does not parse. Deep nesting
-    ("[" * 200000) makes json raise RecursionError, which is no ValueError."""
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
+    """The upstream's JSON; ValueError for anything that does not parse, deep nesting included."""
+    return safejson.loads(body)
 
 
 def _manifest_type(document: object, declared: str) -> str | None:
