@@ -14,6 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 from google.auth.transport import Request as GoogleRequest
 from google.auth.transport import Response as GoogleResponse
 
+from portal import safejson
 from registries.clients import netguard
 from registries.clients.errors import ErrorCategory, RegistryError
 
@@ -110,7 +111,7 @@ def parse_service_account_key(text: str | bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise _key_error("Service-account key is not UTF-8 text.", "not_utf8") from None
     try:
-        info = json.loads(decoded)
+        info = safejson.loads(decoded)
     except ValueError as e:
         position = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
         raise _key_error(f"Service-account key is not valid JSON{position}.", "not_json") from None

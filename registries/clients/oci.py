@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -22,6 +21,8 @@ from typing import Any, Literal, TypeVar
 import anyio
 import httpx
 from django.views.decorators.debug import sensitive_variables
+
+from portal import safejson
 
 from .errors import ErrorCategory, RegistryError
 from .netguard import DEFAULT_TIMEOUT, GuardedClient, GuardPolicy, Resolver, check_url
@@ -388,7 +389,7 @@ def _error_codes(response: httpx.Response) -> set[str]:
     # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes
     # Only codes from the spec's list are read; no other body text leaves this function.
     try:
-        errors = json.loads(response.content).get("errors", [])
+        errors = safejson.loads(response.content).get("errors", [])
         return {e["code"] for e in errors if isinstance(e, dict) and e.get("code") in _KNOWN_ERROR_CODES}
     except (ValueError, AttributeError, TypeError, httpx.ResponseNotRead):
         return set()
@@ -579,7 +580,7 @@ class OciClient:
         if response.status_code != 200:
             raise _status_error(response, what="token")
         try:
-            data = response.json()
+            data = safejson.loads(response.content)
             token = data.get("token") or data.get("access_token")
         except (ValueError, AttributeError):
             token = None
@@ -606,7 +607,7 @@ class OciClient:
             raise RegistryError("the registry sent a malformed Docker-Content-Digest", "invalid_response")
         digest = _verify_digest(body, header_digest, reference if ":" in reference else None)
         try:
-            data = json.loads(body)
+            data = safejson.loads(body)
         except ValueError:
             data = None
         if not isinstance(data, dict):

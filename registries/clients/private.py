@@ -19,6 +19,8 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from portal import safejson
+
 from .errors import ErrorCategory, RegistryError
 from .oci import ACCEPT_MANIFESTS, MANIFEST_MEDIA_TYPES, _error_codes
 
@@ -225,7 +227,7 @@ class PrivateRegistry:
 
 def _json(response: httpx.Response) -> dict:
     try:
-        body = response.json()
+        body = safejson.loads(response.content)
     except ValueError:
         raise RegistryError("the private registry sent invalid JSON", ErrorCategory.INVALID_RESPONSE) from None
     if not isinstance(body, dict):
