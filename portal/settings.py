@@ -227,6 +227,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.TeamPermission"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.Pagination",
+    "DEFAULT_PARSER_CLASSES": [  # DRF's, with a JSON parser that refuses deep nesting with 400
+        "portal.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
 }

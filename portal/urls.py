@@ -60,3 +60,4 @@ urlpatterns = [
 
 handler404 = "portal.views.not_found"
 handler403 = "portal.views.forbidden"
+handler500 = "portal.views.server_error"

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+import sys
+
+import psycopg
+from django.db import Error as DjangoDatabaseError
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
+from django.views import defaults
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from portal.health import health_checks
+from portal.ocierrors import oci_error
 
 
 def home(request):
@@ -55,3 +62,51 @@ def forbidden(request, exception=None):
 def api_not_found(request):
     """Unknown API paths answer in the API's JSON error shape, not with the HTML page."""
     return JsonResponse({"code": "not_found", "message": f"No API endpoint at {request.path}."}, status=404)
+
+
+# What a client is told to wait before it tries again while the database is unreachable (the
+# pool gives up on a connection after DATABASE_POOL_TIMEOUT, 3 s by default).
+DATABASE_RETRY_AFTER = "5"
+
+
+def _database_unavailable(exc: BaseException | None) -> bool:
+    """Whether the exception, or one it arose from, is the database's (Django's wrapped errors,
+    or psycopg's own, such as the pool's PoolTimeout)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, DjangoDatabaseError | psycopg.Error):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def server_error(request):
+    """handler500: an uncaught exception answers in the shape of the door it came through (OCI
+    errors under /v2/, the API's JSON under /api/, a page elsewhere), 503 with Retry-After when
+    the database is what failed. Django calls this inside its except block, hence sys.exc_info();
+    the exception itself is logged by Django and never shown."""
+    database = _database_unavailable(sys.exc_info()[1])
+    status = 503 if database else 500
+    path = request.path_info
+    if path.startswith("/v2/"):
+        message = (
+            "the portal's database is unavailable; try again shortly"
+            if database
+            else "the portal failed to answer this request; the error was logged"
+        )
+        response = oci_error(status, "UNAVAILABLE", message)
+    elif path.startswith("/api/"):
+        code, message = (
+            ("database_unavailable", "The portal's database is unavailable; try again shortly.")
+            if database
+            else ("server_error", "The portal failed to answer this request; the error was logged.")
+        )
+        response = JsonResponse({"code": code, "message": message}, status=status)
+    elif database:
+        # Rendered without context, like the 500 page: nothing here may need the database.
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    else:
+        return defaults.server_error(request)
+    if database:
+        response["Retry-After"] = DATABASE_RETRY_AFTER
+    return response

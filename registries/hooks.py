@@ -8,7 +8,6 @@ not from the registry, or that it could never get right, is refused).
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
+from portal import safejson
 from registries import private_images
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def registry_notifications(request):
     if len(body) > MAX_BODY:
         return _error(413, f"at most {MAX_BODY} bytes")
     try:
-        envelope = json.loads(body)
+        envelope = safejson.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _error(400, "the body is not JSON")
     events = envelope.get("events") if isinstance(envelope, dict) else None

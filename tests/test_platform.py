@@ -89,6 +89,13 @@ def test_unknown_api_routes_answer_json_404(admin_api):
     assert unknown.json() == {"code": "not_found", "message": "No API endpoint at /api/v1/no-such-endpoint/."}
 
 
+def test_an_api_body_nested_too_deeply_is_a_400_parse_error(admin_api):
+    deep = "[" * 100_000 + "]" * 100_000
+    response = admin_api.post("/api/v1/apps/", data=deep, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"code": "parse_error", "message": "JSON parse error - nested too deeply"}
+
+
 def test_redaction_blanks_credentials_in_log_text():
     text = redact("GET https://bob:hunter2@example.com Authorization: Bearer abc.def password=s3cret token: xyz")
     for secret in ("hunter2", "abc.def", "s3cret", "xyz"):

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -123,10 +123,12 @@ def write(batch: list[Entry]) -> None:
             events.append(event)
             if event.status in (200, 206) and (pk not in last_pull or event.created_at > last_pull[pk]):
                 last_pull[pk] = event.created_at
-        PullEvent.objects.bulk_create(events)
-        for pk, at in last_pull.items():
-            # A batch written late never moves the time back (Coalesce: SQLite's max() of NULL is NULL).
-            License.objects.filter(pk=pk).update(last_pull_at=Greatest(Coalesce("last_pull_at", at), at))
+        # One transaction: a reader never sees a batch's rows without the last pull time they set.
+        with transaction.atomic():
+            PullEvent.objects.bulk_create(events)
+            for pk, at in last_pull.items():
+                # A batch written late never moves the time back (Coalesce: SQLite's max() of NULL is NULL).
+                License.objects.filter(pk=pk).update(last_pull_at=Greatest(Coalesce("last_pull_at", at), at))
     except Exception:
         logger.exception("could not record %s pull events", len(batch))
     finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 
 import httpx
@@ -27,7 +26,7 @@ from delivery.proxy.upstream import open_stream
 from delivery.routing import Upstream
 from delivery.scopes import Scope
 from licenses.models import App, Refusal
-from portal import ocispec
+from portal import ocispec, safejson
 from portal.ocierrors import API_VERSION, oci_error
 from portal.outbound.errors import ErrorCategory, RegistryError
 from portal.outbound.httperrors import as_registry_error
@@ -235,6 +234,16 @@ def _log(
     pull_log.record_request(caller.license_uid, app.pk, name, kind, reference, status, size, reason)
 
 
+def _failed(
+    caller: Verdict | None, app: App | None, name: str, kind: str, reference: str, error: RegistryError
+) -> JsonResponse:
+    """The answer to an upstream failure, logged with the status it answers (503 when busy or
+    timed out, 429 when rate limited, 502 when refused or invalid)."""
+    failure = _upstream_failure(error)
+    _log(caller, app, name, kind, reference, failure.status_code, 0, error.category.value)
+    return failure
+
+
 async def _read_bounded(response: httpx.Response, limit: int) -> bytes | None:
     """The upstream's body, or None as soon as it is known to exceed `limit` bytes."""
     if int(response.headers.get("content-length") or 0) > limit:
@@ -264,12 +273,8 @@ def _digest_refusal(digest: str) -> JsonResponse | None:
 
 
 def _parse_json(body: bytes) -> object:
-    """The upstream's JSON; ValueError for anything that does not parse. Deep nesting
-    ("[" * 200000) makes json raise RecursionError, which is no ValueError."""
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
+    """The upstream's JSON; ValueError for anything that does not parse, deep nesting included."""
+    return safejson.loads(body)
 
 
 def _manifest_type(document: object, declared: str) -> str | None:
@@ -325,12 +330,9 @@ async def manifest(request, name: str, reference: str):
             elif response.status_code == 404:
                 body = await _read_bounded(response, MAX_ERROR_BODY_BYTES) or b""
     except RegistryError as e:
-        _log(caller, app, name, "manifest", reference, 502, 0, e.category.value)
-        return _upstream_failure(e)
+        return _failed(caller, app, name, "manifest", reference, e)
     except httpx.HTTPError as e:
-        error = as_registry_error(e)
-        _log(caller, app, name, "manifest", reference, 503, 0, error.category.value)
-        return _upstream_failure(error)
+        return _failed(caller, app, name, "manifest", reference, as_registry_error(e))
     if response.status_code != 200:
         failure = _status_failure(response, "manifest", body)
         _log(caller, app, name, "manifest", reference, failure.status_code, 0, f"upstream {response.status_code}")
@@ -382,8 +384,7 @@ async def blob(request, name: str, digest: str):
     try:
         response, stack = await open_stream(upstream, request.method, f"blobs/{digest}", headers)
     except RegistryError as e:
-        _log(caller, app, name, "blob", digest, 502, 0, e.category.value)
-        return _upstream_failure(e)
+        return _failed(caller, app, name, "blob", digest, e)
     if response.status_code not in (200, 206):
         body = b""
         if response.status_code == 404:
@@ -504,12 +505,9 @@ async def tags_list(request, name: str):
         async with stack:
             raw = await _read_bounded(response, MAX_TAGS_BODY_BYTES)
     except RegistryError as e:
-        _log(caller, app, name, "tags", "list", 502, 0, e.category.value)
-        return _upstream_failure(e)
+        return _failed(caller, app, name, "tags", "list", e)
     except httpx.HTTPError as e:
-        error = as_registry_error(e)
-        _log(caller, app, name, "tags", "list", 503, 0, error.category.value)
-        return _upstream_failure(error)
+        return _failed(caller, app, name, "tags", "list", as_registry_error(e))
     if raw is None:
         _log(caller, app, name, "tags", "list", 502, 0, "tag list too large")
         return oci_error(502, "UNAVAILABLE", "the upstream registry's tag list is too large")

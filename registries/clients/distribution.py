@@ -19,7 +19,7 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from portal import ocispec
+from portal import ocispec, safejson
 from portal.outbound.errors import ErrorCategory, RegistryError
 
 from .oci import error_codes
@@ -225,7 +225,7 @@ class PrivateRegistry:
 
 def _json(response: httpx.Response) -> dict:
     try:
-        body = response.json()
+        body = safejson.loads(response.content)
     except ValueError:
         raise RegistryError("the private registry sent invalid JSON", ErrorCategory.INVALID_RESPONSE) from None
     if not isinstance(body, dict):

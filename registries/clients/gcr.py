@@ -14,6 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 from google.auth.transport import Request as GoogleRequest
 from google.auth.transport import Response as GoogleResponse
 
+from portal import safejson
 from portal.outbound.addresses import GuardPolicy, address_refusal, check_url, parse_ip_literal, port_refusal
 from portal.outbound.errors import ErrorCategory, RegistryError
 from portal.outbound.httperrors import as_registry_error
@@ -112,7 +113,7 @@ def parse_service_account_key(text: str | bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise _key_error("Service-account key is not UTF-8 text.", "not_utf8") from None
     try:
-        info = json.loads(decoded)
+        info = safejson.loads(decoded)
     except ValueError as e:
         position = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
         raise _key_error(f"Service-account key is not valid JSON{position}.", "not_json") from None

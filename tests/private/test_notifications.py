@@ -179,6 +179,8 @@ def test_bodies_that_are_too_large_or_not_an_envelope_are_refused(hook, client, 
     assert hook(big).status_code == 413
     auth = {"HTTP_AUTHORIZATION": f"Bearer {settings.REGISTRY_NOTIFY_SECRET}"}
     assert client.post(URL, "{not json", content_type="application/json", **auth).status_code == 400
+    deep = "[" * 100_000 + "]" * 100_000  # within the size limit, deeper than json parses
+    assert client.post(URL, deep, content_type="application/json", **auth).status_code == 400
     assert client.post(URL, "[]", content_type="application/json", **auth).status_code == 400
     assert client.post(URL, '{"events": {}}', content_type="application/json", **auth).status_code == 400
     assert not PrivateTag.objects.exists()

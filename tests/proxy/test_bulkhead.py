@@ -18,10 +18,11 @@ import pytest
 from delivery.proxy import upstream
 from delivery.proxy.bulkhead import Bulkhead
 from licenses import services as licenses
+from licenses.models import PullEvent
 from portal.outbound.errors import RegistryError
 from registries import services as registries
 from tests import factories
-from tests.proxy.conftest import basic, proxy_name, skopeo
+from tests.proxy.conftest import basic, proxy_name, skopeo, wait_for
 from tests.realparts.loopback import SilentListener
 
 PER_HOST = 8
@@ -185,6 +186,13 @@ def test_a_stuck_upstream_fails_only_its_own_teams_requests_while_another_team_p
     assert all(t < POOL_WAIT + 4 for t, _ in busy), max(t for t, _ in busy)
     assert max(t for t, _ in results) < FIRST_BYTE + 4
     assert silent_upstream.connections == PER_HOST  # no request beyond the team's share reached it
+
+    # The pull log says what the customer was answered: 503, busy or timed out, never 502.
+    stuck = PullEvent.objects.filter(app__slug="stuck")
+    assert wait_for(lambda: stuck.count() == STUCK_REQUESTS, timeout=5), stuck.count()
+    logged = set(stuck.values_list("status", "reason"))
+    assert {status for status, _ in logged} == {503}, logged
+    assert {reason for _, reason in logged} == {"busy", "timeout"}, logged
 
 
 @pytest.mark.slow

@@ -317,5 +317,11 @@ def test_upstream_faults_map_to_clear_errors_and_bad_bytes_never_complete(
     assert lying_event.bytes < MiB
     assert events[blob_digest + "truncated"].status == 502
     assert events[blob_digest + "redirected"].status == 200
+    # A stopped upstream was answered 503, and so it is logged.
+    down_rows = PullEvent.objects.filter(repository__startswith=f"proxy/faults/127.0.0.1__{closed_port}/")
+    assert sorted(down_rows.values_list("kind", "status", "reason")) == [
+        ("blob", 503, "connect"),
+        ("manifest", 503, "connect"),
+    ]
     assert wait_for(lambda: "digest mismatch on blob" in portal_server.log(), timeout=3), portal_server.log()
     assert license.pk == lying_event.license_id

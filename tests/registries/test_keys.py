@@ -466,7 +466,11 @@ def test_a_database_dump_holds_no_usable_credential(transactional_db, actor, use
     ).stdout
     assert "v1:k1:" in dump  # the rows are in it, as ciphertext
 
-    secrets = [s for secret, minted in expected.values() for s in [*secret.values(), *(minted or {}).values()]]
+    # The minted token's user name ("AWS") is no secret, and three letters turn up by chance in
+    # a dump full of base64 ciphertext: only the secret values are looked for.
+    secrets = [
+        s for secret, minted in expected.values() for s in [*secret.values(), (minted or {}).get("password")] if s
+    ]
     forms = []
     for value in secrets:
         for raw in (value, f"acme:{value}", f"AWS:{value}"):

@@ -24,6 +24,7 @@ from registries.clients.oci import (
     parse_endpoint,
     parse_image,
     parse_www_authenticate,
+    verify_credentials_sync,
 )
 from tests.realparts.loopback import Reply
 
@@ -298,6 +299,35 @@ def test_a_server_that_is_not_a_registry_is_invalid_response(loopback_server):
     result = check_image_sync(server.url, "acme/api:1.0.0", policy=LOOPBACK)
     assert failure(result) == ("ping", "invalid_response")
     assert "SECRET-BODY" not in json.dumps(result.as_dict())
+
+
+# JSON nested deeper than Python's json parses: it raises RecursionError, which is no ValueError.
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_a_token_service_answering_json_nested_too_deeply_is_invalid_response(loopback_server):
+    server = loopback_server()
+    server.on("/v2/", Reply.challenge(f"{server.url}/token"))
+    server.on("/token", Reply(200, {"Content-Type": "application/json"}, b'{"token": ' + DEEP_JSON + b"}"))
+    with pytest.raises(RegistryError) as error:
+        verify_credentials_sync(server.url, username="u", password="p", policy=LOOPBACK)
+    assert error.value.category == "invalid_response"
+
+
+def test_an_error_body_nested_too_deeply_counts_as_one_without_error_codes(loopback_server):
+    server = loopback_server()
+    server.on("/v2/", Reply(403, {"Content-Type": "application/json"}, b'{"errors": ' + DEEP_JSON + b"}"))
+    with pytest.raises(RegistryError) as error:
+        verify_credentials_sync(server.url, username="u", password="p", policy=LOOPBACK)
+    assert error.value.category == "forbidden"
+
+
+def test_a_manifest_nested_too_deeply_is_invalid_response(loopback_server):
+    server = loopback_server()
+    server.on("/v2/", Reply.json({}))
+    server.on("/v2/acme/api/manifests/1.0.0", Reply(200, {"Content-Type": OCI_MANIFEST}, DEEP_JSON))
+    result = check_image_sync(server.url, "acme/api:1.0.0", policy=LOOPBACK)
+    assert failure(result) == ("manifest", "invalid_response")
 
 
 def serve_image(registry, *, manifest_from=None, manifest_digest: str | None = None, headers=None) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 from django.views.decorators.debug import sensitive_variables
 
+from portal import safejson
 from portal.outbound.addresses import GuardPolicy, check_url
 from portal.outbound.async_client import GuardedClient
 from portal.outbound.errors import ErrorCategory, RegistryError
@@ -166,7 +167,7 @@ async def fetch_token(
     if response.status_code != 200:
         raise status_error(response, what="token")
     try:
-        data = response.json()
+        data = safejson.loads(response.content)
         token = data.get("token") or data.get("access_token")
     except (ValueError, AttributeError):
         token = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from portal import ocispec
+from portal import ocispec, safejson
 from portal.outbound.async_client import GuardedClient
 from portal.outbound.errors import ErrorCategory, RegistryError
 
@@ -254,7 +253,7 @@ class OciClient:
             raise RegistryError("the registry sent a malformed Docker-Content-Digest", "invalid_response")
         digest = verify_digest(body, header_digest, reference if ":" in reference else None)
         try:
-            data = json.loads(body)
+            data = safejson.loads(body)
         except ValueError:
             data = None
         if not isinstance(data, dict):

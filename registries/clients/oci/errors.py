@@ -3,13 +3,12 @@ turned into a RegistryError with a category and a message that quotes nothing of
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
 
-from portal import ocispec
+from portal import ocispec, safejson
 from portal.outbound.errors import RegistryError
 
 
@@ -31,7 +30,7 @@ def error_codes(response: httpx.Response) -> set[str]:
     # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes
     # Only codes from the spec's list are read; no other body text leaves this function.
     try:
-        errors = json.loads(response.content).get("errors", [])
+        errors = safejson.loads(response.content).get("errors", [])
         return {e["code"] for e in errors if isinstance(e, dict) and e.get("code") in ocispec.ERROR_CODES}
     except (ValueError, AttributeError, TypeError, httpx.ResponseNotRead):
         return set()
