@@ -38,7 +38,10 @@ def test_a_batch_is_one_look_up_one_insert_and_one_update_per_license(app, two_l
     batch += [pull_log.Entry(str(second.uid), _event(app, status=404, at=now))]
     with CaptureQueriesContext(connection) as captured:
         pull_log.write(batch)
-    assert len(captured.captured_queries) == 3  # look-up, bulk INSERT, one UPDATE (second had no success)
+    # look-up, bulk INSERT, one UPDATE (second had no success); the test's transaction turns the
+    # writer's own transaction into a savepoint, which is no work of the writer's.
+    work = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert len(work) == 3, work
     assert PullEvent.objects.filter(license=first).count() == 20
     assert PullEvent.objects.get(license=second).status == 404
     first.refresh_from_db()
