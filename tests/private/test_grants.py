@@ -297,7 +297,7 @@ def _unauthorized(response: httpx.Response) -> None:
 
 
 def test_revoked_and_expired_licenses_and_revoked_tokens_get_401_at_the_next_token_request(
-    portal_server, private_registry, cast, actor, team, oci_layouts, tmp_path
+    portal_server, private_registry, cast, actor, team, admin, oci_layouts, tmp_path
 ):
     _seed(private_registry, cast, oci_layouts)
     scope = "repository:acme-api/api:pull"
@@ -324,7 +324,7 @@ def test_revoked_and_expired_licenses_and_revoked_tokens_get_401_at_the_next_tok
     for creds in (cast.admin, cast.rw_service, cast.viewer):
         assert _token(portal_server, creds, scope).status_code == 200
         token = _api_token(creds)
-        accounts.token_revoke(actor=factories.actor_of(token.user or cast.admin_user, cast.team), token=token)
+        accounts.token_revoke(actor=factories.actor_of(token.user or admin, team), token=token)
         _unauthorized(_token(portal_server, creds, scope))
         _refused(_pull(private_registry, creds, "acme-api/api:1.0.0", tmp_path), why="unauthorized")
     _refused(_push(private_registry, cast.rw_service, oci_layouts["secret"], "acme-api/api:late"), why="unauthorized")
