@@ -66,3 +66,14 @@ def test_the_portals_scripts_run_under_the_policy(page, live_server, admin, cust
     page.get_by_label("Team").select_option(label="Globex")
     page.wait_for_url("**/apps/")  # the switch redirects from /apps/new/
     assert page.locator("#team-switch option:checked").inner_text() == "Globex"
+
+
+def test_a_page_loads_every_resource_it_names_the_icon_included(page):
+    """A browser asks for the site's icon on every page: without one it logged a 404 each time."""
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto("/login/")
+    page.wait_for_load_state("networkidle")
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert icon and page.request.get(icon).headers["content-type"].startswith("image/svg+xml")
+    assert failed == []
