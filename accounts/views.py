@@ -222,8 +222,10 @@ def token_list(request):
         kind = request.POST.get("kind")
         if kind == TokenKind.SERVICE and not actor.can(Perm.ADMIN):
             return render(request, "403.html", status=403)
-        form = service_form = ServiceAccountForm(request.POST, prefix="service") if kind == TokenKind.SERVICE else None
-        if form is None:
+        # Only the submitted form is bound; the other stays a blank form with all its fields.
+        if kind == TokenKind.SERVICE:
+            form = service_form = ServiceAccountForm(request.POST, prefix="service")
+        else:
             form = token_form = TokenForm(request.POST, prefix="token")
         if form.is_valid():
             try:

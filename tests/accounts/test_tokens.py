@@ -45,6 +45,17 @@ def test_the_token_page_shows_the_token_once_then_only_its_prefix(admin_client):
     assert secret[:12].encode() in listing.content
 
 
+def test_a_refused_token_form_leaves_the_service_account_form_whole(admin_client):
+    response = admin_client.post(reverse("accounts:tokens"), {"kind": "user", "token-name": ""})
+    assert response.context["token_form"].errors["name"]
+    page = response.content.decode()
+    assert 'name="service-name"' in page and 'name="service-access"' in page
+    created = admin_client.post(
+        reverse("accounts:tokens"), {"kind": "service", "service-name": "ci", "service-access": "read-write"}
+    )
+    assert created.context["token"].name == "ci"
+
+
 def test_a_token_works_until_revoked_then_gets_401(admin, team):
     secret = factories.user_token(admin, team)
     client = factories.bearer_client(secret)
