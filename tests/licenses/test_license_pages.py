@@ -511,3 +511,25 @@ def test_read_only_members_see_everything_but_no_controls(viewer_client, world):
     assert "Unrestricted." in app_page
     for url in [CREATE, reverse("licenses:license-edit", args=[license.pk])]:
         assert viewer_client.get(url).status_code == 403, url
+
+
+@pytest.mark.parametrize("state", ["revoked", "expired"])
+def test_a_refused_license_says_so_at_the_top_and_offers_no_instructions_that_would_fail(
+    admin_client, actor, customer_license, state
+):
+    license = customer_license.license
+    url = reverse("delivery:license-detail", args=[license.pk])
+    active = admin_client.get(url).content.decode()
+    assert 'id="instructions-title"' in active and 'id="pull-secret-title"' in active
+    assert 'id="license-state"' not in active
+
+    if state == "revoked":
+        services.license_revoke(actor=actor, license=license)
+    else:
+        License.objects.filter(pk=license.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    page = admin_client.get(url).content.decode()
+    top = page.index('id="license-state"')
+    assert top < page.index('id="license-id-title"')  # above everything else on the page
+    assert f"This license {'is revoked' if state == 'revoked' else 'expired'}" in page
+    assert 'id="instructions-title"' not in page and 'id="pull-secret-title"' not in page
+    assert customer_license.license_id in page  # the vendor still sees the ID itself
