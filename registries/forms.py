@@ -76,6 +76,8 @@ class Section:
     provider: str
     label: str
     intro: str
+    advice: str
+    example: str
     fields: list[forms.BoundField]
     advanced: list[forms.BoundField]
     selected: bool
@@ -199,6 +201,8 @@ class RegistryForm(forms.Form):
                     provider=provider,
                     label=Provider(provider).label,
                     intro=rules.intro,
+                    advice=rules.advice,
+                    example=rules.example,
                     fields=[self[field_name(provider, s.name)] for s in specs if not s.advanced],
                     advanced=[self[field_name(provider, s.name)] for s in specs if s.advanced],
                     selected=provider == selected,
