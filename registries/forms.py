@@ -100,7 +100,8 @@ class RegistryForm(forms.Form):
         label="Name",
         required=False,
         max_length=100,
-        help_text="Lowercase letters, digits and hyphens. Leave blank to derive it from the endpoint.",
+        help_text="The registry's reference name: releases name it in images: as source: <name>. "
+        "Lowercase letters, digits and hyphens; leave blank to derive it from the endpoint.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     apps = forms.ModelMultipleChoiceField(

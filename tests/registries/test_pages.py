@@ -274,6 +274,21 @@ def test_the_edit_form_gives_its_providers_advice(admin_client, actor):
         assert phrase in _section(body, "ecr")
 
 
+def test_the_reference_name_releases_use_is_shown_with_a_copy_button(admin_client, saved):
+    for url in (reverse("registries:detail", args=[saved.pk]), reverse("registries:image-list")):
+        body = _text(admin_client.get(url))
+        assert "<dt>Reference name</dt>" in body, url
+        assert f'<code id="registry-ref-{saved.pk}">mirror</code>' in body
+        assert f'data-copy="registry-ref-{saved.pk}"' in body
+        assert "Releases name this registry in <code>images:</code> as <code>source: mirror</code>." in body
+
+
+def test_the_name_field_says_releases_use_it_as_source(admin_client, saved):
+    for url in (reverse("registries:create"), reverse("registries:edit", args=[saved.pk])):
+        body = _text(admin_client.get(url))
+        assert "releases name it in images: as source: &lt;name&gt;" in body, url
+
+
 # --- editing and deleting ---------------------------------------------------------------
 
 
