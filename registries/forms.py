@@ -76,6 +76,8 @@ class Section:
     provider: str
     label: str
     intro: str
+    advice: str
+    example: str
     fields: list[forms.BoundField]
     advanced: list[forms.BoundField]
     selected: bool
@@ -98,7 +100,8 @@ class RegistryForm(forms.Form):
         label="Name",
         required=False,
         max_length=100,
-        help_text="Lowercase letters, digits and hyphens. Leave blank to derive it from the endpoint.",
+        help_text="The registry's reference name: releases name it in images: as source: <name>. "
+        "Lowercase letters, digits and hyphens; leave blank to derive it from the endpoint.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     apps = forms.ModelMultipleChoiceField(
@@ -199,6 +202,8 @@ class RegistryForm(forms.Form):
                     provider=provider,
                     label=Provider(provider).label,
                     intro=rules.intro,
+                    advice=rules.advice,
+                    example=rules.example,
                     fields=[self[field_name(provider, s.name)] for s in specs if not s.advanced],
                     advanced=[self[field_name(provider, s.name)] for s in specs if s.advanced],
                     selected=provider == selected,

@@ -83,6 +83,9 @@ class Rules:
     default_name: str = ""  # else the name comes from the endpoint
     minting: Minting | None = None
     username_from_secret: bool = False  # the key names the account; no user name is typed
+    # The documents' advice on which credential to create, and a one-line example, under the intro.
+    advice: str = ""
+    example: str = ""
 
 
 # --- endpoints ---------------------------------------------------------------------------
@@ -239,6 +242,8 @@ RULES: dict[str, Rules] = {
         clean_endpoint=_dockerhub_endpoint,
         default_endpoint=ocispec.DOCKER_HUB,
         default_name="dockerhub",
+        advice="Use a dedicated read-only account with a personal access token of “Read-only” scope.",
+        example="Endpoint index.docker.io, username acme-pull, its read-only access token.",
     ),
     Provider.OTHER: Rules(
         intro="Any registry that speaks the OCI Distribution API with a username and password: "
@@ -255,6 +260,8 @@ RULES: dict[str, Rules] = {
         secrets=("password", "token"),
         clean_credentials=_password_credentials,
         clean_endpoint=_as_given,
+        advice="Use a dedicated read-only account.",
+        example="Endpoint registry.example.com, username pull-bot, its password or token.",
     ),
     Provider.ECR: Rules(
         intro="Amazon Elastic Container Registry, with an IAM access key.",
@@ -286,6 +293,9 @@ RULES: dict[str, Rules] = {
         clean_credentials=_ecr_credentials,
         clean_endpoint=_ecr_endpoint,
         minting=ECR_MINTING,
+        advice="Give an IAM user’s access key; the user needs the AmazonEC2ContainerRegistryReadOnly managed policy, "
+        "or a narrower one allowing ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer.",
+        example="Endpoint 123456789012.dkr.ecr.us-east-1.amazonaws.com, access key ID AKIA…, its secret access key.",
     ),
     Provider.GCR: Rules(
         intro="Google Container Registry, with a service account's JSON key.",
@@ -300,6 +310,9 @@ RULES: dict[str, Rules] = {
         clean_endpoint=_google_endpoint("gcr"),
         minting=GOOGLE_MINTING,
         username_from_secret=True,
+        advice="Use a service account with the Storage Object Viewer role; create its JSON key with "
+        "“ADD KEY” → “Create new key” → JSON.",
+        example="Endpoint gcr.io with the downloaded JSON key file.",
     ),
     Provider.GAR: Rules(
         intro="Google Artifact Registry, with a service account's JSON key or an access token.",
@@ -322,6 +335,9 @@ RULES: dict[str, Rules] = {
         clean_endpoint=_google_endpoint("gar"),
         minting=GOOGLE_MINTING,
         username_from_secret=True,
+        advice="Use a service account with the Artifact Registry Reader role; create its JSON key with "
+        "“ADD KEY” → “Create new key” → JSON.",
+        example="Endpoint us-docker.pkg.dev with the downloaded JSON key file.",
     ),
     Provider.GHCR: Rules(
         intro=f"{GHCR_HOST}, with a GitHub username and personal access token.",
@@ -341,6 +357,8 @@ RULES: dict[str, Rules] = {
         clean_credentials=_password_credentials,
         clean_endpoint=_on_host(GHCR_HOST, f"GitHub Container Registry's endpoint is {GHCR_HOST}."),
         default_endpoint=GHCR_HOST,
+        advice="Use a personal access token (classic) with the read:packages scope.",
+        example="Username acme-bot with a classic token that has only read:packages.",
     ),
     Provider.QUAY: Rules(
         intro=f"{QUAY_HOST}, with a user or robot account.",
@@ -371,6 +389,8 @@ RULES: dict[str, Rules] = {
         clean_credentials=_password_credentials,
         clean_endpoint=_on_host(QUAY_HOST, f"Quay's endpoint is {QUAY_HOST}; use “other” for a self-hosted Quay."),
         default_endpoint=QUAY_HOST,
+        advice="Use a robot account with read permission on your repositories.",
+        example="Username acme+pull with the robot account’s token.",
     ),
 }
 

@@ -244,6 +244,99 @@ def _add(provider: str, options: dict[str, Any], secret: Secret) -> None:
         )
 
 
+# --- edit ---------------------------------------------------------------------------------
+
+# The secret options of `edit`: (option, the API's field, what it is); the key file is the fourth.
+EDIT_SECRETS = (
+    ("password_stdin", "--password-stdin", "password", "password"),
+    ("token_stdin", "--token-stdin", "token", "access token"),
+    ("secret_access_key_stdin", "--secret-access-key-stdin", "secret_access_key", "secret access key"),
+)
+SECRET_OPTIONS = {field: option for _, option, field, _ in EDIT_SECRETS} | {
+    "service_account_key": "--service-account-key-file"
+}
+
+
+@registry.command("edit")
+@click.argument("ref", metavar="NAME|ENDPOINT")
+@click.option("--endpoint", help="A new endpoint; on another host the secret must be given again.")
+@click.option("--username", "-u", help="A new user name (ECR: the access key ID).")
+@click.option("--password-stdin", is_flag=True, help="Read a new password from stdin.")
+@click.option("--token-stdin", is_flag=True, help="Read a new access token from stdin.")
+@click.option("--secret-access-key-stdin", is_flag=True, help="ECR: read a new secret access key from stdin.")
+@click.option(
+    "--service-account-key-file",
+    "key_file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="GCR/GAR: a new service account's JSON key file (- for stdin).",
+)
+@click.option("--apps", metavar="SLUG,…", help="Serve only these apps (comma-separated).")
+@click.option("--all-apps", is_flag=True, help="Serve all your apps.")
+@click.option(
+    "--skip-validation", is_flag=True, help="Save without logging in upstream (check later with: registry test)."
+)
+@common_options
+def registry_edit(ref: str, key_file: str | None, apps: str | None, all_apps: bool, **options: Any) -> None:
+    """Change a registry's endpoint, user name, secret or apps; what is not given stays as it is.
+
+    A new secret is checked upstream before saving, unless --skip-validation; it is read from stdin
+    (or a hidden prompt on a terminal) or a file, never from options:
+
+    \b
+      printf '%s' "$NEW_PASSWORD" | portal registry edit my-registry --password-stdin
+    """
+    fmt = output_format()
+    secret = _edit_secret(options, key_file)
+    if apps is not None and all_apps:
+        raise click.UsageError("give --apps or --all-apps, not both")
+    data: dict[str, Any] = {key: options[key] for key in ("endpoint", "username") if options[key] is not None}
+    if apps is not None:
+        data["apps"] = [slug.strip() for slug in apps.split(",") if slug.strip()]
+        if not data["apps"]:
+            raise click.UsageError("--apps needs at least one app slug; use --all-apps to serve every app")
+    if all_apps:
+        data["apps"] = []
+    if not data and secret is None:
+        raise click.UsageError("nothing to change; give --endpoint, --username, a secret, --apps or --all-apps")
+    api = client()
+    found = _find(api, ref)
+    value = secret.read() if secret else ""
+    if secret:
+        data[secret.field] = value
+    if options["skip_validation"]:
+        data["skip_validation"] = True
+    try:
+        updated = api.patch(f"external-registries/{segment(found['id'])}/", data)
+    except PortalError as e:
+        raise _edit_error(e, data, value) from None
+    if fmt == "json":
+        emit_json(updated)
+    else:
+        click.echo(f"Updated registry {text(updated['name'])}.")
+
+
+def _edit_secret(options: dict[str, Any], key_file: str | None) -> Secret | None:
+    """The one new secret asked for, if any."""
+    given = [Secret(field, option, what) for flag, option, field, what in EDIT_SECRETS if options.pop(flag)]
+    if key_file is not None:
+        given.append(_key_file_secret(key_file))
+    if len(given) > 1:
+        raise click.UsageError(f"give one new secret, not {' and '.join(s.option for s in given)}")
+    return given[0] if given else None
+
+
+def _edit_error(error: PortalError, data: dict[str, Any], secret: str) -> PortalError:
+    """The API's error, without the secret; a secret the new endpoint needs names the option to give it."""
+    message = redact_text(error.message, secrets=(secret,))
+    field = message.split(":", 1)[0]
+    if error.status == 400 and "endpoint" in data and not secret and field in SECRET_OPTIONS:
+        message = (
+            f"{field}: the endpoint {data['endpoint']} is on another host (or plain HTTP), so the stored "
+            f"secret is not sent there; give it again with {SECRET_OPTIONS[field]}"
+        )
+    return PortalError(message, status=error.status, code=error.code)
+
+
 # --- ls, rm -------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from accounts.models import AuditEvent
 from licenses.models import App
 from registries import services
 from registries.models import ExternalRegistry
@@ -395,6 +396,115 @@ def test_remove_or_test_of_an_unknown_or_foreign_registry_says_not_found(portal,
             assert result.returncode == 1
             assert result.stderr == f"error: no registry “{ref}” in your team; see: portal registry ls\n"
     assert ExternalRegistry.objects.filter(name="theirs").exists()
+
+
+# --- edit ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_edit_replaces_a_wrong_password_and_the_next_test_passes(portal, basic_registry, celery_worker_process):
+    added = _add_other(portal, basic_registry, "--name", "local", "--skip-validation", password="wrong-password")
+    assert added.returncode == 0, added.stderr
+    before = portal("registry", "test", "local", "--image", "acme/api:1.0.0", "--timeout", "30")
+    assert before.returncode == 1 and before.stderr.startswith("error: unauthorized:")
+
+    refused = portal("registry", "edit", "local", "--password-stdin", input="still-wrong\n")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == (
+        "error: password: 127.0.0.1 rejected the credentials for the registry (unauthorized). "
+        "Fix it, or save with “skip validation”.\n"
+    )
+    assert _stored_secret("local") == {"password": "wrong-password"}, "a refused secret is not stored"
+
+    edited = portal("registry", "edit", "local", "--password-stdin", input=basic_registry.password + "\n")
+    assert (edited.returncode, edited.stdout, edited.stderr) == (0, "Updated registry local.\n", "")
+    assert _stored_secret("local") == {"password": basic_registry.password}
+    event = AuditEvent.objects.filter(action="registry.update", target="local").get()
+    assert event.detail["secret_changed"] is True
+    assert basic_registry.password not in json.dumps(event.detail)
+
+    after = portal("registry", "test", "local", "--image", "acme/api:1.0.0", "--timeout", "30")
+    assert after.returncode == 0, after.stderr + after.stdout
+    assert "result      succeeded" in after.stdout.splitlines()
+    for output in (edited.stdout, edited.stderr, after.stdout, after.stderr, refused.stderr):
+        assert basic_registry.password not in output and "still-wrong" not in output
+
+
+def test_edit_changes_the_apps_and_back_to_all(portal, actor):
+    for slug in ("api", "web"):
+        App.objects.create(team=actor.team, name=slug, slug=slug, created_by=actor.user)
+    _add_example(portal, name="one")
+
+    limited = portal("registry", "edit", "one", "--apps", "api,web", "-o", "json")
+    assert limited.returncode == 0, limited.stderr
+    body = json.loads(limited.stdout)
+    assert (body["all_apps"], sorted(body["apps"])) == (False, ["api", "web"])
+    row = ExternalRegistry.objects.get(name="one")
+    assert sorted(row.apps.values_list("slug", flat=True)) == ["api", "web"]
+    assert _stored_secret("one") == {"password": SECRET}, "no secret given: the stored one stays"
+
+    everything = portal("registry", "edit", "one", "--all-apps")
+    assert (everything.returncode, everything.stdout) == (0, "Updated registry one.\n"), everything.stderr
+    row.refresh_from_db()
+    assert row.all_apps and not row.apps.exists()
+
+    unknown = portal("registry", "edit", "one", "--apps", "api,nope")
+    assert (unknown.returncode, unknown.stderr) == (1, "error: apps: No app “nope” in your team.\n")
+    assert ExternalRegistry.objects.get(name="one").all_apps, "nothing half-stored"
+
+
+def test_edit_with_a_bad_value_names_the_field_and_changes_nothing(portal):
+    _add_example(portal, name="one")
+    bad = portal("registry", "edit", "one", "--endpoint", "not a host")
+    assert (bad.returncode, bad.stdout) == (1, "")
+    assert bad.stderr == "error: endpoint: Use host[:port][/path-prefix], e.g. registry.example.com/team.\n"
+    assert ExternalRegistry.objects.get(name="one").endpoint == "registry.example.com"
+
+
+def test_moving_to_another_host_asks_for_the_secret_again(portal):
+    _add_example(portal, name="one")
+    moved = portal("registry", "edit", "one", "--endpoint", "elsewhere.example.com", "--skip-validation")
+    assert (moved.returncode, moved.stdout) == (1, "")
+    assert moved.stderr == (
+        "error: password: the endpoint elsewhere.example.com is on another host (or plain HTTP), so the stored "
+        "secret is not sent there; give it again with --password-stdin\n"
+    )
+    assert ExternalRegistry.objects.get(name="one").endpoint == "registry.example.com"
+
+    with_secret = portal(
+        "registry", "edit", "one", "--endpoint", "elsewhere.example.com", "--password-stdin", "--skip-validation",
+        input="new-secret",
+    )  # fmt: skip
+    assert with_secret.returncode == 0, with_secret.stderr
+    assert ExternalRegistry.objects.get(name="one").endpoint == "elsewhere.example.com"
+    assert _stored_secret("one") == {"password": "new-secret"}
+
+
+def test_edit_needs_a_change_and_at_most_one_secret(portal):
+    _add_example(portal, name="one")
+    nothing = portal("registry", "edit", "one")
+    two = portal("registry", "edit", "one", "--password-stdin", "--token-stdin", input=SECRET)
+    both_apps = portal("registry", "edit", "one", "--apps", "api", "--all-apps")
+    assert [r.returncode for r in (nothing, two, both_apps)] == [2, 2, 2]
+    assert "nothing to change" in nothing.stderr
+    assert "give one new secret, not --password-stdin and --token-stdin" in two.stderr
+    assert "give --apps or --all-apps, not both" in both_apps.stderr
+    assert portal("registry", "edit", "one", "--password", SECRET).returncode == 2, "no secret option on argv"
+
+
+def test_the_new_password_is_never_in_the_process_arguments(portal):
+    _add_example(portal, name="one")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portal_cli.main", "registry", "edit", "one", "--password-stdin", "--skip-validation"],
+        env=portal.env(portal.token, None, None),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(0.5)  # the CLI is now waiting for the password on stdin
+    seen = Path(f"/proc/{proc.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    out, err = proc.communicate("new-" + SECRET + "\n", timeout=60)
+    assert (proc.returncode, out) == (0, "Updated registry one.\n"), err
+    assert "--password-stdin" in seen and SECRET not in seen
+    assert _stored_secret("one") == {"password": "new-" + SECRET}
 
 
 # --- test, with a real Celery worker -------------------------------------------------------

@@ -231,6 +231,64 @@ def test_the_add_page_works_without_javascript(admin_client):
     assert "<noscript>" in body  # every provider's section is shown when scripts do not run
 
 
+# The documents' advice per provider: which credential to create (the form's section of each).
+ADVICE = {
+    "ecr": [
+        "AmazonEC2ContainerRegistryReadOnly",
+        "ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer",
+        "IAM user’s access key",
+        "Example: Endpoint 123456789012.dkr.ecr.us-east-1.amazonaws.com",
+    ],
+    "gcr": ["Storage Object Viewer role", "“ADD KEY” → “Create new key” → JSON", "Example: Endpoint gcr.io "],
+    "gar": ["Artifact Registry Reader role", "“ADD KEY” → “Create new key” → JSON", "Example: Endpoint us-docker.pkg.dev "],
+    "dockerhub": ["dedicated read-only account with a personal access token of “Read-only” scope",
+                  "Example: Endpoint index.docker.io"],
+    "ghcr": ["personal access token (classic) with the read:packages scope", "Example: "],
+    "quay": ["robot account with read permission", "Example: "],
+    "other": ["dedicated read-only account", "Example: "],
+}  # fmt: skip
+
+
+def _section(body: str, provider: str) -> str:
+    """The HTML of one provider's fieldset on the form."""
+    return body.split(f'data-provider="{provider}"', 1)[1].split("</fieldset>", 1)[0]
+
+
+def test_the_add_form_gives_each_providers_advice_with_an_example(admin_client):
+    body = _text(admin_client.get(reverse("registries:create")))
+    for provider, phrases in ADVICE.items():
+        section = _section(body, provider)
+        for phrase in phrases:
+            assert phrase in section, (provider, phrase)
+        example = section.split("Example: ", 1)[1].split("</p>", 1)[0]
+        assert "http" not in example and "<a" not in example and "\n" not in example, "one line, no link"
+
+
+def test_the_edit_form_gives_its_providers_advice(admin_client, actor):
+    registry = services.registry_create(
+        actor=actor, provider="ecr", endpoint=ECR_ENDPOINT, username=ECR_KEY_ID, secret_access_key=ECR_SECRET,
+        skip_validation=True,
+    )  # fmt: skip
+    body = _text(admin_client.get(reverse("registries:edit", args=[registry.pk])))
+    for phrase in ADVICE["ecr"]:
+        assert phrase in _section(body, "ecr")
+
+
+def test_the_reference_name_releases_use_is_shown_with_a_copy_button(admin_client, saved):
+    for url in (reverse("registries:detail", args=[saved.pk]), reverse("registries:image-list")):
+        body = _text(admin_client.get(url))
+        assert "<dt>Reference name</dt>" in body, url
+        assert f'<code id="registry-ref-{saved.pk}">mirror</code>' in body
+        assert f'data-copy="registry-ref-{saved.pk}"' in body
+        assert "Releases name this registry in <code>images:</code> as <code>source: mirror</code>." in body
+
+
+def test_the_name_field_says_releases_use_it_as_source(admin_client, saved):
+    for url in (reverse("registries:create"), reverse("registries:edit", args=[saved.pk])):
+        body = _text(admin_client.get(url))
+        assert "releases name it in images: as source: &lt;name&gt;" in body, url
+
+
 # --- editing and deleting ---------------------------------------------------------------
 
 
