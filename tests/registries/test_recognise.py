@@ -133,6 +133,7 @@ def test_an_other_registry_edited_with_a_json_key_becomes_gcr(admin_api, actor, 
         (ECR_ENDPOINT, "AKIAIOSFODNN7EXAMPLE", "ecr"),
         ("https://123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/", "AKIAIOSFODNN7EXAMPLE", "ecr"),
         ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", "AKIAIOSFODNN7EXAMPLE", "ecr"),
+        (ECR_ENDPOINT, "ASIAIOSFODNN7EXAMPLE", "ecr"),  # so that ECR's rules say temporary keys will not do
         (ECR_ENDPOINT, "AWS", None),  # a 12-hour token pasted as a password stays a plain login
         ("registry.example.com", "AKIAIOSFODNN7EXAMPLE", None),
         ("123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example", "AKIAIOSFODNN7EXAMPLE", None),
@@ -182,4 +183,16 @@ def test_the_other_tab_puts_a_broken_key_on_the_password_field(admin_client, ser
     error = body.split('id="reg_other_password_error"', 1)[1].split("</div>", 1)[0]
     assert "Field &quot;private_key&quot; is not a PEM-encoded" in error
     assert "not-a-key" not in body
+    assert ExternalRegistry.objects.count() == 0
+
+
+def test_a_temporary_aws_key_typed_as_other_is_refused_by_name(admin_api):
+    data = _other(
+        ECR_ENDPOINT, "ASIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", skip_validation=True
+    )
+    response = admin_api.post(URL, data, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]["username"] == [
+        "Temporary (ASIA…) keys are not supported; use an IAM user's access key."
+    ]
     assert ExternalRegistry.objects.count() == 0
