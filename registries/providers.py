@@ -9,8 +9,9 @@ services, forms and models read these rules and name no provider themselves.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -410,3 +411,71 @@ def mints_tokens(provider: str, username: str) -> bool:
     vendor gave an access token to use as it is (stored under Google's token user name)."""
     minting = provider in RULES and RULES[provider].minting is not None
     return minting and username != gcr.REGISTRY_USERNAME
+
+
+# --- recognising a cloud registry typed into the "Other" tab -------------------------------
+# Vendors follow their cloud's own docs, which say to log in with a Basic user/password: for
+# Google `_json_key` (or `_json_file`) and the JSON key, for ECR the IAM access key. Stored as
+# Basic, the key would go upstream on every pull (Google) or stop working (ECR wants a token
+# minted with the key), so such credentials are saved as the cloud's provider instead.
+
+JSON_KEY_USERNAMES = frozenset({"_json_key", "_json_file"})
+# AKIA… (a user's key) or ASIA… (temporary: the ECR rules refuse it with their own message).
+ACCESS_KEY_SHAPE_RE = re.compile(r"^A[KS]IA[A-Z0-9]{16}$")
+RECOGNISED_NOTES = {
+    Provider.GCR: "the portal exchanges the key for short-lived tokens.",
+    Provider.GAR: "the portal exchanges the key for short-lived tokens.",
+    Provider.ECR: "the portal mints and refreshes 12-hour tokens with this access key.",
+}
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """Credentials typed as a Basic login, as the provider they belong to."""
+
+    provider: str
+    username: str
+    secrets: dict[str, str] = field(repr=False)
+    given_as: dict[str, str]  # the provider's secret field -> the field the vendor typed it in
+
+    def as_given(self, error: ValidationError) -> ValidationError:
+        """The provider's errors on the fields the vendor filled in (password, not secret_access_key)."""
+        if not hasattr(error, "error_dict"):
+            return error
+        return ValidationError({self.given_as.get(name, name): problems for name, problems in error.error_dict.items()})
+
+
+def recognised_note(provider: str) -> str:
+    """What the page says after saving an "Other" registry as `provider`."""
+    return f"Saved as {Provider(provider).label}: {RECOGNISED_NOTES[provider]}"
+
+
+@sensitive_variables("secrets", "value", "info")
+def recognise(endpoint: str, username: str, secrets: dict[str, str]) -> Recognised | None:
+    """The cloud provider that Basic credentials for `endpoint` really are, or None (a plain login).
+
+    `_json_key`/`_json_file` with a service-account key is Google (Artifact Registry on *.pkg.dev,
+    else Container Registry); an AWS access key for an ECR host is ECR. A `_json_key` login whose
+    password is no usable key is refused on the password field, naming the key's problem."""
+    given = [name for name in ("password", "token") if secrets.get(name)]
+    if len(given) != 1:
+        return None  # nothing to recognise, or both (the Basic rules name that)
+    field_given, value = given[0], secrets[given[0]]
+    username = (username or "").strip()
+    address = (endpoint or "").strip().lower().removeprefix("https://")
+    host = address.split("/")[0]
+    if username in JSON_KEY_USERNAMES:
+        try:
+            gcr.parse_service_account_key(value)
+        except gcr.GcrInputError as e:
+            raise ValidationError(
+                {
+                    field_given: f"With the user name {username} the password must be a service-account JSON key: "
+                    f"{e.message}"
+                }
+            ) from None
+        provider = Provider.GAR if host.endswith(".pkg.dev") else Provider.GCR
+        return Recognised(provider, "", {"service_account_key": value}, {"service_account_key": field_given})
+    if ecr.ENDPOINT_RE.fullmatch(host) and ACCESS_KEY_SHAPE_RE.fullmatch(username):
+        return Recognised(Provider.ECR, username, {"secret_access_key": value}, {"secret_access_key": field_given})
+    return None

@@ -190,6 +190,17 @@ def registry_create(
     """Save a registry after checking every field (and, unless skipped, the credentials upstream)."""
     if provider not in Provider.values:
         raise ValidationError({"provider": f"Choose one of: {', '.join(Provider.values)}."})
+    recognised = providers.recognise(endpoint, username, secrets) if provider == Provider.OTHER else None
+    if recognised is not None:
+        others = {k: v for k, v in secrets.items() if k not in ("password", "token")}
+        try:
+            return registry_create(
+                actor=actor, provider=recognised.provider, endpoint=endpoint, name=name, username=recognised.username,
+                region=region, realm_host=realm_host, apps=apps, skip_validation=skip_validation,
+                **{**others, **recognised.secrets},
+            )  # fmt: skip
+        except ValidationError as e:
+            raise recognised.as_given(e) from None
     endpoint, region = _clean_endpoint(provider, endpoint, region)
     username, secret = _clean_secret(
         provider, username, {k: secrets.get(k, "") for k in providers.SECRET_INPUTS}, required=True
@@ -243,6 +254,30 @@ def registry_update(
     """Change a registry. A blank secret keeps the stored one, unless the endpoint's host changes
     or plain HTTP is turned on: then the secret must be entered again (it would go elsewhere)."""
     registry = ExternalRegistry.objects.select_for_update().get(pk=registry.pk)
+    recognised = None
+    if registry.provider == Provider.OTHER:
+        recognised = providers.recognise(
+            changes.get("endpoint", registry.endpoint),
+            changes.get("username", registry.username),
+            {k: changes.get(k) or "" for k in ("password", "token")},
+        )
+    if recognised is not None:  # an "Other" registry given a cloud's credentials becomes that cloud's
+        registry.provider = recognised.provider
+        changes = {k: v for k, v in changes.items() if k not in ("password", "token")}
+        changes.update(endpoint=changes.get("endpoint", registry.endpoint), username=recognised.username)
+        changes.update(recognised.secrets)
+    try:
+        return _registry_update(actor, registry, skip_validation, changes)
+    except ValidationError as e:
+        if recognised is None:
+            raise
+        raise recognised.as_given(e) from None
+
+
+@sensitive_variables()
+def _registry_update(
+    actor: Actor, registry: ExternalRegistry, skip_validation: bool, changes: dict[str, Any]
+) -> ExternalRegistry:
     old_host = registry.endpoint.removeprefix("http://").split("/")[0]
     was_insecure = registry.insecure
     if "endpoint" in changes or "region" in changes:

@@ -19,7 +19,7 @@ from portal.queue import QueueUnavailable
 from registries import private_images, services
 from registries.forms import OTHER_TAB_PROVIDERS, RegistryForm, RegistryTestForm
 from registries.models import ExternalRegistry, PrivateTag, RegistryTest
-from registries.providers import Provider
+from registries.providers import Provider, recognised_note
 
 HISTORY_PAGE_SIZE = 20
 
@@ -38,6 +38,12 @@ def _add_forms(request, bound: RegistryForm | None = None) -> dict:
         tab = "dockerhub" if bound.providers == (Provider.DOCKERHUB,) else "other"
         hub, other = (bound, other) if tab == "dockerhub" else (hub, bound)
     return {"hub_form": hub, "other_form": other, "tab": tab}
+
+
+def _say_recognised(request, chosen: str, registry: ExternalRegistry) -> None:
+    """A login typed as "Other" that the service saved as a cloud's provider says so."""
+    if registry.provider != chosen:
+        messages.info(request, recognised_note(registry.provider))
 
 
 @team_view(Perm.READ)
@@ -78,6 +84,7 @@ def registry_create(request):
                 form.add_service_errors(e)
             else:
                 messages.success(request, f"Registry “{registry.name}” saved. Test it with one of its images.")
+                _say_recognised(request, form.cleaned_data["provider"], registry)
                 url = reverse("registries:image-list")
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     context = {**_add_forms(request, form), "in_dialog": bool(request.htmx)}
@@ -107,6 +114,7 @@ def registry_edit(request, pk: int):
             form.add_service_errors(e)
         else:
             messages.success(request, f"Registry “{registry.name}” saved.")
+            _say_recognised(request, form.cleaned_data["provider"], registry)
             return redirect("registries:detail", pk=registry.pk)
     return render(request, "registries/registry_edit.html", {"registry": registry, "form": form})
 

@@ -238,9 +238,20 @@ def _add(provider: str, options: dict[str, Any], secret: Secret) -> None:
     except PortalError as e:  # the portal never echoes a secret; this is belt and braces
         raise PortalError(redact_text(e.message, secrets=(value,)), status=e.status, code=e.code) from None
     emit_value(fmt, created, created["name"])
+    _say_recognised(provider, created)
     if options.get("skip_validation") and sys.stderr.isatty():
         click.echo(
             f"Saved without checking; try it with: portal registry test {created['name']} --image IMAGE", err=True
+        )
+
+
+def _say_recognised(asked: str, created: dict[str, Any]) -> None:
+    """The portal saves a cloud's login typed as `other` as that cloud's provider; say which."""
+    if created.get("provider") and created["provider"] != asked:
+        click.echo(
+            f"Saved as provider {text(created['provider'])}: the portal recognised the credentials "
+            "and mints short-lived tokens with them.",
+            err=True,
         )
 
 

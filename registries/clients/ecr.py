@@ -15,8 +15,9 @@ from portal.outbound.errors import ErrorCategory, RegistryError
 # Strict on purpose: the region becomes part of the AWS API host name.
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 ACCOUNT_RE = re.compile(r"^\d{12}$")
-# Reference: https://docs.aws.amazon.com/AmazonECR/latest/userguide/Registries.html
-ENDPOINT_RE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+# Reference: https://docs.aws.amazon.com/AmazonECR/latest/userguide/Registries.html (and the -fips hosts:
+# https://docs.aws.amazon.com/general/latest/gr/ecr.html)
+ENDPOINT_RE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
 # Long-term IAM user keys; ASIA… keys are temporary and need a session token we do not store.
 # Reference: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-prefixes
 ACCESS_KEY_ID_RE = re.compile(r"^AKIA[A-Z0-9]{16}$")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from registries.models import ExternalRegistry
+
+# The GCR upstream (loopback Google token endpoint + token-auth Distribution) lives with the registries tests.
+from tests.registries.conftest import gcr_token_registry  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -106,3 +111,53 @@ def test_add_a_dockerhub_registry_test_it_then_see_a_wrong_password_fail(
     assert page.get_by_label("Password or token (optional)").input_value() == ""
     assert page.get_by_text("Leave blank to keep the stored one").is_visible()
     screenshot("17-registry-edit")
+
+
+def test_a_json_key_typed_into_the_other_tab_is_saved_as_gcr_and_its_test_pulls(
+    celery_worker_process,
+    page,
+    screenshot,
+    live_server,
+    admin_client,
+    service_account_key,
+    google_token_endpoint,
+    gcr_token_registry,  # noqa: F811 (the fixture imported above)
+):
+    """Google's docs: Other registry, user name _json_key, the whole JSON key file as the password."""
+    _log_in(page, live_server, admin_client)
+    key = service_account_key()
+    page.goto("/images/")
+    page.locator(".page-head").get_by_role("link", name="Add external registry").click()
+    dialog = page.get_by_role("dialog", name="Add external registry")
+    other = dialog.get_by_role("tabpanel", name="Other Registry")
+    other.wait_for()
+    section = other.locator('[data-provider="other"]')
+
+    # A key whose private_key is no RSA key: named on the password field, nothing saved.
+    broken = {**key.info, "private_key": "-----BEGIN PRIVATE KEY-----\nnot-a-key\n-----END PRIVATE KEY-----\n"}
+    section.get_by_label("Endpoint").fill(gcr_token_registry.endpoint)
+    section.get_by_label("Username").fill("_json_key")
+    section.get_by_label("Password or token").fill(json.dumps(broken, indent=2))
+    other.get_by_label("Name (optional)").fill("gcr-local")
+    other.get_by_role("button", name="Save registry").click()
+    error = dialog.locator("#reg_other_password_error")
+    error.wait_for()
+    assert 'Field "private_key" is not a PEM-encoded, unencrypted RSA private key.' in error.inner_text()
+    assert ExternalRegistry.objects.count() == 0
+    screenshot("20-other-tab-broken-json-key")
+
+    section.get_by_label("Password or token").fill(key.text)
+    other.get_by_role("button", name="Save registry").click()
+    card = page.get_by_role("article", name="gcr-local")
+    card.wait_for()
+    assert page.get_by_text(
+        "Saved as Google Container Registry: the portal exchanges the key for short-lived tokens."
+    ).is_visible()
+    assert card.get_by_text("Google Container Registry", exact=True).is_visible()
+    assert ExternalRegistry.objects.get().provider == "gcr"
+    screenshot("21-other-tab-json-key-saved-as-gcr")
+
+    card.get_by_label("Test with image").fill("acme/v2s2:1.0.0")
+    card.get_by_role("button", name="Test", exact=True).click()
+    card.locator(".test-result .badge").filter(has_text="Succeeded").wait_for(timeout=WORKER_TIMEOUT_MS)
+    assert key.secret_marker not in page.content()
