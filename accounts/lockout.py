@@ -84,9 +84,9 @@ def _audit_lockout(email: str, *, failures: int, seconds: int, address: str) -> 
 
     user = get_user_model().objects.filter(email=email).first()
     if user is None:  # nobody's account: nothing to audit, and no guessed string in the log
-        logger.warning("password logins for an unknown account locked for %ss after %s failures", seconds, failures)
+        logger.warning("an unknown account is locked out for %ss after %s failed logins", seconds, failures)
         return
-    logger.warning("password logins for %s locked for %ss after %s failures", email, seconds, failures)
+    logger.warning("account %s is locked out for %ss after %s failed logins", email, seconds, failures)
     for membership in services.memberships_of(user):
         # The actor is whoever kept guessing: unknown.
         services.audit(
