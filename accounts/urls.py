@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("invite/<str:secret>/", views.invite_accept, name="invite-accept"),
     path("team/", views.team_detail, name="team"),
+    path("team/audit/", views.audit_list, name="audit"),
     path("team/members/<int:pk>/role/", views.member_role, name="member-role"),
     path("team/members/<int:pk>/remove/", views.member_remove, name="member-remove"),
     path("team/invites/<int:pk>/revoke/", views.invite_revoke, name="invite-revoke"),

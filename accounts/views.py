@@ -8,6 +8,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import lockout, services
 from accounts.access import Perm
+from accounts.audit_log import audit_events
 from accounts.decorators import team_view
 from accounts.forms import (
     InviteForm,
@@ -269,3 +271,15 @@ def token_revoke(request, pk: int):
             "cancel_url": reverse("accounts:tokens"),
         },
     )
+
+
+AUDIT_PER_PAGE = 50
+
+
+@team_view(Perm.ADMIN, write=Perm.ADMIN)
+def audit_list(request):
+    """The team's audit trail for admins, filtered by action (or `prefix.`) and actor."""
+    filters = {key: request.GET.get(key, "").strip() for key in ("action", "actor")}
+    events = audit_events(request.actor.team, **filters)
+    page = Paginator(events, AUDIT_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "accounts/audit_list.html", {"page": page, "filters": filters})

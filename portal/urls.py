@@ -20,6 +20,7 @@ router.register("tokens", accounts_api.TokenViewSet, basename="token")
 router.register("service-accounts", accounts_api.ServiceAccountViewSet, basename="service-account")
 router.register("members", accounts_api.MembershipViewSet, basename="member")
 router.register("invites", accounts_api.InviteViewSet, basename="invite")
+router.register("audit-events", accounts_api.AuditEventViewSet, basename="audit-event")
 router.register("external-registries", registries_api.ExternalRegistryViewSet, basename="external-registry")
 router.register("registry-tests", registries_api.RegistryTestViewSet, basename="registry-test")
 

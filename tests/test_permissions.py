@@ -158,6 +158,17 @@ def test_lists_show_only_the_callers_team(outsider_api, world):
     assert outsider_api.get("/api/v1/apps/").json()["results"] == []
     assert outsider_api.get("/api/v1/service-accounts/").json()["results"] == []
     assert [m["email"] for m in outsider_api.get("/api/v1/members/").json()["results"]] == ["boss@other.test"]
+    audit = outsider_api.get("/api/v1/audit-events/").json()["results"]
+    assert audit and {e["actor"] for e in audit} == {"boss@other.test"}
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.DEVELOPER, Role.READ_ONLY])
+def test_only_admins_may_read_the_audit_log(role, team, world, client, member_with):
+    allowed = role == Role.ADMIN
+    api = factories.api_client(member_with(role), team).get("/api/v1/audit-events/")
+    assert api.status_code == (200 if allowed else 403)
+    client.force_login(member_with(role))
+    assert client.get(reverse("accounts:audit")).status_code == (200 if allowed else 403)
 
 
 def test_someone_elses_personal_token_cannot_be_revoked(developer, team, viewer_api, viewer_client):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from accounts.models import ApiToken, Invite, Membership, Role, TokenAccess
+from accounts.models import ApiToken, AuditEvent, Invite, Membership, Role, TokenAccess
 
 
 class TokenSerializer(serializers.ModelSerializer):
@@ -92,3 +92,12 @@ class TeamSerializer(serializers.Serializer):
     slug = serializers.CharField()
     role = serializers.CharField()
     acting_as = serializers.CharField()
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    """An audit entry; `detail` is written without secrets by the services that record it."""
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "actor", "action", "target", "detail"]
+        read_only_fields = fields

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from accounts import services
 from accounts.access import Perm
 from accounts.api.serializers import (
+    AuditEventSerializer,
     InviteSerializer,
     MembershipSerializer,
     NewInviteSerializer,
@@ -18,8 +19,9 @@ from accounts.api.serializers import (
     TokenCreateSerializer,
     TokenSerializer,
 )
-from accounts.models import ApiToken, Invite, Membership, TokenKind
-from portal.api import TeamScopedMixin
+from accounts.audit_log import audit_events
+from accounts.models import ApiToken, AuditEvent, Invite, Membership, TokenKind
+from portal.api import Pagination, TeamScopedMixin
 
 
 class _RevokeMixin:
@@ -132,6 +134,36 @@ class InviteViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveModel
     def destroy(self, request, *args, **kwargs):
         services.invite_revoke(actor=request.actor, invite=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("action", description="Exact action, or a prefix ending in a dot: `registry.`"),
+            OpenApiParameter("actor", description="Who acted, as shown (an email or `service account NAME`)"),
+            OpenApiParameter("since", description="ISO date or date-time; events at or after it"),
+            OpenApiParameter("until", description="ISO date (inclusive) or date-time; events before it"),
+        ]
+    )
+)
+class AuditEventViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The team's audit trail, newest first. Admins only: service accounts are never admins."""
+
+    serializer_class = AuditEventSerializer
+    pagination_class = Pagination
+    read_perm = Perm.ADMIN
+    write_perm = Perm.ADMIN
+
+    queryset = AuditEvent.objects.all()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False) or self.action != "list":
+            return super().get_queryset()
+        params = self.request.query_params
+        return audit_events(
+            self.request.actor.team,
+            **{key: params.get(key, "") for key in ("action", "actor", "since", "until")},
+        )
 
 
 @extend_schema(responses=TeamSerializer)
