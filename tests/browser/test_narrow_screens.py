@@ -1,0 +1,83 @@
+"""Every page a vendor uses fits a phone's width (390 px): nothing scrolls sideways, the add
+dialog's close button is on screen. The same pass at 1280 px keeps screenshots of the desktop
+layout to compare with."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import Role
+from registries import services as registries
+from tests import factories
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Long values, so that anything that cannot shrink would push the page wider than the screen.
+LONG_EMAIL = "procurement.and.licensing.team@globex-international-holdings.example"
+LONG_ENDPOINT = "registry.internal.globex-international-holdings.example:5443/platform/products/acme"
+
+
+def _too_wide(page, name: str) -> list[str]:
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    return [f"{name}: {overflow} px too wide"] if overflow > 0 else []
+
+
+@pytest.mark.parametrize("width,height", [(390, 844), (1280, 900)], ids=["phone-390", "desktop-1280"])
+def test_no_page_a_vendor_uses_scrolls_sideways(
+    page, screenshot, live_server, team, app, customer_license, width, height
+):
+    page.set_viewport_size({"width": width, "height": height})
+    shot = lambda name: screenshot(f"narrow-{width}-{name}")  # noqa: E731
+
+    too_wide: list[str] = []  # every page is checked (and shot) before the verdict
+    for name, url in [("login", "/login/"), ("signup", "/signup/")]:
+        page.goto(url)
+        too_wide += _too_wide(page, name)
+        shot(name)
+
+    user = factories.add_member(team, Role.ADMIN, factories.make_user(LONG_EMAIL))
+    actor = factories.actor_of(user, team)
+    registry = registries.registry_create(
+        actor=actor,
+        provider="other",
+        name="globex-platform-products",
+        endpoint=LONG_ENDPOINT,
+        username="robot$globex-platform-products-puller",
+        password="a-Long-test-passw0rd",
+        skip_validation=True,
+    )
+    client = factories.browser_client(user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+
+    pages = [
+        ("apps", "/apps/"),
+        ("app-detail", f"/apps/{app.slug}/"),
+        ("app-new", "/apps/new/"),
+        ("images", "/images/"),
+        ("registry-detail", f"/images/registries/{registry.pk}/"),
+        ("licenses", "/licenses/"),
+        ("license-detail", f"/licenses/{customer_license.license.pk}/"),
+        ("license-new", "/licenses/new/"),
+        ("team", "/team/"),
+        ("tokens", "/tokens/"),
+    ]
+    for name, url in pages:
+        page.goto(url)
+        assert page.get_by_text(LONG_EMAIL).first.is_visible(), f"{name}: the header lost the email"
+        too_wide += _too_wide(page, name)
+        shot(name)
+
+        if name == "images":
+            page.locator(".page-head").get_by_role("link", name="Add external registry").click()
+            dialog = page.get_by_role("dialog", name="Add external registry")
+            dialog.wait_for()
+            close = dialog.get_by_role("button", name="Close")
+            box, dialog_box = close.bounding_box(), dialog.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"close button off screen: {box}"
+            left, right = dialog_box["x"], width - dialog_box["x"] - dialog_box["width"]
+            assert left >= 0 and right >= 0 and abs(left - right) <= 2, f"dialog not centred: {dialog_box}"
+            too_wide += _too_wide(page, "images with the add dialog open")
+            shot("images-dialog")
+    assert too_wide == [], f"pages that scroll sideways at {width} px: {too_wide}"
