@@ -1,0 +1,98 @@
+"""Every page a vendor uses fits a phone's width (390 px): nothing scrolls sideways, the add
+dialog is centred with its close button on screen. The same pass at 1280 px keeps screenshots
+of the desktop layout to compare with."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import Role
+from registries import services as registries
+from tests import factories
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Long values, so that anything that cannot shrink would push the page wider than the screen.
+LONG_EMAIL = "procurement.and.licensing.team@globex-international-holdings.example"
+LONG_ENDPOINT = "registry.internal.globex-international-holdings.example:5443/platform/products/acme"
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+
+
+@pytest.fixture(params=[PHONE, DESKTOP], ids=["phone-390", "desktop-1280"])
+def page(request, chromium, live_server, csp_violations):
+    """The conftest's page, as a phone (mobile: the meta viewport applies, and a page wider than
+    the screen widens the layout viewport, which is what pushed the add dialog off-centre)."""
+    context = chromium.new_context(base_url=live_server.url, **request.param)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.on("console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
+    yield page
+    context.close()
+    assert csp_violations == [], csp_violations
+
+
+def _too_wide(page, name: str, width: int) -> list[str]:
+    # innerWidth alone is not enough on a phone: it grows with a page that is too wide.
+    overflow = page.evaluate(f"Math.max(document.documentElement.scrollWidth, window.innerWidth) - {width}")
+    return [f"{name}: {overflow} px too wide"] if overflow > 0 else []
+
+
+def test_no_page_a_vendor_uses_scrolls_sideways(page, screenshot, live_server, team, app, customer_license):
+    width = page.viewport_size["width"]
+    shot = lambda name: screenshot(f"narrow-{width}-{name}")  # noqa: E731
+
+    too_wide: list[str] = []  # every page is checked (and shot) before the verdict
+    for name, url in [("login", "/login/"), ("signup", "/signup/")]:
+        page.goto(url)
+        too_wide += _too_wide(page, name, width)
+        shot(name)
+
+    user = factories.add_member(team, Role.ADMIN, factories.make_user(LONG_EMAIL))
+    actor = factories.actor_of(user, team)
+    registry = registries.registry_create(
+        actor=actor,
+        provider="other",
+        name="globex-platform-products",
+        endpoint=LONG_ENDPOINT,
+        username="robot$globex-platform-products-puller",
+        password="a-Long-test-passw0rd",
+        skip_validation=True,
+    )
+    client = factories.browser_client(user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+
+    pages = [
+        ("apps", "/apps/"),
+        ("app-detail", f"/apps/{app.slug}/"),
+        ("app-new", "/apps/new/"),
+        ("images", "/images/"),
+        ("registry-detail", f"/images/registries/{registry.pk}/"),
+        ("licenses", "/licenses/"),
+        ("license-detail", f"/licenses/{customer_license.license.pk}/"),
+        ("license-new", "/licenses/new/"),
+        ("team", "/team/"),
+        ("tokens", "/tokens/"),
+    ]
+    for name, url in pages:
+        page.goto(url)
+        assert page.get_by_text(LONG_EMAIL).first.is_visible(), f"{name}: the header lost the email"
+        too_wide += _too_wide(page, name, width)
+        shot(name)
+
+        if name == "images":
+            page.locator(".page-head").get_by_role("link", name="Add external registry").click()
+            dialog = page.get_by_role("dialog", name="Add external registry")
+            dialog.wait_for()
+            shot("images-dialog")
+            close = dialog.get_by_role("button", name="Close")
+            box, dialog_box = close.bounding_box(), dialog.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"close button off screen: {box}"
+            left, right = dialog_box["x"], width - dialog_box["x"] - dialog_box["width"]
+            assert left >= 0 and right >= 0 and abs(left - right) <= 2, f"dialog not centred: {dialog_box}"
+            too_wide += _too_wide(page, "images with the add dialog open", width)
+    assert too_wide == [], f"pages that scroll sideways at {width} px: {too_wide}"
