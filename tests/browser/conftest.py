@@ -34,8 +34,14 @@ def chromium():
 
 
 @pytest.fixture
-def page(chromium, live_server, csp_violations):
-    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+def browser_context_args() -> dict:
+    """How the page's browser context is made; a module overrides it to be, say, a phone."""
+    return {"viewport": {"width": 1280, "height": 900}}
+
+
+@pytest.fixture
+def page(chromium, live_server, csp_violations, browser_context_args):
+    context = chromium.new_context(base_url=live_server.url, **browser_context_args)
     page = context.new_page()
     page.set_default_timeout(10_000)
     # Chromium reports what the Content-Security-Policy blocked on the console; any of it
