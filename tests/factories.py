@@ -77,3 +77,18 @@ def bearer_client(secret: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client
+
+
+def connect_registry(actor: Actor, upstream, **extra):
+    """An `other` registry for a Distribution started by tests/realparts (its endpoint and login),
+    saved through registry_create as a vendor would; `extra` goes to the service."""
+    from registries import services as registries
+
+    return registries.registry_create(
+        actor=actor,
+        provider="other",
+        endpoint=upstream.endpoint,
+        username=upstream.username,
+        password=upstream.password,
+        **extra,
+    )

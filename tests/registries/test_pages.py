@@ -13,6 +13,7 @@ from django.utils import timezone
 from portal.queue import QueueUnavailable
 from registries import services
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -358,13 +359,7 @@ def test_the_test_button_queues_a_test_and_answers_with_a_polling_result(admin_c
 
 @pytest.mark.slow
 def test_a_finished_test_shows_steps_and_digest_and_stops_polling(admin_client, actor, basic_registry, queued):
-    registry = services.registry_create(
-        actor=actor,
-        provider="other",
-        endpoint=basic_registry.endpoint,
-        username=basic_registry.username,
-        password=basic_registry.password,
-    )
+    registry = factories.connect_registry(actor, basic_registry)
     admin_client.post(reverse("registries:test", args=[registry.pk]), {"image": "acme/api:1.0.0"}, **HTMX)
     test = RegistryTest.objects.get()
     services.registry_test_run(test.pk)  # what the worker does; the browser test runs a real one

@@ -15,13 +15,7 @@ IMAGE = "acme/api:1.0.0"
 
 
 def _registry(actor, basic_registry) -> ExternalRegistry:
-    registry = services.registry_create(
-        actor=actor,
-        provider="other",
-        endpoint=basic_registry.endpoint,
-        username=basic_registry.username,
-        password=basic_registry.password,
-    )
+    registry = factories.connect_registry(actor, basic_registry)
     ExternalRegistry.objects.filter(pk=registry.pk).update(last_good_image=IMAGE)
     return registry
 

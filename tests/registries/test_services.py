@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from portal import crypto
 from registries import services
 from registries.models import CheckStatus, ExternalRegistry, Health
+from tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -22,13 +23,7 @@ def _run_test(registry, image):
 
 
 def test_a_basic_auth_registry_is_verified_saved_encrypted_and_tested(actor, basic_registry):
-    registry = services.registry_create(
-        actor=actor,
-        provider="other",
-        endpoint=basic_registry.endpoint,
-        username=basic_registry.username,
-        password=basic_registry.password,
-    )
+    registry = factories.connect_registry(actor, basic_registry)
     assert registry.secret.startswith("v1:") and basic_registry.password not in registry.secret
     assert services.registry_secret(registry) == {"password": basic_registry.password}
     image = basic_registry.images["api"]

@@ -19,6 +19,7 @@ from django.conf import settings
 
 from registries import services
 from registries.models import CheckStatus, RegistryTest
+from tests import factories
 from tests.celery_worker import Worker, celery_worker, wait_for
 from tests.realparts.cloud import canary
 from tests.realparts.loopback import Reply
@@ -104,13 +105,7 @@ def _everything_in(broker: redis.Redis) -> str:
 
 
 def test_a_connection_test_runs_on_a_real_worker_and_reports_the_digest(workers, admin_api, actor, basic_registry):
-    registry = services.registry_create(
-        actor=actor,
-        provider="other",
-        endpoint=basic_registry.endpoint,
-        username=basic_registry.username,
-        password=basic_registry.password,
-    )
+    registry = factories.connect_registry(actor, basic_registry)
     worker = workers()
     test_id = _request_test(admin_api, registry.pk)
     result = lambda: admin_api.get(f"/api/v1/registry-tests/{test_id}/").json()  # noqa: E731
