@@ -37,6 +37,9 @@ _queue: queue.SimpleQueue[Entry] = queue.SimpleQueue()
 _queued = threading.Event()  # set when rows wait in the queue
 _writer: threading.Thread | None = None
 _writer_lock = threading.Lock()
+# Held while a batch is out of the queue but not yet saved, so a flush (at exit) waits for the
+# writer's batch in flight instead of finding an empty queue and returning before it is saved.
+_writing = threading.Lock()
 
 
 def record(license_uid: str, event) -> None:
@@ -92,14 +95,22 @@ def _run() -> None:
         _queued.wait()
         time.sleep(FLUSH_SECONDS)  # let the rest of this pull's requests join the batch
         _queued.clear()  # before taking: a row queued from now on sets it again
-        while batch := _take():
+        _drain()
+
+
+def _drain() -> None:
+    while True:
+        with _writing:
+            batch = _take()
+            if not batch:
+                return
             write(batch)
 
 
 def flush() -> None:
-    """Write everything queued so far, in this thread (at exit, and for tests)."""
-    while batch := _take():
-        write(batch)
+    """Write everything queued so far, in this thread (at exit, and for tests), after any
+    batch the writer thread is saving at this moment."""
+    _drain()
 
 
 def write(batch: list[Entry]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import timedelta
 
@@ -107,4 +108,24 @@ def test_rows_the_writer_is_waiting_on_are_still_there_for_the_flush_at_exit(app
         pull_log.record(str(license.uid), _event(app, reference=f"tag-{n}"))
     time.sleep(0.3)  # the writer has woken and is gathering the batch
     pull_log.flush()  # what atexit calls
+    assert PullEvent.objects.filter(license=license).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_flush_waits_for_the_batch_the_writer_is_saving(app, two_licenses, monkeypatch):
+    license = two_licenses[0]
+    real_write = pull_log.write
+    taken = threading.Event()
+
+    def slow_write(batch):
+        taken.set()  # the batch is out of the queue now
+        time.sleep(0.5)
+        real_write(batch)
+
+    monkeypatch.setattr(pull_log, "FLUSH_SECONDS", 0.0)
+    monkeypatch.setattr(pull_log, "write", slow_write)
+    for n in range(3):
+        pull_log.record(str(license.uid), _event(app, reference=f"tag-{n}"))
+    assert taken.wait(timeout=5)
+    pull_log.flush()  # what atexit calls: the writer's batch must be saved before it returns
     assert PullEvent.objects.filter(license=license).count() == 3
