@@ -21,6 +21,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.access import Actor
 from accounts.services import audit
 from licenses.models import App, License, LicenseType, Refusal, RetiredSlug
+from licenses.releases import channel_get
 from licenses.validators import validate_app_slug
 from portal import crypto, ocispec
 from portal.cache import shared_cache
@@ -149,11 +150,14 @@ def license_create(
     customer_email: str = "",
     type: str = LicenseType.PAID,
     expires_at: datetime | None = None,
+    channel: str = "stable",
 ) -> tuple[License, str]:
-    """A new license; returns it with its license ID (the customer's credential)."""
+    """A new license following `channel` of the app; returns it with its license ID (the
+    customer's credential)."""
     fields = _clean_license_fields(
         customer_name=customer_name, customer_email=customer_email, type=type, expires_at=expires_at, new=True
     )
+    fields["channel"] = channel_get(app, channel or "stable")
     license_id = _new_license_id()
     license = License(app=app, created_by=actor.user, id_prefix=license_id[:ID_PREFIX_LENGTH], **fields)
     license.lookup_hash = license_lookup_hash(license_id)
@@ -173,6 +177,8 @@ def license_update(*, actor: Actor, license: License, **changes) -> License:
         expires_at=changes.get("expires_at", license.expires_at),
         new=False,
     )
+    if "channel" in changes:
+        fields["channel"] = channel_get(license.app, changes["channel"])
     for name, value in fields.items():
         setattr(license, name, value)
     # Only what changed: a full save() would write back the ciphertext this object was loaded
