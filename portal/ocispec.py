@@ -25,6 +25,12 @@ MANIFEST_MEDIA_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MA
 INDEX_MEDIA_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 KNOWN_MEDIA_TYPES = frozenset({*MANIFEST_MEDIA_TYPES, DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_MEDIA_TYPES)
+# An image's config blob, which names its platform (os, architecture, variant).
+# Reference: https://github.com/opencontainers/image-spec/blob/main/config.md
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+# Reference: https://distribution.github.io/distribution/spec/manifest-v2-2/
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+IMAGE_CONFIG_MEDIA_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
 MEDIA_TYPE_LABELS = {
     OCI_INDEX: "OCI index",
     OCI_MANIFEST: "OCI image",

@@ -344,4 +344,5 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-invites": {"task": "accounts.tasks.invites_purge_expired_task", "schedule": 24 * 3600},
     "refresh-registry-tokens": {"task": "registries.tasks.registries_refresh_tokens_task", "schedule": 5 * 60},
     "retest-registries": {"task": "registries.tasks.registries_retest_task", "schedule": 24 * 3600},
+    "resolve-stuck-releases": {"task": "registries.tasks.releases_resolve_stuck_task", "schedule": 5 * 60},
 }

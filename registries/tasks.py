@@ -8,8 +8,9 @@ from celery import shared_task
 from django.core.exceptions import ValidationError
 
 from accounts.access import Actor
+from licenses.models import Release
 from portal.outbound.errors import RegistryError
-from registries import services
+from registries import release_resolve, services
 from registries.models import ExternalRegistry
 
 logger = logging.getLogger(__name__)
@@ -74,3 +75,33 @@ def registries_retest_task() -> str:
             continue
         queued += 1
     return f"{queued} queued, {skipped} skipped" if skipped else f"{queued} queued"
+
+
+@shared_task(bind=True, max_retries=release_resolve.RETRIES)
+def release_resolve_task(self, release_id: int) -> str:
+    """Resolve a release's images. While every failure may pass (unreachable, 5xx, rate
+    limited), the release stays `resolving` and the task tries again after 30 s, 60 s, 120 s
+    (longer if the upstream asked to wait); the last try settles it `ready` or `failed`."""
+    final = self.request.retries >= release_resolve.RETRIES
+    try:
+        result = release_resolve.release_resolve(release_id, final=final)
+    except Release.DoesNotExist:
+        return "gone"
+    if result is None:
+        return "already resolving"
+    logger.info(
+        "release %s resolved: %s (%s images, %s errors)", release_id, result.status, result.images, result.errors
+    )
+    if result.retry_after is not None:
+        countdown = max(30 * 2**self.request.retries, min(result.retry_after, 600))
+        raise self.retry(countdown=countdown)
+    return result.status
+
+
+@shared_task
+def releases_resolve_stuck_task() -> str:
+    """Beat: queue again the releases still `resolving` long after their upload (the queue was
+    down when they were created, or a worker died with them)."""
+    stuck = release_resolve.releases_stuck()
+    queued = sum(release_resolve.release_resolve_request(release_id) for release_id in stuck)
+    return f"{queued} of {len(stuck)} queued"

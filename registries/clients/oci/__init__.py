@@ -2,7 +2,8 @@
 
 endpoint: where a registry lives and what an image reference names; auth: challenges, token
 realms and tokens; errors: what an error answer means; client: OciClient; check: the
-connection test. Callers use the public API below, through `from registries.clients import oci`.
+connection test; describe: an image's digest, platforms, size and visibility. Callers use the
+public API below, through `from registries.clients import oci`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,17 @@ from .check import (
     verify_credentials,
     verify_credentials_sync,
 )
-from .client import BlobInfo, Descriptor, Manifest, OciClient, RateLimit
+from .client import (
+    BlobInfo,
+    Descriptor,
+    Manifest,
+    OciClient,
+    RateLimit,
+    manifest_from_response,
+    platform_of_config,
+    verify_digest,
+)
+from .describe import ImageFacts, describe_image, fetch_image_facts
 from .endpoint import Endpoint, parse_endpoint, parse_image
 from .errors import error_codes, status_error
 
@@ -27,6 +38,7 @@ __all__ = [
     "CheckResult",
     "Descriptor",
     "Endpoint",
+    "ImageFacts",
     "Manifest",
     "OciClient",
     "RateLimit",
@@ -34,13 +46,18 @@ __all__ = [
     "check_image",
     "check_image_sync",
     "check_realm",
+    "describe_image",
     "error_codes",
+    "fetch_image_facts",
     "fetch_token",
+    "manifest_from_response",
     "parse_endpoint",
     "parse_image",
     "parse_www_authenticate",
     "pick_challenge",
+    "platform_of_config",
     "status_error",
     "verify_credentials",
+    "verify_digest",
     "verify_credentials_sync",
 ]

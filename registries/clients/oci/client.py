@@ -18,6 +18,7 @@ import httpx
 
 from portal import ocispec, safejson
 from portal.outbound.async_client import GuardedClient
+from portal.outbound.client_base import MAX_BODY_BYTES
 from portal.outbound.errors import ErrorCategory, RegistryError
 
 from .auth import Challenge, fetch_token, parse_www_authenticate, pick_challenge
@@ -61,6 +62,36 @@ class Manifest:
     @property
     def platforms(self) -> list[str]:
         return [d.platform for d in self.children if d.platform]
+
+    @property
+    def config(self) -> Descriptor | None:
+        found = _descriptors([self.data.get("config")])
+        return found[0] if found else None
+
+    @property
+    def compressed_size(self) -> int | None:
+        """An image's download size as its manifest declares it: config plus layers; None when
+        a size is missing (or for an index, whose size is its platforms')."""
+        parts = [self.config, *self.layers] if self.config else self.layers
+        if self.is_index or not parts or any(d.size < 0 for d in parts):
+            return None
+        return sum(d.size for d in parts)
+
+
+def platform_of_config(data: Any) -> str | None:
+    """`os/architecture[/variant]` from an image config blob; None when it names none."""
+    # Reference: https://github.com/opencontainers/image-spec/blob/main/config.md#properties
+    if not isinstance(data, dict):
+        return None
+    parts = [data.get(k) for k in ("os", "architecture", "variant")]
+    if not all(isinstance(p, str) and _PLATFORM_PART.match(p) for p in parts[:2]):
+        return None
+    if not (isinstance(parts[2], str) and _PLATFORM_PART.match(parts[2])):
+        parts = parts[:2]
+    return "/".join(parts)  # type: ignore[arg-type]
+
+
+_PLATFORM_PART = re.compile(r"^[a-z0-9._-]{1,32}$")
 
 
 def _descriptors(items: Any) -> list[Descriptor]:
@@ -124,6 +155,28 @@ def verify_digest(body: bytes, *expected: str | None) -> str:
     return computed["sha256"]
 
 
+def manifest_from_response(response: httpx.Response, reference: str, name: str) -> Manifest:
+    """The Manifest in a 200 answer to a manifest GET: digest verified (against the header and a
+    digest reference), JSON, a manifest type this portal knows."""
+    body = response.content
+    header_digest = response.headers.get("docker-content-digest")
+    if header_digest and not ocispec.is_digest(header_digest):
+        raise RegistryError("the registry sent a malformed Docker-Content-Digest", "invalid_response")
+    digest = verify_digest(body, header_digest, reference if ":" in reference else None)
+    try:
+        data = safejson.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise RegistryError(f"the manifest of {name} is not JSON", "invalid_response")
+    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in ocispec.MANIFEST_MEDIA_TYPES:
+        media_type = str(data.get("mediaType", ""))
+    if media_type not in ocispec.MANIFEST_MEDIA_TYPES:
+        raise RegistryError(f"{name} has an unsupported manifest type (schema 1?)", "invalid_response")
+    return Manifest(header_digest or digest, media_type, len(body), data, body)
+
+
 # --- the client ------------------------------------------------------------------------
 
 
@@ -164,12 +217,17 @@ class OciClient:
         headers: dict[str, str] | None = None,
         follow_redirects: bool = True,
         authorize: bool = True,
+        max_body: int = MAX_BODY_BYTES,
     ) -> httpx.Response:
         all_headers = dict(headers or {})
         if authorize and self._authorization:
             all_headers["Authorization"] = self._authorization
         response = await self.http.request(
-            method, f"{self.endpoint.base_url}/v2/{path}", headers=all_headers, follow_redirects=follow_redirects
+            method,
+            f"{self.endpoint.base_url}/v2/{path}",
+            headers=all_headers,
+            follow_redirects=follow_redirects,
+            max_body=max_body,
         )
         self.rate_limit = rate_limit_of(response.headers) or self.rate_limit
         return response
@@ -247,23 +305,7 @@ class OciClient:
                 # Distribution answers MANIFEST_UNKNOWN even when the repository is missing.
                 raise RegistryError(f"repository {repository} not found", "repository_unknown", status_code=404)
             raise error
-        body = response.content
-        header_digest = response.headers.get("docker-content-digest")
-        if header_digest and not ocispec.is_digest(header_digest):
-            raise RegistryError("the registry sent a malformed Docker-Content-Digest", "invalid_response")
-        digest = verify_digest(body, header_digest, reference if ":" in reference else None)
-        try:
-            data = safejson.loads(body)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise RegistryError(f"the manifest of {name} is not JSON", "invalid_response")
-        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type not in ocispec.MANIFEST_MEDIA_TYPES:
-            media_type = str(data.get("mediaType", ""))
-        if media_type not in ocispec.MANIFEST_MEDIA_TYPES:
-            raise RegistryError(f"{name} has an unsupported manifest type (schema 1?)", "invalid_response")
-        return Manifest(header_digest or digest, media_type, len(body), data, body)
+        return manifest_from_response(response, reference, name)
 
     async def repository_exists(self, repository: str) -> bool | None:
         """True/False from the tag list; None when the registry will not say."""
@@ -294,3 +336,18 @@ class OciClient:
         if header_digest and header_digest != descriptor.digest:
             raise RegistryError(f"blob {descriptor.digest} answered with another digest", "invalid_response")
         return BlobInfo(descriptor.digest, size)
+
+    async def get_blob(self, repository: str, descriptor: Descriptor, *, max_bytes: int) -> bytes:
+        """GET a small blob (an image config) whole, at most `max_bytes`, digest verified.
+        Redirects to storage are followed under the guard, without the credentials."""
+        # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-blobs
+        if descriptor.size > max_bytes:
+            raise RegistryError(f"blob {descriptor.digest} is larger than {max_bytes} bytes", "invalid_response")
+        response = await self._get_authorized("GET", f"{repository}/blobs/{descriptor.digest}", max_body=max_bytes)
+        if response.status_code != 200:
+            raise status_error(response, what="blob", name=descriptor.digest)
+        try:
+            verify_digest(response.content, descriptor.digest)
+        except RegistryError:
+            raise RegistryError(f"blob {descriptor.digest} does not match its digest", "invalid_response") from None
+        return response.content
