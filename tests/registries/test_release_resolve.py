@@ -14,8 +14,10 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from licenses import releases
 from licenses.models import Release, ReleaseFinding, ReleaseStatus, Visibility
+from portal import crypto
 from registries import release_resolve
 from registries import services as registries
+from registries.models import ExternalRegistry
 from registries.release_resolve import RESOLVE_RULES
 from tests import factories
 from tests.celery_worker import wait_for
@@ -197,6 +199,59 @@ def test_resolving_again_replaces_its_own_findings_and_keeps_the_lints(
     assert release.status == ReleaseStatus.READY
     assert resolve_findings(release) == []
     assert sorted(release.findings.values_list("rule", flat=True)) == lints
+
+
+@pytest.mark.django_db
+def test_the_task_tries_an_unreachable_upstream_again_before_failing_the_release(actor, app, closed_port, monkeypatch):
+    """Run eagerly (`apply`): Celery then runs each retry at once instead of after its countdown."""
+    from registries import tasks
+
+    calls = []
+    resolve = release_resolve.release_resolve
+
+    def counted(release_id, *, final):
+        calls.append(final)
+        return resolve(release_id, final=final)
+
+    monkeypatch.setattr(release_resolve, "release_resolve", counted)
+    registries.registry_create(
+        actor=actor, provider="other", endpoint=f"http://127.0.0.1:{closed_port}", name="gone",
+        username="vendor", password="secret", skip_validation=True,
+    )  # fmt: skip
+    release = create(actor, app, {"source": "gone", "name": "acme/api", "tag": "1.0.0"})
+
+    tasks.release_resolve_task.apply(args=[release.pk])
+
+    assert calls == [False] * release_resolve.RETRIES + [True]
+    release.refresh_from_db()
+    assert release.status == ReleaseStatus.FAILED
+    assert [f.rule for f in resolve_findings(release)] == ["upstream-unreachable"]
+
+
+@pytest.mark.django_db
+def test_a_refused_minted_ecr_token_is_minted_again_once(actor, app, moto_ecr, ecr_basic_registry):
+    registry = registries.registry_create(
+        actor=actor, provider="ecr", endpoint=ecr_basic_registry.endpoint, region="us-east-1", name="ecr",
+        username="AKIAIOSFODNN7EXAMPLE", secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    )  # fmt: skip
+    # A cached token the registry no longer takes (expired early, or revoked upstream).
+    stale = crypto.encrypt(
+        json.dumps({"username": "AWS", "password": "stale"}), aad=registries._aad(registry, "minted")
+    )
+    ExternalRegistry.objects.filter(pk=registry.pk).update(
+        minted_token=stale, minted_token_expires_at=timezone.now() + timedelta(hours=1)
+    )
+    release = create(actor, app, {"source": "ecr", "name": "acme/api", "tag": "1.0.0"})
+
+    release_resolve.release_resolve(release.pk)
+
+    release.refresh_from_db()
+    assert release.status == ReleaseStatus.READY, [f.message for f in resolve_findings(release)]
+    image = release.images.get()
+    assert (image.resolved_digest, image.visibility) == (ecr_basic_registry.images["api"].digest, Visibility.PRIVATE)
+    registry.refresh_from_db()
+    cached = json.loads(crypto.decrypt(registry.minted_token, aad=registries._aad(registry, "minted")))
+    assert cached["password"] != "stale"
 
 
 @pytest.mark.django_db
