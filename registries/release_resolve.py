@@ -234,7 +234,7 @@ def _resolve(release: Release, *, final: bool) -> ResolveResult:
                 problem = _record(release, outcome.target, outcome.facts, problem, where)
                 if problem is not None:
                     problems.append(problem)
-    retry = not final and problems and all(p.transient for p in problems)
+    retry = not final and bool(problems) and all(p.transient for p in problems)
     if not problems:
         status = ReleaseStatus.READY
     elif retry:

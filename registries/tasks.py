@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 
 from accounts.access import Actor
-from licenses.models import Release
 from portal.outbound.errors import RegistryError
 from registries import release_resolve, services
 from registries.models import ExternalRegistry
@@ -85,7 +84,7 @@ def release_resolve_task(self, release_id: int) -> str:
     final = self.request.retries >= release_resolve.RETRIES
     try:
         result = release_resolve.release_resolve(release_id, final=final)
-    except Release.DoesNotExist:
+    except ObjectDoesNotExist:  # the release (or one of its images) was deleted meanwhile
         return "gone"
     if result is None:
         return "already resolving"

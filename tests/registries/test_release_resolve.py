@@ -5,6 +5,7 @@ upload to `ready`. The hostile answers come from the loopback server, which says
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 
@@ -299,6 +300,53 @@ def test_hostile_upstream_answers_become_findings_never_a_crash(actor, app, loop
     assert "too large" in rules["huge"].message
     assert "timeout" in rules["hangs"].message
     assert not any("SECRET-BODY" in f.message for f in rules.values())
+
+
+@pytest.mark.django_db
+def test_an_index_of_a_hundred_platforms_is_read_only_up_to_its_first_32(actor, app, loopback_server):
+    oci = "application/vnd.oci.image.manifest.v1+json"
+    child = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": oci,
+            "config": {"mediaType": "application/vnd.example.config", "digest": "sha256:" + "1" * 64, "size": 7},
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": "sha256:" + "2" * 64,
+                    "size": 1000,
+                }
+            ],
+        }  # fmt: skip
+    ).encode()
+    child_digest = "sha256:" + hashlib.sha256(child).hexdigest()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {
+                    "mediaType": oci,
+                    "digest": child_digest,
+                    "size": len(child),
+                    "platform": {"os": "linux", "architecture": f"arch{i}"},
+                }
+                for i in range(100)
+            ],
+        }  # fmt: skip
+    ).encode()
+    server = loopback_server()
+    server.on("/v2/", Reply(200))
+    server.on("/v2/many/manifests/1", Reply(200, {"Content-Type": "application/vnd.oci.image.index.v1+json"}, index))
+    server.on(f"/v2/many/manifests/{child_digest}", Reply(200, {"Content-Type": oci}, child))
+    release = create(actor, app, {"source": "public", "name": f"{server.netloc}/many", "tag": "1"})
+
+    release_resolve.release_resolve(release.pk)
+
+    image = release.images.get()
+    assert image.platforms == [f"linux/arch{i}" for i in range(32)]
+    assert image.size == 1007
+    assert sum(r.path.endswith(child_digest) for r in server.requests) == 32
 
 
 @pytest.mark.django_db

@@ -32,6 +32,8 @@ from .endpoint import Endpoint
 MAX_PLATFORMS = 32
 # Image configs are a few KiB; one with a long history a few hundred.
 MAX_CONFIG_BYTES = 1024 * 1024
+# An index's entries that are images (nested indexes and other artifacts are not read).
+_IMAGE_MANIFESTS = frozenset({ocispec.OCI_MANIFEST, ocispec.DOCKER_MANIFEST})
 _PLATFORM = re.compile(r"^[a-z0-9._-]{1,32}/[a-z0-9._-]{1,32}(?:/[a-z0-9._-]{1,32})?$")
 
 
@@ -56,7 +58,7 @@ async def describe_image(source: ManifestSource, repository: str, reference: str
     """Digest, media type, platforms and size of `repository` at `reference` (tag or digest)."""
     manifest = await source.get_manifest(repository, reference)
     if manifest.is_index:
-        children = [c for c in manifest.children if c.media_type not in ocispec.INDEX_MEDIA_TYPES][:MAX_PLATFORMS]
+        children = [c for c in manifest.children if c.media_type in _IMAGE_MANIFESTS][:MAX_PLATFORMS]
         if not children:
             raise RegistryError(f"the index of {repository} lists no images", ErrorCategory.INVALID_RESPONSE)
         sizes = []
