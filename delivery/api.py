@@ -45,6 +45,10 @@ class LicenseInstallKitViewSet(TeamScopedMixin, viewsets.GenericViewSet):
     team_field = "app__team"
     lookup_value_regex = r"\d+"
 
+    def perform_content_negotiation(self, request, force=False):
+        """A client may ask for the kit by its type (Accept: application/gzip); errors still go out as JSON."""
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
