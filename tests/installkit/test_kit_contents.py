@@ -218,7 +218,7 @@ def test_private_external_images_go_to_the_proxy_in_every_spelling_the_manifests
     assert not any(i.startswith(("quay.io/acme/api", "acme/private", "docker.io/", "127.0.0.1:5000")) for i in images)
 
 
-def test_each_spelling_gets_its_own_images_entry_and_an_unused_image_its_listed_name(tmp_path):
+def test_each_spelling_gets_its_own_images_entry_and_an_unused_image_none(tmp_path):
     folder = kits.unpack(installkit.build(_spec()), tmp_path)
     entries = yaml.safe_load((folder / "kustomization.yaml").read_text())["images"]
     hub = _proxy("index.docker.io", "acme/private")
@@ -229,11 +229,9 @@ def test_each_spelling_gets_its_own_images_entry_and_an_unused_image_its_listed_
         {"name": "index.docker.io/acme/private", "newName": hub, "digest": DIGEST},
         {"name": "quay.io/acme/api", "newName": _proxy("quay.io", "acme/api")},
     ]
-    # Not in any manifest: its listed location, for a manifest the customer adds.
+    # Listed but in no manifest: no entry (each would cost kustomize a pass over every resource).
     unused = _spec(images=[KitImage("quay", "quay.io", "acme/unused")])
-    assert installkit.image_entries(unused, set()) == [
-        {"name": "quay.io/acme/unused", "newName": _proxy("quay.io", "acme/unused")}
-    ]
+    assert installkit.image_entries(unused, {"quay.io/acme/api", "redis"}) == []
 
 
 def test_an_image_listed_with_two_digests_keeps_whatever_each_manifest_pins():
