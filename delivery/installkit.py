@@ -54,7 +54,7 @@ WORKLOAD_TARGETS = (
         ("spec", "template"),
     ),
     ({"group": "batch", "version": "v1", "kind": "CronJob"}, ("spec", "jobTemplate", "spec", "template")),
-    ({"version": "v1", "kind": "Pod"}, ()),  # the core group (a selector's empty group matches any)
+    ({"version": "v1", "kind": "Pod"}, ()),  # no group: an empty one would match any, and only core has Pods
 )
 KIT_PATH = "/customer/v1/install-kit.tar.gz"
 
