@@ -77,24 +77,39 @@ def docker_config(license_id: str, hosts: list[str]) -> dict:
 
 
 @sensitive_variables("license_id", "config", "encoded")
-def render_pull_secret(
-    license, license_id: str, *, namespace: str | None = None, proxy_host: str, registry_host: str
-) -> str:
-    """The Secret YAML for `license`, with auths for `proxy_host` and `registry_host`."""
-    namespace = validate_namespace(namespace)
+def secret_document(
+    license_id: str, *, name: str, app_slug: str, namespace: str | None, proxy_host: str, registry_host: str
+) -> dict:
+    """The Secret as a document (the pull secret download and the install kit write it)."""
     config = docker_config(license_id, [proxy_host, registry_host])
     encoded = base64.b64encode(json.dumps(config, separators=(",", ":")).encode()).decode()
-    metadata: dict = {"name": secret_name(license)}
+    metadata: dict = {"name": name}
     if namespace:
         metadata["namespace"] = namespace
-    metadata["labels"] = {"app.kubernetes.io/part-of": license.app.slug}
-    document = {
+    metadata["labels"] = {"app.kubernetes.io/part-of": app_slug}
+    return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": metadata,
         "type": SECRET_TYPE,
         "data": {".dockerconfigjson": encoded},
     }
+
+
+@sensitive_variables("license_id")
+def render_pull_secret(
+    license, license_id: str, *, namespace: str | None = None, proxy_host: str, registry_host: str
+) -> str:
+    """The Secret YAML for `license`, with auths for `proxy_host` and `registry_host`."""
+    namespace = validate_namespace(namespace)
+    document = secret_document(
+        license_id,
+        name=secret_name(license),
+        app_slug=license.app.slug,
+        namespace=namespace,
+        proxy_host=proxy_host,
+        registry_host=registry_host,
+    )
     header = (
         f"# Image pull secret for {_one_line(license.app.name)}: pulls through {proxy_host} (proxy)\n"
         f"# and from {registry_host} (private registry) with your license ID. Keep it private.\n"

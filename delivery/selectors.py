@@ -15,6 +15,12 @@ def private_image_lines(app: App, registry_host: str, limit: int = 10) -> list[s
     return [f"{registry_host}/{t.image.repository}:{t.tag}" for t in tags]
 
 
+def proxy_image_name(proxy_host: str, app_slug: str, host: str, repository: str) -> str:
+    """Where a customer pulls `host/repository` through the proxy (a port as `host__port`:
+    clients refuse a `:` inside a path)."""
+    return f"{proxy_host}/proxy/{app_slug}/{host.replace(':', '__', 1)}/{repository}"
+
+
 def pull_examples(app: App, proxy_host: str) -> list[dict]:
     """One `docker pull` line per registry serving the app (narrowed to the app's rules)."""
     examples = []
@@ -30,6 +36,6 @@ def pull_examples(app: App, proxy_host: str) -> list[dict]:
             paths = [p if not p.endswith("/*") else p[:-1] + "<image>" for p in paths]
         else:
             paths = [f"{base}/<image>"]
-        images = [f"{proxy_host}/proxy/{app.slug}/{p.replace(':', '__', 1)}:<tag>" for p in paths]
+        images = [f"{proxy_image_name(proxy_host, app.slug, *p.split('/', 1))}:<tag>" for p in paths]
         examples.append({"registry": registry, "images": images})
     return examples

@@ -1,4 +1,5 @@
-"""The license page (what the customer gets and how it pulls) and the pull secret download."""
+"""The license page (what the customer gets and how it pulls), the pull secret download and
+the preview of the license's install kit."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Perm
 from accounts.decorators import team_view
-from delivery import pullsecret, selectors
-from licenses import services
+from delivery import installkit, pullsecret, selectors
+from licenses import releases, services
 from licenses.selectors import team_license
 from portal import crypto
 
@@ -44,6 +45,7 @@ def license_detail(request, pk: int):
         "pull_examples": selectors.pull_examples(license.app, request.get_host()),
         "pulls": license.pulls.all()[:50],
         "private_images": selectors.private_image_lines(license.app, pullsecret.registry_host()),
+        "kit_release": releases.channel_current(license.channel),
     }
     return render(request, "delivery/license_detail.html", context)
 
@@ -66,3 +68,29 @@ def license_pull_secret(request, pk: int):
         messages.error(request, "The license ID cannot be decrypted with the configured keys; no secret was made.")
         return redirect(back)
     return pullsecret.download(request, license, license_id, namespace=namespace)
+
+
+@never_cache
+@team_view(Perm.READ)
+@sensitive_variables("license_id")
+def license_install_kit(request, pk: int):
+    """The license's install kit, as its customer downloads it (?secret_name=, ?sequence=)."""
+    license = team_license(request.actor.team, pk)
+    back = reverse("delivery:license-detail", args=[license.pk]) + "#install-kit"
+    try:
+        sequence = installkit.validate_sequence(request.GET.get("sequence", "").strip())
+        secret_name = installkit.validate_secret_name(request.GET.get("secret_name", "").strip())
+    except ValidationError as e:
+        for texts in e.message_dict.values():
+            messages.error(request, " ".join(texts))
+        return redirect(back)
+    try:
+        license_id = services.license_id_of(license)
+    except crypto.DecryptionError:
+        messages.error(request, "The license ID cannot be decrypted with the configured keys; no kit was made.")
+        return redirect(back)
+    try:
+        return installkit.download(request, license, license_id, sequence=sequence, secret_name=secret_name)
+    except installkit.NoRelease as e:
+        messages.error(request, str(e))
+        return redirect(back)

@@ -30,6 +30,11 @@ api_urls = [
         delivery_api.LicensePullSecretViewSet.as_view({"get": "retrieve"}),
         name="license-pull-secret",
     ),
+    re_path(
+        r"^licenses/(?P<pk>\d+)/install-kit\.tar\.gz$",
+        delivery_api.LicenseInstallKitViewSet.as_view({"get": "retrieve"}),
+        name="license-install-kit",
+    ),
     path("", include("registries.api.urls")),
     path("", include(router.urls)),
     path("team/", accounts_api.team_detail, name="team"),

@@ -82,9 +82,9 @@ def _database_unavailable(exc: BaseException | None) -> bool:
 
 def server_error(request):
     """handler500: an uncaught exception answers in the shape of the door it came through (OCI
-    errors under /v2/, the API's JSON under /api/, a page elsewhere), 503 with Retry-After when
-    the database is what failed. Django calls this inside its except block, hence sys.exc_info();
-    the exception itself is logged by Django and never shown."""
+    errors under /v2/, the API's JSON under /api/ and /customer/, a page elsewhere), 503 with
+    Retry-After when the database is what failed. Django calls this inside its except block,
+    hence sys.exc_info(); the exception itself is logged by Django and never shown."""
     database = _database_unavailable(sys.exc_info()[1])
     status = 503 if database else 500
     path = request.path_info
@@ -95,7 +95,7 @@ def server_error(request):
             else "the portal failed to answer this request; the error was logged"
         )
         response = oci_error(status, "UNAVAILABLE", message)
-    elif path.startswith("/api/"):
+    elif path.startswith(("/api/", "/customer/")):
         code, message = (
             ("database_unavailable", "The portal's database is unavailable; try again shortly.")
             if database

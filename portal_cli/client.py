@@ -125,9 +125,16 @@ class PortalClient:
 
     def get_text(self, path: str) -> str:
         """A document that is not JSON (a license file, a PEM key); errors still arrive as the API's JSON."""
+        return self._get_file(path).text
+
+    def get_bytes(self, path: str) -> bytes:
+        """A binary download (an install kit); errors still arrive as the API's JSON."""
+        return self._get_file(path).content
+
+    def _get_file(self, path: str) -> httpx.Response:
         response = self._send("GET", path, headers={"Accept": "*/*"})
         if 200 <= response.status_code < 300:
-            return response.text
+            return response
         self._decode(response)  # raises the API's error
         raise PortalError(
             f"unexpected answer {response.status_code} from {self.url(path)}", status=response.status_code

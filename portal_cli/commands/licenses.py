@@ -321,6 +321,37 @@ def license_pull_secret(ref: str, namespace: str | None) -> None:
         click.echo(content, nl=False)
 
 
+@license_group.command("install-kit")
+@click.argument("ref", metavar="ID")
+@click.option("--out", "path", required=True, metavar="FILE", help="Write the kit (.tar.gz) to FILE.")
+@click.option("--sequence", type=click.IntRange(min=1), metavar="N", help="An earlier release of the channel.")
+@click.option("--secret-name", metavar="NAME", help="The pull secret's name (default: <app>-registry).")
+@common_options
+def license_install_kit(ref: str, path: str, sequence: int | None, secret_name: str | None) -> None:
+    """Download the license's install kit: what its customer applies with `kubectl apply -k .`.
+
+    The current release of the license's channel (or --sequence N), its manifests, a
+    kustomization.yaml sending private images through the proxy, and the pull secret; it
+    holds the license ID, so the file is written readable by you only.
+    """
+    fmt = output_format()
+    api = client()
+    found = _get_license(api, ref)
+    params = {key: value for key, value in (("sequence", sequence), ("secret_name", secret_name)) if value}
+    url = f"licenses/{segment(found['id'])}/install-kit.tar.gz"
+    content = api.get_bytes(url + ("?" + urlencode(params) if params else ""))
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds a credential
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror}") from None
+    if fmt == "json":
+        emit_json({"id": found["id"], "file": path, "bytes": len(content)})
+    else:
+        click.echo(f"Wrote the install kit for {_describe(found)} to {path} ({len(content)} bytes).")
+
+
 # --- verify ---------------------------------------------------------------------------------
 
 # One implementation of the format, shared with the server (portal_cli/licensefile.py).
