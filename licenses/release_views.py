@@ -137,7 +137,7 @@ def release_create(request, slug: str):
             errors = sum(f.level == ERROR for f in findings)
             form.add_error(
                 files_field,
-                f"{errors} lint error{'s' if errors != 1 else ''} stop this release (listed below); "
+                f"{errors} lint error{'s stop' if errors != 1 else ' stops'} this release (listed below); "
                 "nothing was stored. Fix the files and upload again.",
             )
         except ValidationError as e:
