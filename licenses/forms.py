@@ -70,8 +70,9 @@ class LicenseCreateForm(LicenseFieldsForm):
     )
     channel = forms.ChoiceField(
         label="Channel",
+        required=False,  # a client that does not send it gets stable, as before channels
         initial="stable",
-        help_text="Which releases the customer gets: those promoted to this channel of the app.",
+        help_text="Which releases the customer gets: those promoted to this channel of the app (default stable).",
     )
     field_order = ["app", "customer_name", "customer_email", "type", "channel", "expires_at", "expires_in_days"]
 
@@ -113,6 +114,7 @@ class LicenseEditForm(LicenseFieldsForm):
         super().__init__(*args, initial=initial, **kwargs)
         self.fields["channel"] = forms.ChoiceField(
             label="Channel",
+            required=False,  # not sent: unchanged
             choices=[(n, n) for n in license.app.channels.values_list("name", flat=True)],
             help_text="Which releases the customer gets: those promoted to this channel. "
             "Moving the license changes what it may pull at once.",
@@ -131,6 +133,8 @@ class LicenseEditForm(LicenseFieldsForm):
         """Only the fields that changed; an unchanged expiry day keeps its exact time."""
         changes = {}
         for name in ("customer_name", "customer_email", "type", "channel"):
+            if name == "channel" and not self.cleaned_data[name]:
+                continue
             if self.cleaned_data[name] != self.initial[name]:
                 changes[name] = self.cleaned_data[name]
         day = self.cleaned_data.get("expires_at")

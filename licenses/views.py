@@ -217,7 +217,7 @@ def license_create(request):
                 customer_email=data["customer_email"],
                 type=data["type"],
                 expires_at=form.expiry(),
-                channel=data["channel"],
+                channel=data["channel"] or "stable",
             )
         except ValidationError as e:
             apply_errors(form, e)

@@ -360,6 +360,10 @@ def test_a_new_license_follows_the_chosen_channel_and_a_bad_one_is_a_field_error
     assert "choose one of: stable, beta, unstable" in " ".join(response.context["form"].errors["channel"])
     assert not License.objects.exists()
 
+    developer_client.post(create, {**form, "customer_name": "Old client"})  # no channel sent: stable
+    assert License.objects.get().channel.name == "stable"
+    License.objects.all().delete()
+
     response = developer_client.post(create, {**form, "channel": "beta"})
     license = License.objects.get()
     assert license.channel.name == "beta"
