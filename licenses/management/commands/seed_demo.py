@@ -9,7 +9,6 @@ from accounts import services
 from accounts.access import Actor
 from accounts.models import Role, Team, User
 from licenses.models import App
-from portal.queue import QueueUnavailable
 
 # The demo release: public images, so the worker can resolve them without any credential.
 DEMO_SETTINGS = """\
@@ -70,15 +69,12 @@ class Command(BaseCommand):
             from licenses.releases import release_create
 
             files = {"app.yaml": DEMO_SETTINGS, "manifests/web.yaml": DEMO_DEPLOYMENT}
-            try:
-                release_create(
-                    actor=actor,
-                    app=app,
-                    files=files,
-                    version="1.0.0",
-                    notes="The demo's first release.",
-                    promote_to="stable",
-                )
-            except QueueUnavailable:  # stored; only its resolving could not be queued (no broker yet)
-                self.stderr.write("Demo release stored, but its images could not be queued for resolving.")
+            release_create(
+                actor=actor,
+                app=app,
+                files=files,
+                version="1.0.0",
+                notes="The demo's first release.",
+                promote_to="stable",
+            )
         self.stdout.write(f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD} (team “{DEMO_TEAM}”)")
