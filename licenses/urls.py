@@ -1,6 +1,6 @@
 from django.urls import path
 
-from licenses import views
+from licenses import release_views, views
 
 app_name = "licenses"
 
@@ -12,6 +12,13 @@ urlpatterns = [
     path("apps/<str:slug>/delete/", views.app_delete, name="app-delete"),
     path("apps/<str:slug>/licenses/", views.app_licenses, name="app-licenses"),
     path("apps/<str:slug>/repository-access/", views.app_repository_rules, name="app-repository-rules"),
+    path("apps/<str:slug>/releases/", release_views.release_list, name="release-list"),
+    path("apps/<str:slug>/releases/new/", release_views.release_create, name="release-create"),
+    path("apps/<str:slug>/releases/<int:sequence>/", release_views.release_detail, name="release-detail"),
+    path("apps/<str:slug>/releases/<int:sequence>/status/", release_views.release_status, name="release-status"),
+    path("apps/<str:slug>/releases/<int:sequence>/promote/", release_views.release_promote, name="release-promote"),
+    path("apps/<str:slug>/releases/<int:sequence>/diff/", release_views.release_diff, name="release-diff"),
+    path("apps/<str:slug>/channels/", release_views.channel_list, name="channel-list"),
     path("licenses/", views.license_list, name="license-list"),
     path("licenses/new/", views.license_create, name="license-create"),
     path("licenses/<int:pk>/edit/", views.license_edit, name="license-edit"),

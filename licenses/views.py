@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Perm
 from accounts.decorators import team_view
-from licenses import licensefile, selectors, services
+from licenses import licensefile, release_selectors, selectors, services
 from licenses.forms import AppForm, AppRenameForm, LicenseCreateForm, LicenseEditForm, RepositoryRulesForm
 from licenses.models import App, License, RetiredSlug
 from licenses.validators import validate_app_slug
@@ -86,8 +86,11 @@ def _render_app_detail(request, app: App, *, form=None, rules_form=None):
         "rules_form": rules_form,
         "rules": _rules_text(app),
         "registries": selectors.app_registries(app).order_by("name"),
-        "recent_licenses": License.objects.filter(app=app)[:5],
+        "recent_licenses": License.objects.filter(app=app).select_related("channel")[:5],
         "counts": counts,
+        "broad_hosts": release_selectors.broad_rule_hosts(app),
+        "channels": release_selectors.channel_summaries(app, history=0),
+        "release_count": app.releases.count(),
     }
     return render(request, "licenses/app_detail.html", context)
 
@@ -112,7 +115,10 @@ def app_repository_rules(request, slug: str):
             if app.repository_rules:
                 messages.success(request, f"Repository access saved: {len(app.repository_rules)} rule(s).")
             else:
-                messages.warning(request, "Repository access saved with no rules: licenses can pull everything.")
+                messages.success(
+                    request,
+                    "Repository access saved with no rules: licenses pull only what their channel's releases list.",
+                )
             return redirect(reverse("licenses:app-detail", args=[app.slug]) + "#repository-access")
     return _render_app_detail(request, app, rules_form=form)
 
@@ -158,7 +164,7 @@ def app_licenses(request, slug: str):
 
 
 def _license_list(request, *, apps, app: App | None, app_fixed: bool):
-    licenses = License.objects.filter(app__in=apps).select_related("app")
+    licenses = License.objects.filter(app__in=apps).select_related("app", "channel")
     any_license = licenses.exists()
     if app is not None:
         licenses = licenses.filter(app=app)
@@ -166,6 +172,11 @@ def _license_list(request, *, apps, app: App | None, app_fixed: bool):
     status = request.GET.get("status", "")
     status = status if status in selectors.LICENSE_STATUSES else ""  # the page ignores an unknown one
     licenses = selectors.license_search(licenses, q, status)
+    channel = request.GET.get("channel", "") if app is not None else ""
+    channels = list(app.channels.values_list("name", flat=True)) if app is not None else []
+    channel = channel if channel in channels else ""  # like status: an unknown one is ignored
+    if channel:
+        licenses = licenses.filter(channel__name=channel)
     page = Paginator(licenses, LICENSES_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "page": page,
@@ -177,7 +188,9 @@ def _license_list(request, *, apps, app: App | None, app_fixed: bool):
         "q": q,
         "status": status,
         "statuses": selectors.LICENSE_STATUSES,
-        "filtered": bool(q.strip() or status or (app and not app_fixed)),
+        "channel": channel,
+        "channels": channels if app_fixed else [],
+        "filtered": bool(q.strip() or status or channel or (app and not app_fixed)),
     }
     return render(request, "licenses/license_list.html", context)
 
@@ -204,6 +217,7 @@ def license_create(request):
                 customer_email=data["customer_email"],
                 type=data["type"],
                 expires_at=form.expiry(),
+                channel=data["channel"] or "stable",
             )
         except ValidationError as e:
             apply_errors(form, e)

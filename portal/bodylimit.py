@@ -10,6 +10,7 @@ then sees the client gone and never gets the body.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -24,6 +25,7 @@ class Limit:
 
 
 LOGIN_PATHS = ("/login/", "/signup/", "/invite/")
+RELEASE_UPLOAD_PATH = re.compile(r"^/apps/[^/]+/releases/new/$")  # a folder of YAML or a .tar.gz
 
 
 def limit_for(path: str) -> Limit:
@@ -35,6 +37,8 @@ def limit_for(path: str) -> Limit:
         return Limit(settings.BODY_LIMIT_API, "api")
     if path.startswith(LOGIN_PATHS):
         return Limit(settings.BODY_LIMIT_LOGIN, "page")
+    if RELEASE_UPLOAD_PATH.match(path):
+        return Limit(settings.BODY_LIMIT_RELEASE_UPLOAD, "page")
     return Limit(settings.BODY_LIMIT_PAGES, "page")
 
 

@@ -185,6 +185,11 @@ BODY_LIMIT_HOOKS = env_int("BODY_LIMIT_HOOKS", 256 * 1024)  # Distribution posts
 BODY_LIMIT_API = env_int("BODY_LIMIT_API", DATA_UPLOAD_MAX_MEMORY_SIZE)
 BODY_LIMIT_LOGIN = env_int("BODY_LIMIT_LOGIN", 64 * 1024)  # log-in, sign-up and invite pages
 BODY_LIMIT_PAGES = env_int("BODY_LIMIT_PAGES", 1024 * 1024)  # other forms (a 64 KiB key file, pasted or uploaded)
+# A release's page upload: up to 16 MiB of YAML (licenses.release_files) and the form around it.
+BODY_LIMIT_RELEASE_UPLOAD = env_int("BODY_LIMIT_RELEASE_UPLOAD", 17 * 1024 * 1024)
+# A release folder holds up to 1000 YAML files; without JavaScript the browser sends the
+# folder's other files too (the server skips them). Bodies stay under the limits above.
+DATA_UPLOAD_MAX_NUMBER_FILES = 2000
 
 # Production hardening: on unless DEBUG; each can be overridden for a TLS-terminating proxy.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)

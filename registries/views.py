@@ -1,4 +1,5 @@
-"""The Images page: the team's external registries (add, edit, delete, test) and the private registry's images."""
+"""The Images page: the team's external registries (add, edit, delete, test), the images each app's releases
+list, and the private registry's images."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.access import Perm
 from accounts.decorators import team_view
 from licenses.models import App
+from licenses.release_selectors import RELEASED_IMAGES_RELEASES, released_images
 from portal.outbound.errors import RegistryError
 from portal.queue import QueueUnavailable
 from registries import private_images, services
@@ -52,8 +54,11 @@ def image_list(request):
     apps = list(App.objects.filter(team=request.actor.team))
     registry_problem = private_images.private_registry_refresh(apps=apps)
     private_apps = [(app, private_images.private_images(app)) for app in apps]
+    released_apps = [(app, *released_images(app)) for app in apps]
     context = {
         "registries": registries,
+        "released_apps": released_apps,
+        "releases_shown": RELEASED_IMAGES_RELEASES,
         "private_apps": private_apps,
         "registry_host": private_images.push_host(),
         "registry_problem": registry_problem,

@@ -45,6 +45,7 @@ ROUTES = [
     pytest.param("/api/v1/apps/", "2 MiB", id="api"),
     pytest.param("/login/", "64 KiB", id="login-page"),
     pytest.param("/apps/new/", "1 MiB", id="other-pages"),
+    pytest.param("/apps/acme-api/releases/new/", "17 MiB", id="release-upload"),
 ]
 
 

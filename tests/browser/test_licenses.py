@@ -30,7 +30,7 @@ def test_log_in_create_an_app_and_a_license_then_revoke_it(page, screenshot, liv
     page.get_by_label("Name").fill("Rocket Launcher")
     page.get_by_role("button", name="Create app").click()
     page.wait_for_url("**/apps/rocket-launcher/")
-    assert page.locator("#unrestricted-warning").is_visible()
+    assert page.locator("#no-rules-note").is_visible()
     screenshot("10-app-page-licenses-and-repository-access")
 
     page.locator("#licenses").get_by_role("link", name="New license").click()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Role
+from licenses import releases
 from registries import services as registries
 from tests import factories
 
@@ -55,6 +56,13 @@ def test_no_page_a_vendor_uses_scrolls_sideways(page, screenshot, live_server, t
         password="a-Long-test-passw0rd",
         skip_validation=True,
     )
+    # Two releases with long references and a long finding, for the release pages and the diff.
+    long_image = "ghcr.io/globex-international-holdings/platform-products/acme-api-gateway-controller"
+    files = {"app.yaml": f"images:\n- source: public\n  name: {long_image}\n  tag: 1.4.2-rc.1-build.20260101\n"}
+    releases.release_create(actor=actor, app=app, files=files, version="1.4.2-rc.1", promote_to="stable")
+    files["app.yaml"] = files["app.yaml"].replace("rc.1-", "rc.2-")
+    files["manifests/a-very-long-deployment-file-name-for-the-gateway-controller.yaml"] = "kind: ConfigMap\n" * 3
+    releases.release_create(actor=actor, app=app, files=files, version="1.4.2-rc.2")
     client = factories.browser_client(user)
     page.context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
@@ -64,6 +72,11 @@ def test_no_page_a_vendor_uses_scrolls_sideways(page, screenshot, live_server, t
         ("apps", "/apps/"),
         ("app-detail", f"/apps/{app.slug}/"),
         ("app-new", "/apps/new/"),
+        ("releases", f"/apps/{app.slug}/releases/"),
+        ("release-new", f"/apps/{app.slug}/releases/new/"),
+        ("release-detail", f"/apps/{app.slug}/releases/2/"),
+        ("release-diff", f"/apps/{app.slug}/releases/2/diff/"),
+        ("channels", f"/apps/{app.slug}/channels/"),
         ("images", "/images/"),
         ("registry-detail", f"/images/registries/{registry.pk}/"),
         ("licenses", "/licenses/"),
