@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from licenses.findings import ERROR, Finding
+from licenses.findings import ERROR, WARNING, Finding
 from licenses.imagerefs import listed_location, parse_reference
 from licenses.release_spec import Settings, is_settings, read_settings
 from licenses.workloads import CURRENT_API_VERSIONS, Container, Workload, containers, shorten, workloads
-from licenses.yamldocs import Document, YAMLSyntaxError, load_documents
+from licenses.yamldocs import Document, YAMLSyntaxError, gc_paused, load_documents
 
 # A hostile release (a 1 MiB file of one-line containers) could otherwise produce a million
 # findings, each a stored row; errors are kept first so a capped lint still blocks.
@@ -48,22 +48,25 @@ def lint(
     bare collection of names also works; their images then match on any host);
     `registry_host` and `app_slug` place `replicated` images at `<registry_host>/<app_slug>/<name>`."""
     source_hosts = dict(sources) if isinstance(sources, Mapping) else dict.fromkeys(sources, "")
-    findings: list[Finding] = []
+    findings = _Findings()
     manifests: dict[str, list[Document]] = {}
-    for path, text in files.items():
-        try:
-            documents = load_documents(text)
-        except YAMLSyntaxError as e:
-            findings.append(Finding.error("yaml-syntax", path, e.line, e.message))
-            continue
-        manifests[path] = [doc for doc in documents if not is_settings(doc.data)]
-    settings, setting_findings = read_settings(files, set(source_hosts))
-    findings += setting_findings
-    listed = _listed(settings, source_hosts, registry_host, app_slug)
-    for path, documents in manifests.items():
-        for workload in workloads(path, documents):
-            findings += _workload_findings(workload, settings, listed)
-    return LintResult(settings=settings, findings=_capped(findings), manifests=manifests)
+    with gc_paused():  # the whole release's documents stay alive; see gc_paused
+        for path, text in files.items():
+            try:
+                documents = load_documents(text)
+            except YAMLSyntaxError as e:
+                findings.add(Finding.error("yaml-syntax", path, e.line, e.message))
+                continue
+            manifests[path] = [doc for doc in documents if not is_settings(doc.data)]
+        settings, setting_findings = read_settings(files, set(source_hosts))
+        findings.extend(setting_findings)
+        listed = _listed(settings, source_hosts, registry_host, app_slug)
+        for workload in (w for path, documents in manifests.items() for w in workloads(path, documents)):
+            if findings.full:
+                findings.stopped = True
+                break
+            _check_workload(findings, workload, settings, listed)
+    return LintResult(settings=settings, findings=findings.shown(), manifests=manifests)
 
 
 def _listed(settings: Settings, source_hosts: dict[str, str], registry_host: str, app_slug: str) -> _Listed:
@@ -79,11 +82,10 @@ def _listed(settings: Settings, source_hosts: dict[str, str], registry_host: str
     return _Listed(frozenset(locations), frozenset(anywhere))
 
 
-def _workload_findings(workload: Workload, settings: Settings, listed: _Listed) -> list[Finding]:
-    found: list[Finding] = []
+def _check_workload(found: _Findings, workload: Workload, settings: Settings, listed: _Listed) -> None:
     where = (workload.file, workload.line)
     if not workload.current:
-        found.append(
+        found.add(
             Finding.warning(
                 "deprecated-api", *where,
                 f"{workload.title} uses {workload.api_version}, which Kubernetes {workload.removed_in} no longer "
@@ -92,7 +94,7 @@ def _workload_findings(workload: Workload, settings: Settings, listed: _Listed) 
             )
         )  # fmt: skip
     if workload.namespace and workload.namespace not in settings.additional_namespaces:
-        found.append(
+        found.add(
             Finding.warning(
                 "namespace-without-secret", *where,
                 f"{workload.title} is in namespace “{shorten(workload.namespace)}”, where the install kit puts "
@@ -101,10 +103,12 @@ def _workload_findings(workload: Workload, settings: Settings, listed: _Listed) 
             )
         )  # fmt: skip
     if workload.problem:
-        found.append(Finding.warning("invalid-workload", *where, f"{workload.title} {workload.problem}"))
+        found.add(Finding.warning("invalid-workload", *where, f"{workload.title} {workload.problem}"))
     for container in containers(workload):
-        found += _container_findings(workload, container, settings, listed)
-    return found
+        if found.full:
+            found.stopped = True
+            return
+        found.extend(_container_findings(workload, container, settings, listed))
 
 
 def _container_findings(workload: Workload, container: Container, settings: Settings, listed: _Listed) -> list[Finding]:
@@ -144,11 +148,35 @@ def _in(settings: Settings) -> str:
     return f" ({settings.file})" if settings.file else " (the release has no settings file)"
 
 
-def _capped(findings: list[Finding]) -> list[Finding]:
-    if len(findings) <= MAX_FINDINGS:
-        return findings
-    errors = [f for f in findings if f.level == ERROR]
-    kept = (errors + [f for f in findings if f.level != ERROR])[: MAX_FINDINGS - 1]
-    left = len(findings) - len(kept)
-    level = ERROR if len(errors) > len(kept) else "warning"
-    return kept + [Finding(level, "too-many-findings", "", None, f"{left} more findings not shown; fix these first")]
+class _Findings:
+    """At most MAX_FINDINGS findings. Errors (syntax, settings) are all found before the first
+    warning (workloads), so a capped lint still blocks; once full, the workloads are no longer
+    walked: a hostile release (16 MiB of one-line containers) has over a million warnings."""
+
+    def __init__(self) -> None:
+        self.found: list[Finding] = []
+        self.stopped = False
+        self.errors_left_out = False
+
+    @property
+    def full(self) -> bool:
+        return len(self.found) >= MAX_FINDINGS
+
+    def add(self, finding: Finding) -> None:
+        if self.full:
+            self.stopped = True
+            self.errors_left_out |= finding.level == ERROR
+        else:
+            self.found.append(finding)
+
+    def extend(self, findings: Iterable[Finding]) -> None:
+        for finding in findings:
+            self.add(finding)
+
+    def shown(self) -> list[Finding]:
+        if not self.stopped:
+            return self.found
+        kept = self.found[: MAX_FINDINGS - 1]
+        level = ERROR if self.errors_left_out or self.found[-1].level == ERROR else WARNING
+        note = f"the lint stopped after {len(kept)} findings: fix these and lint again"
+        return [*kept, Finding(level, "too-many-findings", "", None, note)]

@@ -293,7 +293,10 @@ def test_a_hostile_release_gives_a_bounded_list_of_findings_with_errors_first():
     result = release_lint.lint(files, sources={})
     assert len(result.findings) == release_lint.MAX_FINDINGS
     assert [f.rule for f in result.findings[:2]] == ["yaml-syntax", "yaml-syntax"]  # kept although found later
-    assert str(result.findings[-1]) == "WARNING too-many-findings 5003 more findings not shown; fix these first"
+    assert (
+        str(result.findings[-1])
+        == "WARNING too-many-findings the lint stopped after 999 findings: fix these and lint again"
+    )
 
 
 # --- the settings rules (from release_spec), for the documentation's examples -----------
