@@ -27,7 +27,7 @@ class Finding:
 
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line else "")
-        return f"{self.level.upper()} {self.rule} {where} {self.message}"
+        return " ".join(part for part in (self.level.upper(), self.rule, where, self.message) if part)
 
     def as_dict(self) -> dict:
         return {"level": self.level, "rule": self.rule, "file": self.file, "line": self.line, "message": self.message}

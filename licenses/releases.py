@@ -15,11 +15,11 @@ from accounts.access import Actor
 from accounts.services import audit
 from licenses import signals
 from licenses.findings import Finding, has_errors
+from licenses.imagerefs import endpoint_host, listed_location
 from licenses.lint import LintResult, lint
 from licenses.models import (
     App,
     Channel,
-    ImageSource,
     Promotion,
     Release,
     ReleaseFile,
@@ -27,8 +27,7 @@ from licenses.models import (
     ReleaseImage,
     ReleaseStatus,
 )
-from licenses.release_spec import ImageSpec, split_host
-from portal import ocispec
+from licenses.release_spec import ImageSpec
 
 CHANNEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 VERSION_MAX = 64
@@ -50,25 +49,20 @@ def team_sources(app: App) -> set[str]:
     return set(app.team.registries.values_list("name", flat=True))
 
 
+def team_source_hosts(app: App) -> dict[str, str]:
+    """The team's registries: name → canonical host, where an image of that source lives."""
+    return {name: endpoint_host(endpoint) for name, endpoint in app.team.registries.values_list("name", "endpoint")}
+
+
 def lint_files(app: App, files: dict[str, str]) -> LintResult:
-    return lint(files, sources=team_sources(app))
+    return lint(files, sources=team_source_hosts(app), registry_host=settings.REGISTRY_HOST, app_slug=app.slug)
 
 
 def image_location(app: App, image: ImageSpec) -> tuple[str, str]:
     """(host, repository) where a listed image lives; host canonical, `host:port` for a port."""
-    if image.source == ImageSource.PRIVATE:
-        return settings.REGISTRY_HOST, f"{app.slug}/{image.name}"
-    if image.source == ImageSource.PUBLIC:
-        host, repository = split_host(image.name)
-        host = ocispec.canonical_host(host or ocispec.DOCKER_HUB)
-    else:
-        registry = app.team.registries.get(name=image.source)
-        bare = registry.endpoint.removeprefix("http://").removeprefix("https://")
-        host = ocispec.canonical_host(bare.partition("/")[0].lower())
-        repository = image.name
-    if host == ocispec.DOCKER_HUB:
-        repository = ocispec.docker_hub_repository(repository)
-    return host, repository
+    return listed_location(
+        image, source_hosts=team_source_hosts(app), registry_host=settings.REGISTRY_HOST, app_slug=app.slug
+    )
 
 
 def _clean_meta(version: str, notes: str) -> tuple[str, str]:
@@ -106,8 +100,11 @@ def release_create(
         )  # fmt: skip
         ReleaseFile.objects.bulk_create(ReleaseFile(release=release, path=p, content=t) for p, t in files.items())
         images = []
+        hosts = team_source_hosts(app)
         for position, spec in enumerate(result.settings.images):
-            host, repository = image_location(app, spec)
+            host, repository = listed_location(
+                spec, source_hosts=hosts, registry_host=settings.REGISTRY_HOST, app_slug=app.slug
+            )
             images.append(
                 ReleaseImage(
                     release=release,
