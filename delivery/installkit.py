@@ -36,10 +36,10 @@ from django.views.decorators.debug import sensitive_variables
 from delivery import pullsecret
 from delivery.selectors import proxy_image_name
 from licenses import releases
+from licenses.imagerefs import parse_reference
 from licenses.models import ImageSource, License, Release, Visibility
-from licenses.release_spec import is_settings, split_host
+from licenses.release_spec import is_settings
 from licenses.yamldocs import YAMLSyntaxError, load_documents
-from portal import ocispec
 
 # A Secret's name is a DNS-1123 subdomain: lowercase alphanumerics, `-` and `.`, at most 253.
 SECRET_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
@@ -131,12 +131,9 @@ def split_reference(reference: str) -> tuple[str, str, str]:
 
 def location(name: str) -> tuple[str, str]:
     """(host, repository) a name pulls from, as ReleaseImage stores them (`redis` is
-    index.docker.io/library/redis)."""
-    host, repository = split_host(name)
-    host = ocispec.canonical_host(host or ocispec.DOCKER_HUB)
-    if host == ocispec.DOCKER_HUB:
-        repository = ocispec.docker_hub_repository(repository)
-    return host, repository
+    index.docker.io/library/redis); ("", "") for what is not an image name."""
+    ref = parse_reference(name)
+    return ref.location if ref is not None else ("", "")
 
 
 def image_names(data: object, found: set[str]) -> None:
