@@ -436,3 +436,14 @@ def test_repository_rules_cannot_be_set_on_create(developer_api):
     response = developer_api.post("/api/v1/apps/", {"name": "Widget", "repository_rules": ["quay.io/x"]}, format="json")
     assert response.status_code == 201
     assert response.json()["repository_rules"] == []
+
+
+def test_a_rule_may_open_a_whole_host_or_a_port_but_not_a_path_outside_it(developer_api, app):
+    url = f"/api/v1/apps/{app.slug}/"
+    ok = developer_api.patch(url, {"repository_rules": ["quay.io/*", "127.0.0.1__5000/*"]}, format="json")
+    assert ok.status_code == 200, ok.json()
+    app.refresh_from_db()
+    assert app.repository_rules == ["127.0.0.1:5000/*", "quay.io/*"]
+    for bad in ("*", "quay.io*", "/*", "quay.io/../*"):
+        refused = developer_api.patch(url, {"repository_rules": [bad]}, format="json")
+        assert refused.status_code == 400, bad
