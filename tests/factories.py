@@ -92,3 +92,20 @@ def connect_registry(actor: Actor, upstream, **extra):
         password=upstream.password,
         **extra,
     )
+
+
+def make_release(actor: Actor, app: App, images: list[tuple[str, str, str]], *, promote_to: str = "stable"):
+    """A release of `app` whose settings file lists `images` as (source, name, tag), made with
+    release_create as a vendor would, and promoted to `promote_to` ("" leaves it unpromoted).
+    What a license may pull through the proxy comes from these lists (and the app's rules)."""
+    import json
+
+    from licenses import releases
+
+    lines = ["images:"] if images else ["images: []"]
+    for source, name, tag in images:
+        lines += [f"- source: {json.dumps(source)}", f"  name: {json.dumps(name)}", f"  tag: {json.dumps(tag)}"]
+    release, _ = releases.release_create(
+        actor=actor, app=app, files={"app.yaml": "\n".join(lines) + "\n"}, promote_to=promote_to
+    )
+    return release
