@@ -135,7 +135,8 @@ class RepositoryRulesForm(forms.Form):
             }
         ),
         help_text="One per line: host/repository for exactly that repository, or host/prefix/* for everything "
-        "below it. Write an upstream port as host__port (registry.local__5000/team/app). Empty: no restriction.",
+        "below it. Write an upstream port as host__port (registry.local__5000/team/app). Licenses also pull the "
+        "images listed in the releases promoted to their channel; empty: those only.",
     )
 
     def rules(self) -> list[str]:

@@ -283,7 +283,8 @@ def license_state_forget(license: License) -> None:
         logger.warning("license state cache unavailable; it expires within %ss", settings.LICENSE_CACHE_SECONDS)
 
 
-RULE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?:__\d{1,5})?(?:/[a-z0-9._-]+)+(?:/\*)?$")
+# `host/*` (a whole registry) is what migration 0005 writes for apps that relied on "no rules".
+RULE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?:__\d{1,5})?(?:(?:/[a-z0-9._-]+)+(?:/\*)?|/\*)$")
 
 
 def app_set_repository_rules(*, actor: Actor, app: App, rules: list[str]) -> App:

@@ -211,17 +211,28 @@ def test_the_app_page_has_its_licenses_section(developer_client, app, team):
 # --- the license page ------------------------------------------------------------------------
 
 
-def test_the_license_page_tells_the_customer_how_to_pull_from_each_registry(admin_client, app, team):
+def test_the_license_page_tells_the_customer_how_to_pull_what_its_channel_released(admin_client, app, actor, team):
     _registry(team, "quay.io/acme")
-    _registry(team, "registry.local:5000")
+    _registry(team, "registry.local:5000", name="local")
     _registry(team, "ghcr.io/not-this-app", all_apps=False)  # serves another app only
+    factories.make_release(actor, app, [("quay.io", "acme/api", "1.0"), ("local", "team/app", "1.0")])
+    factories.make_release(actor, app, [("quay.io", "acme/beta-only", "2.0")], promote_to="beta")
     license, _ = _license(app, customer_email="ops@globex.test")
     html = admin_client.get(_detail(license.pk)).content.decode()
     assert "docker login testserver --username ops@globex.test --password-stdin" in html
-    assert "docker pull testserver/proxy/acme-api/quay.io/acme/&lt;image&gt;:&lt;tag&gt;" in html
-    assert "docker pull testserver/proxy/acme-api/registry.local__5000/&lt;image&gt;:&lt;tag&gt;" in html
+    assert "docker pull testserver/proxy/acme-api/quay.io/acme/api:&lt;tag&gt;" in html
+    assert "docker pull testserver/proxy/acme-api/registry.local__5000/team/app:&lt;tag&gt;" in html
+    assert "beta-only" not in html and "&lt;image&gt;" not in html  # nothing else pulls
     assert "ghcr.io" not in html
     assert "use the image pull secret below" in html  # Kubernetes: one secret for both hosts
+
+
+def test_a_registry_with_nothing_released_or_allowed_says_so(admin_client, app, team):
+    _registry(team, "quay.io/acme")
+    license, _ = _license(app)
+    html = admin_client.get(_detail(license.pk)).content.decode()
+    assert "docker pull testserver/proxy" not in html
+    assert "nothing there in a release promoted to stable or in the app's rules" in html
 
 
 def test_instructions_follow_the_apps_repository_rules(admin_client, app, actor, team):
@@ -367,7 +378,8 @@ def test_repository_rules_are_saved_and_shown_as_written(developer_client, app, 
     url = reverse("licenses:app-repository-rules", args=[app.slug])
     detail = reverse("licenses:app-detail", args=[app.slug])
     html = developer_client.get(detail).content.decode()
-    assert "Unrestricted." in html and "quay.io/acme" in html
+    assert "Licenses pull the images listed in the releases promoted to their channel" in html
+    assert "quay.io/acme" in html and "Whole registries allowed." not in html
 
     response = developer_client.post(
         url, {"repository_rules": "quay.io/acme/api\n\n  quay.io/acme/tools/*  \nregistry.local__5000/team/app\n"}
@@ -376,7 +388,7 @@ def test_repository_rules_are_saved_and_shown_as_written(developer_client, app, 
     app.refresh_from_db()
     assert app.repository_rules == ["quay.io/acme/api", "quay.io/acme/tools/*", "registry.local:5000/team/app"]
     html = developer_client.get(detail).content.decode()
-    assert "Unrestricted." not in html
+    assert "Whole registries allowed." not in html
     assert "registry.local__5000/team/app" in html  # the form round-trips: ports as host__port
     # Saving the form as shown keeps the rules.
     form_text = developer_client.get(detail).context["rules_form"]["repository_rules"].value()
@@ -384,12 +396,39 @@ def test_repository_rules_are_saved_and_shown_as_written(developer_client, app, 
     app.refresh_from_db()
     assert app.repository_rules == ["quay.io/acme/api", "quay.io/acme/tools/*", "registry.local:5000/team/app"]
 
-    developer_client.post(url, {"repository_rules": ""})
+    saved = developer_client.post(url, {"repository_rules": ""}, follow=True)
     assert App.objects.get(pk=app.pk).repository_rules == []
-    assert b"Unrestricted." in developer_client.get(detail).content
+    assert "licenses pull only the images of the releases promoted to their channel" in saved.content.decode()
 
 
-@pytest.mark.parametrize("rules", ["quay.io/acme/api\nnot a rule", "quay.io", "quay.io/../etc", "https://quay.io/a"])
+def test_rules_that_allow_a_whole_registry_are_flagged(developer_client, viewer_client, app, actor, team):
+    """What migration 0005 wrote for apps that relied on "no rules = everything"."""
+    _registry(team, "quay.io/acme")
+    _registry(team, "http://registry.local:5000", name="local")
+    detail = reverse("licenses:app-detail", args=[app.slug])
+    rules = ["quay.io/acme/*", "registry.local__5000/*", "quay.io/acme/api"]
+    services.app_set_repository_rules(actor=actor, app=app, rules=rules)
+    for client in (developer_client, viewer_client):
+        html = client.get(detail).content.decode()
+        assert 'id="registry-wide-warning"' in html
+        warning = html[html.index('id="registry-wide-warning"') :].split("</div>")[0]
+        assert "<code>quay.io/acme/*</code>, <code>registry.local__5000/*</code> let licenses" in warning
+        assert "quay.io/acme/api" not in warning
+    # Saving the form as shown keeps them (host/* is a rule like any other).
+    form_text = developer_client.get(detail).context["rules_form"]["repository_rules"].value()
+    developer_client.post(reverse("licenses:app-repository-rules", args=[app.slug]), {"repository_rules": form_text})
+    assert App.objects.get(pk=app.pk).repository_rules == [
+        "quay.io/acme/*",
+        "quay.io/acme/api",
+        "registry.local:5000/*",
+    ]
+    services.app_set_repository_rules(actor=actor, app=app, rules=["quay.io/acme/api", "quay.io/acme/tools/*"])
+    assert b"registry-wide-warning" not in developer_client.get(detail).content
+
+
+@pytest.mark.parametrize(
+    "rules", ["quay.io/acme/api\nnot a rule", "quay.io", "quay.io/../etc", "https://quay.io/a", "quay.io/*/api", "*"]
+)
 def test_bad_repository_rules_name_the_line_and_change_nothing(developer_client, app, actor, rules):
     services.app_set_repository_rules(actor=actor, app=app, rules=["quay.io/acme/api"])
     response = developer_client.post(
@@ -508,7 +547,7 @@ def test_read_only_members_see_everything_but_no_controls(viewer_client, world):
     assert "New license" not in viewer_client.get(LIST).content.decode()
     app_page = viewer_client.get(reverse("licenses:app-detail", args=[world["app"].slug])).content.decode()
     assert "Save repository access" not in app_page and "New license" not in app_page
-    assert "Unrestricted." in app_page
+    assert "No rules: licenses pull the releases' images only." in app_page
     for url in [CREATE, reverse("licenses:license-edit", args=[license.pk])]:
         assert viewer_client.get(url).status_code == 403, url
 
