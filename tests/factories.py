@@ -109,3 +109,18 @@ def make_release(actor: Actor, app: App, images: list[tuple[str, str, str]], *, 
         actor=actor, app=app, files={"app.yaml": "\n".join(lines) + "\n"}, promote_to=promote_to
     )
     return release
+
+
+def allow_whole_registry(actor: Actor, app: App, *registries) -> None:
+    """Repository rules letting `app`'s licenses pull everything on these registries (`host/*`,
+    `host/prefix/*` for an endpoint with a path), as migration 0005 writes for apps that had
+    no rules: for tests about something other than which repositories a license may pull."""
+    from licenses import services as licenses
+
+    rules = list(app.repository_rules or [])
+    for registry in registries:
+        bare = registry.endpoint.removeprefix("http://").removeprefix("https://")
+        host, _, prefix = bare.partition("/")
+        prefix = prefix.strip("/")
+        rules.append(f"{host.replace(':', '__')}/{prefix}/*" if prefix else f"{host.replace(':', '__')}/*")
+    licenses.app_set_repository_rules(actor=actor, app=app, rules=rules)
