@@ -117,7 +117,7 @@ def allow_whole_registry(actor: Actor, app: App, *registries) -> None:
     no rules: for tests about something other than which repositories a license may pull."""
     from licenses import services as licenses
 
-    rules = list(app.repository_rules or [])
+    rules = [rule.replace(":", "__", 1) for rule in app.repository_rules or []]  # as the vendor writes them
     for registry in registries:
         bare = registry.endpoint.removeprefix("http://").removeprefix("https://")
         host, _, prefix = bare.partition("/")

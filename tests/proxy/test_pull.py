@@ -12,6 +12,7 @@ import pytest
 from licenses import services as licenses
 from licenses.models import PullEvent
 from registries import services as registries
+from registries.models import ExternalRegistry
 from tests import factories
 from tests.proxy.conftest import ALLOWED_RESPONSE_HEADERS, basic, wait_for
 from tests.realparts.images import DOCKER_MANIFEST, OCI_MANIFEST, push
@@ -162,6 +163,7 @@ def test_pull_variants_multi_arch_digests_docker_v2s2_head_range_tags_and_header
         # tags/list, paginated; n is capped, and bad values are refused.
         for tag in PAGED_TAGS:
             push(oci_layouts["api"], basic_registry.netloc, "acme/paged", tag=tag, creds=basic_registry.creds)
+        factories.allow_whole_registry(factories.actor_of(admin, team), app, ExternalRegistry.objects.get(team=team))
         paged = f"{v2}/acme/paged/tags/list"
         first = http.get(paged, params={"n": 2})
         assert first.status_code == 200, first.text
