@@ -135,8 +135,7 @@ class RepositoryRulesForm(forms.Form):
             }
         ),
         help_text="One per line: host/repository for exactly that repository, or host/prefix/* for everything "
-        "below it. Write an upstream port as host__port (registry.local__5000/team/app). Licenses also pull the "
-        "images listed in the releases promoted to their channel; empty: those only.",
+        "below it. Write an upstream port as host__port (registry.local__5000/team/app). Empty: no restriction.",
     )
 
     def rules(self) -> list[str]:

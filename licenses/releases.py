@@ -189,19 +189,3 @@ def image_refs_of_channel(channel_id: int) -> set[str]:
     """`host/repository` of every image of every release ever promoted to the channel."""
     rows = ReleaseImage.objects.filter(release__promotions__channel_id=channel_id).values_list("host", "repository")
     return {f"{host}/{repository}" for host, repository in rows}
-
-
-def image_refs_by_channel(app_id: int) -> dict[int, set[str]]:
-    """`host/repository` of the images of the releases ever promoted to each channel of the
-    app, by channel id, in one query (the proxy keeps them per process). Images of the
-    portal's own registry are left out: they are pulled there, never through the proxy."""
-    rows = (
-        ReleaseImage.objects.filter(release__app_id=app_id, release__promotions__isnull=False)
-        .exclude(source=ImageSource.PRIVATE)
-        .values_list("release__promotions__channel_id", "host", "repository")
-        .distinct()
-    )
-    refs: dict[int, set[str]] = {}
-    for channel_id, host, repository in rows:
-        refs.setdefault(channel_id, set()).add(f"{host}/{repository}")
-    return refs

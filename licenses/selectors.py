@@ -11,7 +11,6 @@ from django.utils import timezone
 from accounts.models import Team
 from licenses.models import App, License
 from licenses.services import ID_PREFIX_LENGTH, license_lookup_hash
-from portal import ocispec
 
 LICENSE_STATUSES = ("active", "expired", "revoked")
 MAX_QUERY_LENGTH = 200
@@ -63,17 +62,3 @@ def license_search(licenses: QuerySet, q: str = "", status: str = "") -> QuerySe
 def app_registries(app: App) -> QuerySet:
     """The team's external registries that serve this app (all apps, or this one named)."""
     return app.team.registries.filter(Q(all_apps=True) | Q(apps=app)).distinct()
-
-
-def registry_wide_rules(app: App) -> list[str]:
-    """The app's rules that allow everything a registry serving it holds (`host/*`, or
-    `host/prefix/*` for an endpoint with a path): what the upgrade wrote for apps that relied
-    on "no rules = everything"; the app page flags them so the vendor narrows them."""
-    wide = set()
-    for endpoint in app_registries(app).values_list("endpoint", flat=True):
-        bare = endpoint.removeprefix("http://").removeprefix("https://")
-        host, _, prefix = bare.partition("/")
-        host = ocispec.canonical_host(host.lower())
-        prefix = prefix.strip("/")
-        wide.add(f"{host}/{prefix}/*" if prefix else f"{host}/*")
-    return [rule for rule in app.repository_rules or [] if rule in wide]

@@ -283,14 +283,15 @@ def license_state_forget(license: License) -> None:
         logger.warning("license state cache unavailable; it expires within %ss", settings.LICENSE_CACHE_SECONDS)
 
 
-# `host/*` (a whole registry) is what migration 0005 writes for apps that relied on "no rules".
+# host[__port] then /repo, /prefix/* or just /* (everything on the host: what the migration to
+# deny-by-default wrote for apps that had no rules; the app page flags it as broad).
 RULE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?:__\d{1,5})?(?:(?:/[a-z0-9._-]+)+(?:/\*)?|/\*)$")
 
 
 def app_set_repository_rules(*, actor: Actor, app: App, rules: list[str]) -> App:
-    """Which upstream repositories the app's licenses may pull besides the images of the
-    releases promoted to their channel: `host/repo` exactly or `host/prefix/*`; an upstream
-    port is written `host__port` as in proxy paths. Empty: the releases' images only."""
+    """Which upstream repositories the app's licenses may pull besides those the releases
+    promoted to their channel list: `host/repo` exactly, `host/prefix/*`, or `host/*` (all of
+    it); an upstream port is written `host__port` as in proxy paths. Empty: releases only."""
     cleaned: list[str] = []
     for number, rule in enumerate(rules, start=1):
         rule = (rule or "").strip().lower()

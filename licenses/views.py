@@ -85,7 +85,6 @@ def _render_app_detail(request, app: App, *, form=None, rules_form=None):
         "form": form,
         "rules_form": rules_form,
         "rules": _rules_text(app),
-        "wide_rules": [rule.replace(":", "__", 1) for rule in selectors.registry_wide_rules(app)],
         "registries": selectors.app_registries(app).order_by("name"),
         "recent_licenses": License.objects.filter(app=app)[:5],
         "counts": counts,
@@ -113,11 +112,7 @@ def app_repository_rules(request, slug: str):
             if app.repository_rules:
                 messages.success(request, f"Repository access saved: {len(app.repository_rules)} rule(s).")
             else:
-                messages.success(
-                    request,
-                    "Repository access saved with no rules: licenses pull only the images of the releases "
-                    "promoted to their channel.",
-                )
+                messages.warning(request, "Repository access saved with no rules: licenses can pull everything.")
             return redirect(reverse("licenses:app-detail", args=[app.slug]) + "#repository-access")
     return _render_app_detail(request, app, rules_form=form)
 

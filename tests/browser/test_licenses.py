@@ -30,7 +30,7 @@ def test_log_in_create_an_app_and_a_license_then_revoke_it(page, screenshot, liv
     page.get_by_label("Name").fill("Rocket Launcher")
     page.get_by_role("button", name="Create app").click()
     page.wait_for_url("**/apps/rocket-launcher/")
-    assert page.get_by_text("Licenses pull the images listed in the releases promoted to their channel").is_visible()
+    assert page.locator("#unrestricted-warning").is_visible()
     screenshot("10-app-page-licenses-and-repository-access")
     # What the license will pull: a release listing one image of the quay registry, on stable.
     admin = team.memberships.get(role="admin").user
