@@ -352,9 +352,16 @@ def seed_portal(upstream: Distribution) -> tuple[str, str, str]:
     actor = Actor(team=team, role=Membership.objects.get(user=user, team=team).role, user=user)
     app = licenses.app_create(actor=actor, name="Bench", slug="bench")
     # No auth upstream: the credentials are stored and sent, Distribution ignores them.
-    registries.registry_create(
+    registry = registries.registry_create(
         actor=actor, provider="other", endpoint=upstream.endpoint, username="bench", password="bench"
     )
+    # A license pulls only what a release on its channel lists (or a rule names): list them.
+    from licenses import releases
+
+    images = "".join(
+        f"- {{source: {registry.name}, name: bench/{name}, tag: '1.0'}}\n" for name in ("big", "small", "blob")
+    )
+    releases.release_create(actor=actor, app=app, files={"app.yaml": "images:\n" + images}, promote_to="stable")
     _, license_id = licenses.license_create(actor=actor, app=app, customer_name="Bench customer")
     from django.db import connections
 

@@ -50,6 +50,9 @@ class Denial(StrEnum):
     REVOKED = Refusal.LICENSE_REVOKED  # the pull log's words
     EXPIRED = Refusal.LICENSE_EXPIRED
     TOO_MANY_ATTEMPTS = "too many attempts"
+    # A valid license's token of ours that does not grant the scope asked for: the door decides
+    # whether the license may pull it (then the client fetches a token that says so) or not.
+    NOT_IN_TOKEN = "not in token"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Verdict:
     license_uid: str = ""  # the license presented, when it exists (revoked or expired too)
     app_id: int | None = None  # its app
     license: License | None = None  # its row, when the credentials were a license ID
+    channel_id: int | None = None  # the channel the license follows (what it may pull)
     message: str = ""  # with TOO_MANY_ATTEMPTS: what the client is told
     retry_after: int = 0  # with TOO_MANY_ATTEMPTS: seconds
 
@@ -134,7 +138,7 @@ def _of_license(license: License) -> Verdict:
     """A license row's verdict: fresh from the database, no cache asked."""
     uid = str(license.uid)
     if license.is_valid:
-        return Verdict(license_uid=uid, app_id=license.app_id, license=license)
+        return Verdict(license_uid=uid, app_id=license.app_id, license=license, channel_id=license.channel_id)
     return Verdict(Denial(licenses.license_refusal_reason(license)), uid, license.app_id, license)
 
 
@@ -144,12 +148,16 @@ def _bearer(token: str, scope: Scope | None) -> Verdict:
     except jwt.InvalidTokenError:
         return Verdict(Denial.UNKNOWN)
     subject = str(claims.get("sub", ""))
-    if not subject.startswith("license:") or (scope is not None and not _grants(claims, scope)):
+    if not subject.startswith("license:"):
         return Verdict(Denial.UNKNOWN)
     uid = subject.removeprefix("license:")
-    app_id = licenses.license_state(uid)  # cached for seconds: revocation reaches every process
-    if app_id is not None:
-        return Verdict(license_uid=uid, app_id=app_id)
+    granted = scope is None or _grants(claims, scope)
+    state = licenses.license_state(uid)  # cached for seconds: revocation reaches every process
+    if state is not None:
+        denial = None if granted else Denial.NOT_IN_TOKEN
+        return Verdict(denial, license_uid=uid, app_id=state.app_id, channel_id=state.channel_id)
+    if not granted:
+        return Verdict(Denial.UNKNOWN)
     refused = licenses.license_refusal(uid)  # a refusal costs one query, a granted request none
     if refused is None:
         return Verdict(Denial.UNKNOWN)

@@ -12,13 +12,14 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from licenses.models import App
+from licenses import signals
+from licenses.models import App, Channel, ImageSource, Promotion, Release, ReleaseImage
 from portal import ocispec
 from portal.cache import shared_cache
 from portal.lru import LRU
@@ -83,7 +84,8 @@ def app_registries(app: App):
 
 def resolve_upstream(app: App, proxy: ProxyName, registries: tuple[ExternalRegistry, ...] | None = None) -> Upstream:
     """The registry (longest matching prefix wins) and upstream repository for a proxy name;
-    `registries` are the app's (app_registries) when the caller already has them."""
+    `registries` are the app's (app_registries) when the caller already has them. Whether a
+    license may pull it is route_pull's question."""
     host = proxy.host
     docker_hub = host in ocispec.DOCKER_HUB_HOSTS
     best: tuple[int, ExternalRegistry] | None = None
@@ -97,22 +99,36 @@ def resolve_upstream(app: App, proxy: ProxyName, registries: tuple[ExternalRegis
             best = (len(prefix), registry)
     if best is None:
         raise NameUnknown(f"{host}/{proxy.path}")
-    registry = best[1]
     repository = proxy.path
     if docker_hub:
         repository = ocispec.docker_hub_repository(repository)
-    if not repository_allowed(app, host, repository):
-        raise Denied(f"{host}/{repository}")
-    return Upstream(registry=registry, repository=repository)
+    return Upstream(registry=best[1], repository=repository)
 
 
-def repository_allowed(app: App, host: str, repository: str) -> bool:
-    """Rules are `host/repo` (exact) or `host/prefix/*`; no rules allows everything."""
-    rules = app.repository_rules or []
-    if not rules:
-        return True
-    full = f"{ocispec.canonical_host(host)}/{repository}"
-    for rule in rules:
+def route_pull(routes: AppRoutes, proxy: ProxyName, channel_id: int | None) -> Upstream:
+    """Where a license following `channel_id` of the routes' app pulls `proxy` from. The one
+    decision of the token service and the proxy: a repository is pulled only when an image
+    of a release promoted to the license's channel lives there, or a repository rule of the
+    app names it; else Denied, its message naming the fix. NameUnknown: no registry of the
+    app serves that host and path."""
+    upstream = resolve_upstream(routes.app, proxy, routes.registries)
+    full = f"{ocispec.canonical_host(proxy.host)}/{upstream.repository}"
+    channel = routes.channels.get(channel_id) if channel_id is not None else None
+    if channel is not None and full in channel.repositories:
+        return upstream
+    if rules_allow(routes.app.repository_rules, full):
+        return upstream
+    where = f"channel {channel.name}" if channel is not None else "the license's channel"
+    raise Denied(
+        f"{full} is not in any release promoted to {where} of app {routes.app.slug}, nor in the app's "
+        "repository rules; list it in a release's images: or add a rule in the app's Repository access"
+    )
+
+
+def rules_allow(rules: list[str] | None, full: str) -> bool:
+    """Whether a rule names `host/repository`: `host/repo` exactly, or `host/prefix/*` for
+    everything below. No rules allow nothing."""
+    for rule in rules or []:
         if rule.endswith("/*"):
             if full.startswith(rule[:-1]):
                 return True
@@ -121,11 +137,13 @@ def repository_allowed(app: App, host: str, repository: str) -> bool:
     return False
 
 
-# --- the proxy's view of apps and registries, kept in each process ------------------------
-# Every manifest and blob request needs the app and its registries; asking the database each
-# time cost the proxy ~1.5 ms per request. Each process keeps them for ROUTES_CACHE_SECONDS,
-# and drops them at once when any process saves or deletes an app or a registry: that bumps
-# a version in the shared cache, which every look-up compares (one Redis GET).
+# --- the proxy's view of apps, registries and channels, kept in each process --------------
+# Every manifest and blob request needs the app, its registries and what its channels may
+# pull; asking the database each time cost the proxy ~1.5 ms per request. Each process keeps
+# them for ROUTES_CACHE_SECONDS, and drops them at once when any process saves or deletes an
+# app, a registry, a channel or a promotion, or creates a release: that bumps a version in
+# the shared cache, which every look-up compares (one Redis GET). A license's channel is not
+# kept here: it comes with the license (licenses.services.license_state).
 
 ROUTES_CACHE_SECONDS = 5.0
 ROUTES_CACHE_ENTRIES = 1000
@@ -133,9 +151,16 @@ ROUTES_VERSION_KEY = "proxy-routes-version"
 
 
 @dataclass(frozen=True)
+class ChannelAccess:
+    name: str
+    repositories: frozenset[str]  # host/repository of the images of every release ever promoted to it
+
+
+@dataclass(frozen=True)
 class AppRoutes:
     app: App
     registries: tuple[ExternalRegistry, ...]
+    channels: dict[int, ChannelAccess] = field(default_factory=dict)  # by channel id
 
 
 _routes: LRU[str, tuple[float, str, AppRoutes | None]] = LRU(ROUTES_CACHE_ENTRIES)  # slug -> (expiry, version, routes)
@@ -163,10 +188,36 @@ def app_routes(slug: str) -> AppRoutes | None:
     if version is not None and kept is not None and kept[0] > now and kept[1] == version:
         return kept[2]
     app = App.objects.filter(slug=slug).first()
-    routes = AppRoutes(app=app, registries=tuple(app_registries(app))) if app is not None else None
+    routes = _load_routes(app) if app is not None else None
     if version is not None:
         _routes[slug] = (now + ROUTES_CACHE_SECONDS, version, routes)
     return routes
+
+
+def channel_repositories(app_id: int) -> dict[int, set[str]]:
+    """`host/repository` of the images of the releases ever promoted to each channel of the
+    app, by channel id, in one query (as licenses.releases.image_refs_of_channel does for one
+    channel). Images of the portal's own registry are left out: they are pulled there, never
+    through the proxy."""
+    rows = (
+        ReleaseImage.objects.filter(release__app_id=app_id, release__promotions__isnull=False)
+        .exclude(source=ImageSource.PRIVATE)
+        .values_list("release__promotions__channel_id", "host", "repository")
+        .distinct()
+    )
+    refs: dict[int, set[str]] = {}
+    for channel_id, host, repository in rows:
+        refs.setdefault(channel_id, set()).add(f"{host}/{repository}")
+    return refs
+
+
+def _load_routes(app: App) -> AppRoutes:
+    refs = channel_repositories(app.pk)
+    channels = {
+        pk: ChannelAccess(name=name, repositories=frozenset(refs.get(pk, ())))
+        for pk, name in app.channels.values_list("pk", "name")
+    }
+    return AppRoutes(app=app, registries=tuple(app_registries(app)), channels=channels)
 
 
 def routes_changed(**kwargs) -> None:
@@ -187,7 +238,11 @@ def _publish_change() -> None:
 
 
 def connect_signals() -> None:
-    for model in (App, ExternalRegistry):
+    # A release's images never change once created; what a channel may pull changes when a
+    # release is promoted to it (or a promotion, release or channel is deleted).
+    for model in (App, ExternalRegistry, Channel, Promotion, Release):
         post_save.connect(routes_changed, sender=model, dispatch_uid=f"routes-save-{model.__name__}")
         post_delete.connect(routes_changed, sender=model, dispatch_uid=f"routes-delete-{model.__name__}")
     m2m_changed.connect(routes_changed, sender=ExternalRegistry.apps.through, dispatch_uid="routes-apps")
+    signals.release_created.connect(routes_changed, dispatch_uid="routes-release-created")
+    signals.release_promoted.connect(routes_changed, dispatch_uid="routes-release-promoted")

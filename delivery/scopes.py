@@ -38,7 +38,8 @@ def parse_scopes(values: list[str]) -> list[Scope]:
 
 def license_grants(license: License, scopes: list[Scope]) -> list[dict]:
     """What a valid license may do: pull on proxy repositories of its own app that resolve to
-    one of the app's registries and its repository rules. Everything else is dropped."""
+    one of the app's registries and that a release promoted to the license's channel lists or
+    a repository rule of the app names (routing.route_pull). Everything else is dropped."""
     return license_access(license, scopes)[0]
 
 
@@ -58,7 +59,7 @@ def license_access(license: License, scopes: list[Scope]) -> tuple[list[dict], l
             if proxy.app_slug != routes.app.slug:
                 refused[scope.name] = Refusal.OTHER_APP
                 continue
-            routing.resolve_upstream(routes.app, proxy, routes.registries)
+            routing.route_pull(routes, proxy, license.channel_id)
         except (routing.NameInvalid, routing.NameUnknown):
             refused[scope.name] = Refusal.UNKNOWN_REPOSITORY
             continue

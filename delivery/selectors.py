@@ -1,9 +1,11 @@
-"""How a license's customer pulls: one proxy line per registry serving the app, and the
-images pushed to the portal's private registry. The license page shows them."""
+"""How a license's customer pulls: a proxy line per repository it may pull (its channel's
+released images and the app's rules), and the images pushed to the portal's private
+registry. The license page shows them."""
 
 from __future__ import annotations
 
 from licenses.models import App
+from licenses.releases import image_refs_of_channel
 from licenses.selectors import app_registries
 from portal import ocispec
 from registries.models import PrivateTag
@@ -21,21 +23,20 @@ def proxy_image_name(proxy_host: str, app_slug: str, host: str, repository: str)
     return f"{proxy_host}/proxy/{app_slug}/{host.replace(':', '__', 1)}/{repository}"
 
 
-def pull_examples(app: App, proxy_host: str) -> list[dict]:
-    """One `docker pull` line per registry serving the app (narrowed to the app's rules)."""
-    examples = []
+def pull_examples(app: App, proxy_host: str, channel_id: int | None = None) -> list[dict]:
+    """One `docker pull` line per repository a license on `channel_id` may pull through each
+    registry serving the app: the images of the releases promoted to that channel, then the
+    app's rules (a `/*` rule as `<image>`). The proxy picks a registry by host and prefix."""
+    released = sorted(image_refs_of_channel(channel_id)) if channel_id is not None else []
     rules = app.repository_rules or []
+    examples = []
     for registry in app_registries(app).order_by("name"):
         bare = registry.endpoint.removeprefix("http://").removeprefix("https://")
         host, _, prefix = bare.partition("/")
         host = ocispec.canonical_host(host.lower())
         base = f"{host}/{prefix.strip('/')}".rstrip("/")
-        if rules:
-            # Only the rules this registry can serve (the proxy picks a registry by host and prefix).
-            paths = [rule for rule in rules if rule.startswith(f"{host}/") and (rule + "/").startswith(base + "/")]
-            paths = [p if not p.endswith("/*") else p[:-1] + "<image>" for p in paths]
-        else:
-            paths = [f"{base}/<image>"]
+        served = [ref for ref in dict.fromkeys(released + rules) if (ref + "/").startswith(base + "/")]
+        paths = [p if not p.endswith("/*") else p[:-1] + "<image>" for p in served]
         images = [f"{proxy_image_name(proxy_host, app.slug, *p.split('/', 1))}:<tag>" for p in paths]
         examples.append({"registry": registry, "images": images})
     return examples

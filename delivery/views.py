@@ -42,7 +42,7 @@ def license_detail(request, pk: int):
         "pull_secret_name": pullsecret.secret_name(license),
         "registry_host": pullsecret.registry_host(),
         "host": request.get_host(),
-        "pull_examples": selectors.pull_examples(license.app, request.get_host()),
+        "pull_examples": selectors.pull_examples(license.app, request.get_host(), license.channel_id),
         "pulls": license.pulls.all()[:50],
         "private_images": selectors.private_image_lines(license.app, pullsecret.registry_host()),
         "kit_release": releases.channel_current(license.channel),

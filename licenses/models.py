@@ -21,8 +21,8 @@ class App(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="apps")
     name = models.CharField(max_length=100)
     slug = models.CharField(max_length=63, unique=True)
-    # Which upstream repositories this app's licenses may pull: "host/repo" exactly, or
-    # "host/prefix/*" for everything below. Empty: everything its registries hold.
+    # Upstream repositories this app's licenses may pull besides the images of the releases
+    # promoted to their channel: "host/repo" exactly, or "host/prefix/*" for everything below.
     repository_rules = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -8,6 +8,7 @@ import hmac
 import logging
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -223,26 +224,40 @@ def license_find(license_id: str) -> License | None:
 _STATE_KEY = "license-state:{}"
 
 
-def license_state(uid: str) -> int | None:
-    """The id of the app a license may pull for right now, or None (revoked, expired, unknown)."""
+@dataclass(frozen=True)
+class LicenseState:
+    """What a license may pull for right now: its app, and the channel whose releases it gets."""
+
+    app_id: int
+    channel_id: int
+
+
+def license_state(uid: str) -> LicenseState | None:
+    """The app and channel of a license that may pull right now, or None (revoked, expired,
+    unknown)."""
     key = _STATE_KEY.format(uid)
     now = timezone.now().timestamp()
     try:
         cached = shared_cache().get(key)
     except Exception:  # the shared cache is down: fall back to the database
         cached = None
-    if cached is not None:
-        app_id, until = cached
-        if app_id is None or until is None or until > now:
-            return app_id
-    license = License.objects.filter(uid=uid).only("app_id", "revoked_at", "expires_at").first()
-    app_id = license.app_id if license is not None and license.is_valid else None
-    until = license.expires_at.timestamp() if app_id and license.expires_at else None
+    # (app id, until, channel id); anything else (an entry of an older release) is asked again.
+    if isinstance(cached, tuple | list) and len(cached) == 3:
+        app_id, until, channel_id = cached
+        if app_id is None:
+            return None
+        if until is None or until > now:
+            return LicenseState(app_id, channel_id)
+    license = License.objects.filter(uid=uid).only("app_id", "channel_id", "revoked_at", "expires_at").first()
+    valid = license is not None and license.is_valid
+    app_id = license.app_id if valid else None
+    channel_id = license.channel_id if valid else None
+    until = license.expires_at.timestamp() if valid and license.expires_at else None
     try:
-        shared_cache().set(key, (app_id, until), timeout=settings.LICENSE_CACHE_SECONDS)
+        shared_cache().set(key, (app_id, until, channel_id), timeout=settings.LICENSE_CACHE_SECONDS)
     except Exception:
         logger.warning("license state cache unavailable; answering from the database")
-    return app_id
+    return LicenseState(app_id, channel_id) if valid else None
 
 
 def license_refusal(uid: str) -> tuple[int, str] | None:
@@ -260,7 +275,8 @@ def license_refusal_reason(license: License) -> str:
 
 
 def license_state_forget(license: License) -> None:
-    """Drop the cached state now (the cache would forget it within seconds anyway)."""
+    """Drop the cached state now (the cache would forget it within seconds anyway): after a
+    revocation, a new expiry or another channel."""
     try:
         shared_cache().delete(_STATE_KEY.format(license.uid))
     except Exception:

@@ -92,3 +92,35 @@ def connect_registry(actor: Actor, upstream, **extra):
         password=upstream.password,
         **extra,
     )
+
+
+def make_release(actor: Actor, app: App, images: list[tuple[str, str, str]], *, promote_to: str = "stable"):
+    """A release of `app` whose settings file lists `images` as (source, name, tag), made with
+    release_create as a vendor would, and promoted to `promote_to` ("" leaves it unpromoted).
+    What a license may pull through the proxy comes from these lists (and the app's rules)."""
+    import json
+
+    from licenses import releases
+
+    lines = ["images:"] if images else ["images: []"]
+    for source, name, tag in images:
+        lines += [f"- source: {json.dumps(source)}", f"  name: {json.dumps(name)}", f"  tag: {json.dumps(tag)}"]
+    release, _ = releases.release_create(
+        actor=actor, app=app, files={"app.yaml": "\n".join(lines) + "\n"}, promote_to=promote_to
+    )
+    return release
+
+
+def allow_whole_registry(actor: Actor, app: App, *registries) -> None:
+    """Repository rules letting `app`'s licenses pull everything on these registries (`host/*`,
+    `host/prefix/*` for an endpoint with a path), as migration 0005 writes for apps that had
+    no rules: for tests about something other than which repositories a license may pull."""
+    from licenses import services as licenses
+
+    rules = [rule.replace(":", "__", 1) for rule in app.repository_rules or []]  # as the vendor writes them
+    for registry in registries:
+        bare = registry.endpoint.removeprefix("http://").removeprefix("https://")
+        host, _, prefix = bare.partition("/")
+        prefix = prefix.strip("/")
+        rules.append(f"{host.replace(':', '__')}/{prefix}/*" if prefix else f"{host.replace(':', '__')}/*")
+    licenses.app_set_repository_rules(actor=actor, app=app, rules=rules)

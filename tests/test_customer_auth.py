@@ -67,8 +67,31 @@ def test_no_credentials_nobodys_id_and_a_token_for_another_scope_are_told_apart(
     unknown = customer_auth.authorize(_request(_basic("nobodys-license-id")))
     assert unknown.denial == Denial.UNKNOWN and unknown.license_uid == "" and not unknown.refused_license
     other = Scope("repository", "proxy/app-a/quay.io/acme/other", ("pull",))
-    assert customer_auth.authorize(_request(_bearer(license.uid, other)), SCOPE).denial == Denial.UNKNOWN
+    # A valid license's token for another scope: the door still learns whose it is, to say
+    # why the license may not pull (or send the client for a token that covers the scope).
+    elsewhere = customer_auth.authorize(_request(_bearer(license.uid, other)), SCOPE)
+    assert elsewhere.denial == Denial.NOT_IN_TOKEN and not elsewhere.allowed and not elsewhere.refused_license
+    assert (elsewhere.license_uid, elsewhere.app_id, elsewhere.channel_id) == (
+        str(license.uid), license.app_id, license.channel_id
+    )  # fmt: skip
     assert customer_auth.authorize(_request(_bearer(license.uid, other))).allowed  # no scope asked
+
+
+def test_a_revoked_licenses_token_for_another_scope_is_nobodys(made):
+    actor, license, _ = made
+    licenses.license_revoke(actor=actor, license=license)
+    other = Scope("repository", "proxy/app-a/quay.io/acme/other", ("pull",))
+    assert customer_auth.authorize(_request(_bearer(license.uid, other)), SCOPE).denial == Denial.UNKNOWN
+
+
+def test_the_verdict_names_the_channel_the_license_follows_by_basic_and_by_token(made):
+    actor, license, license_id = made
+    stable = customer_auth.authorize(_request(_bearer(license.uid, SCOPE)), SCOPE)  # now cached
+    assert stable.channel_id == license.app.channels.get(name="stable").pk
+    licenses.license_update(actor=actor, license=license, channel="beta")
+    beta = license.app.channels.get(name="beta")
+    for authorization in (_basic(license_id), _bearer(license.uid, SCOPE)):
+        assert customer_auth.authorize(_request(authorization), SCOPE).channel_id == beta.pk
 
 
 @pytest.mark.parametrize("how", ["revoked", "expired"])

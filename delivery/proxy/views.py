@@ -135,10 +135,13 @@ def _authorize(request, name: str, proxy: routing.ProxyName, kind: str, referenc
 
 def _authorize_in_db(request, name: str, proxy: routing.ProxyName, kind: str, reference: str):
     """Refusals of a known license go to its pull log, with the license's app; a license ID
-    nobody has is nobody's to log, and a token that does not cover `name` is the usual step
-    before the client asks for one that does. Only refusals cost a query more."""
+    nobody has is nobody's to log. A token of a valid license that does not cover `name` is
+    the usual step before the client asks for one that does: the challenge, unless the
+    license may not pull `name` at all, which is refused here with the reason (a client
+    would otherwise only ever hear "authentication required"). Only refusals cost a query more."""
     caller = customer_auth.authorize(request, Scope("repository", name, ("pull",)))
-    if not caller.allowed:
+    not_in_token = caller.denial == Denial.NOT_IN_TOKEN
+    if not caller.allowed and not not_in_token:
         if caller.refused_license:
             pull_log.record_request(
                 caller.license_uid, caller.app_id, name, kind, reference, 401, reason=caller.denial.value
@@ -152,14 +155,15 @@ def _authorize_in_db(request, name: str, proxy: routing.ProxyName, kind: str, re
     routes = routing.app_routes(proxy.app_slug)
     if routes is None or routes.app.pk != caller.app_id:
         return refuse(403, "DENIED", "your license does not cover this app", Refusal.OTHER_APP)
-    app = routes.app
     try:
-        upstream = routing.resolve_upstream(app, proxy, routes.registries)
+        upstream = routing.route_pull(routes, proxy, caller.channel_id)
     except routing.NameUnknown:
         return refuse(404, "NAME_UNKNOWN", "repository name not known to the proxy", Refusal.UNKNOWN_REPOSITORY)
-    except routing.Denied:
-        return refuse(403, "DENIED", "this repository is not part of the app", Refusal.NOT_ALLOWED)
-    return caller, app, upstream
+    except routing.Denied as e:
+        return refuse(403, "DENIED", str(e), Refusal.NOT_ALLOWED)
+    if not_in_token:
+        return _challenge(request, name)
+    return caller, routes.app, upstream
 
 
 def _upstream_failure(error: RegistryError) -> JsonResponse:

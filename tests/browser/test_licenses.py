@@ -7,7 +7,7 @@ import re
 import pytest
 
 from licenses import services
-from licenses.models import License
+from licenses.models import App, License
 from registries.models import ExternalRegistry
 from tests import factories
 
@@ -32,6 +32,10 @@ def test_log_in_create_an_app_and_a_license_then_revoke_it(page, screenshot, liv
     page.wait_for_url("**/apps/rocket-launcher/")
     assert page.locator("#no-rules-note").is_visible()
     screenshot("10-app-page-licenses-and-repository-access")
+    # What the license will pull: a release listing one image of the quay registry, on stable.
+    admin = team.memberships.get(role="admin").user
+    app = App.objects.get(slug="rocket-launcher")
+    factories.make_release(factories.actor_of(admin, team), app, [("quay", "acme/api", "1.0.0")])
 
     page.locator("#licenses").get_by_role("link", name="New license").click()
     assert page.get_by_label("App").input_value() == "rocket-launcher"
@@ -52,7 +56,7 @@ def test_log_in_create_an_app_and_a_license_then_revoke_it(page, screenshot, liv
     assert page.locator(".badge", has_text="Active").first.is_visible()
     instructions = page.locator("#instructions-text").inner_text()
     assert f"docker login {host} --username ops@globex.test --password-stdin" in instructions
-    assert f"docker pull {host}/proxy/rocket-launcher/quay.io/acme/<image>:<tag>" in instructions
+    assert f"docker pull {host}/proxy/rocket-launcher/quay.io/acme/api:<tag>" in instructions
     assert page.get_by_role("link", name="Download license file").is_visible()
     assert page.get_by_text("No pulls yet").is_visible()
     screenshot("12-license-page")

@@ -228,7 +228,7 @@ def test_licenses_are_revoked_never_deleted(admin_api, app):
 
 def test_revoke_and_unrevoke(developer_api, app):
     license, _ = make_license(app)
-    assert services.license_state(str(license.uid)) == app.pk  # now cached as valid
+    assert services.license_state(str(license.uid)).app_id == app.pk  # now cached as valid
 
     revoked = developer_api.post(f"/api/v1/licenses/{license.pk}/revoke")
     assert revoked.status_code == 200
@@ -240,7 +240,7 @@ def test_revoke_and_unrevoke(developer_api, app):
     restored = developer_api.post(f"{base(app)}{license.pk}/unrevoke/")
     assert restored.status_code == 200
     assert (restored.json()["status"], restored.json()["revoked_at"]) == ("active", None)
-    assert services.license_state(str(license.uid)) == app.pk
+    assert services.license_state(str(license.uid)).app_id == app.pk
     actions = list(AuditEvent.objects.filter(action__startswith="license.").values_list("action", flat=True))
     assert sorted(actions) == ["license.create", "license.revoke", "license.unrevoke"]
 

@@ -211,17 +211,28 @@ def test_the_app_page_has_its_licenses_section(developer_client, app, team):
 # --- the license page ------------------------------------------------------------------------
 
 
-def test_the_license_page_tells_the_customer_how_to_pull_from_each_registry(admin_client, app, team):
+def test_the_license_page_tells_the_customer_how_to_pull_what_its_channel_released(admin_client, app, actor, team):
     _registry(team, "quay.io/acme")
-    _registry(team, "registry.local:5000")
+    _registry(team, "registry.local:5000", name="local")
     _registry(team, "ghcr.io/not-this-app", all_apps=False)  # serves another app only
+    factories.make_release(actor, app, [("quay.io", "acme/api", "1.0"), ("local", "team/app", "1.0")])
+    factories.make_release(actor, app, [("quay.io", "acme/beta-only", "2.0")], promote_to="beta")
     license, _ = _license(app, customer_email="ops@globex.test")
     html = admin_client.get(_detail(license.pk)).content.decode()
     assert "docker login testserver --username ops@globex.test --password-stdin" in html
-    assert "docker pull testserver/proxy/acme-api/quay.io/acme/&lt;image&gt;:&lt;tag&gt;" in html
-    assert "docker pull testserver/proxy/acme-api/registry.local__5000/&lt;image&gt;:&lt;tag&gt;" in html
+    assert "docker pull testserver/proxy/acme-api/quay.io/acme/api:&lt;tag&gt;" in html
+    assert "docker pull testserver/proxy/acme-api/registry.local__5000/team/app:&lt;tag&gt;" in html
+    assert "beta-only" not in html and "&lt;image&gt;" not in html  # nothing else pulls
     assert "ghcr.io" not in html
     assert "use the image pull secret below" in html  # Kubernetes: one secret for both hosts
+
+
+def test_a_registry_with_nothing_released_or_allowed_says_so(admin_client, app, team):
+    _registry(team, "quay.io/acme")
+    license, _ = _license(app)
+    html = admin_client.get(_detail(license.pk)).content.decode()
+    assert "docker pull testserver/proxy" not in html
+    assert "nothing there in a release promoted to stable or in the app's rules" in html
 
 
 def test_instructions_follow_the_apps_repository_rules(admin_client, app, actor, team):
@@ -346,7 +357,7 @@ def test_revoking_and_unrevoking_need_confirmation_and_work(developer_client, ap
     assert License.objects.get(pk=license.pk).revoked_at is not None
     developer_client.post(unrevoke)
     license.refresh_from_db()
-    assert license.status == "active" and services.license_state(str(license.uid)) == app.pk
+    assert license.status == "active" and services.license_state(str(license.uid)).app_id == app.pk
 
 
 def test_revoking_twice_says_so(developer_client, app):

@@ -41,13 +41,15 @@ def test_the_pull_secret_as_an_auth_file_pulls_through_the_proxy_and_from_the_re
     portal_server, basic_registry, private_registry, oci_layouts, actor, team, admin, customer_license,
     admin_api, settings, tmp_path,
 ):  # fmt: skip
-    registries.registry_create(
+    registry = registries.registry_create(
         actor=actor,
         provider="other",
         endpoint=basic_registry.endpoint,
         username=basic_registry.username,
         password=basic_registry.password,
     )
+    api = basic_registry.images["api"]
+    factories.make_release(actor, customer_license.license.app, [(registry.name, api.repository, api.tag)])
     layout = oci_layouts["api"]
     pushed = _skopeo(
         "copy", "--dest-tls-verify=false", "--dest-creds", f"admin@acme.test:{factories.user_token(admin, team)}",

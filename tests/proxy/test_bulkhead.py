@@ -119,7 +119,10 @@ def small_bulkhead(settings_for_subprocess):
 def _registry_and_license(team, user, endpoint: str, app_slug: str, **credentials) -> str:
     actor = factories.actor_of(user, team)
     app = factories.make_app(team, app_slug)
-    registries.registry_create(actor=actor, provider="other", endpoint=endpoint, skip_validation=True, **credentials)
+    registry = registries.registry_create(
+        actor=actor, provider="other", endpoint=endpoint, skip_validation=True, **credentials
+    )
+    factories.allow_whole_registry(actor, app, registry)
     return licenses.license_create(actor=actor, app=app, customer_name="Globex")[1]
 
 

@@ -55,6 +55,7 @@ def hostile(loopback_server, actor, team):
     registry = registries.registry_create(
         actor=actor, provider="other", endpoint=up.url, username="vendor", password="secret", skip_validation=True
     )
+    factories.allow_whole_registry(actor, app, registry)
     license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     return up, registry, license, license_id
 

@@ -46,9 +46,10 @@ def test_a_stored_registry_on_a_port_no_longer_allowed_is_not_contacted_by_the_p
 ):
     upstream = loopback_server().on("*", Reply.json({}))
     app = factories.make_app(team, "ports")
-    registries.registry_create(
+    registry = registries.registry_create(
         actor=actor, provider="other", endpoint=upstream.url, username="u", password="p", skip_validation=True
     )
+    factories.allow_whole_registry(actor, app, registry)
     _, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     name = proxy_name("ports", upstream.netloc, "acme/api")
     response = raw_request(portal_server.netloc, "GET", f"/v2/{name}/manifests/1.0.0", basic(license_id))

@@ -12,6 +12,7 @@ import pytest
 from licenses import services as licenses
 from licenses.models import PullEvent
 from registries import services as registries
+from registries.models import ExternalRegistry
 from tests import factories
 from tests.proxy.conftest import ALLOWED_RESPONSE_HEADERS, basic, wait_for
 from tests.realparts.images import DOCKER_MANIFEST, OCI_MANIFEST, push
@@ -29,13 +30,15 @@ def _sha256(data: bytes) -> str:
 def _setup(team, admin, upstream, app_slug="acme-api"):
     actor = factories.actor_of(admin, team)
     app = factories.make_app(team, app_slug)
-    registries.registry_create(
+    registry = registries.registry_create(
         actor=actor,
         provider="other",
         endpoint=upstream.endpoint,
         username=upstream.username,
         password=upstream.password,
     )
+    # What the license may pull: the upstream's seeded images, listed in a release on stable.
+    factories.make_release(actor, app, [(registry.name, i.repository, i.tag) for i in upstream.images.values()])
     license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     return app, license, license_id
 
@@ -160,6 +163,7 @@ def test_pull_variants_multi_arch_digests_docker_v2s2_head_range_tags_and_header
         # tags/list, paginated; n is capped, and bad values are refused.
         for tag in PAGED_TAGS:
             push(oci_layouts["api"], basic_registry.netloc, "acme/paged", tag=tag, creds=basic_registry.creds)
+        factories.allow_whole_registry(factories.actor_of(admin, team), app, ExternalRegistry.objects.get(team=team))
         paged = f"{v2}/acme/paged/tags/list"
         first = http.get(paged, params={"n": 2})
         assert first.status_code == 200, first.text
@@ -199,14 +203,15 @@ def test_ecr_and_gcr_upstreams_pull_through_the_proxy(
     portal_server, actor, team, tmp_path,
 ):  # fmt: skip
     app = factories.make_app(team, "cloud-app")
-    registries.registry_create(
+    ecr = registries.registry_create(
         actor=actor, provider="ecr", endpoint=ecr_basic_registry.endpoint, region="us-east-1",
         username="AKIAIOSFODNN7EXAMPLE", secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     )  # fmt: skip
     key = service_account_key()
-    registries.registry_create(
+    gcr = registries.registry_create(
         actor=actor, provider="gcr", endpoint=gcr_token_registry.endpoint, service_account_key=key.text
     )
+    factories.allow_whole_registry(actor, app, ecr, gcr)
     _, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     for upstream, short in ((ecr_basic_registry, "api"), (gcr_token_registry, "v2s2")):
         image = upstream.images[short]

@@ -82,13 +82,14 @@ def test_wrong_other_app_and_other_team_licenses_unknown_hosts_and_bad_names_are
     assert_oci_error(httpx.get(f"{base}/v2/{name_a}/manifests/{api.tag}", headers=basic("nope")), 401, "UNAUTHORIZED")
     assert_oci_error(httpx.get(f"{base}/v2/token", headers=basic("nope")), 401, "UNAUTHORIZED")
 
-    # Another app's license (same team): its token grants nothing for app A, Basic is DENIED,
-    # by tag, by digest and for a blob (HEAD too).
+    # Another app's license (same team): its token grants nothing for app A, and that token
+    # and Basic are DENIED (the client is told why, not sent for yet another token), by tag,
+    # by digest and for a blob (HEAD too).
     denied = _inspect(portal_server, name_a, api.tag, world["id_b"])
-    assert denied.returncode != 0, denied.stdout
+    assert denied.returncode != 0 and "your license does not cover this app" in denied.stderr, denied.stderr
     token_b = get_token(base, world["id_b"], name_a)
     for path in (f"manifests/{api.tag}", f"manifests/{api.digest}", f"blobs/{api.layer_digests[0]}"):
-        assert_oci_error(httpx.get(f"{base}/v2/{name_a}/{path}", headers=bearer(token_b)), 401, "UNAUTHORIZED")
+        assert_oci_error(httpx.get(f"{base}/v2/{name_a}/{path}", headers=bearer(token_b)), 403, "DENIED")
         assert_oci_error(httpx.get(f"{base}/v2/{name_a}/{path}", headers=basic(world["id_b"])), 403, "DENIED")
         assert httpx.head(f"{base}/v2/{name_a}/{path}", headers=basic(world["id_b"])).status_code == 403
 

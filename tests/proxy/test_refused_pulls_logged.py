@@ -123,10 +123,11 @@ def test_a_granted_request_asks_the_database_nothing_more_than_before(actor, tea
     """The refusal bookkeeping costs the hot path nothing: after the first request has warmed
     the caches, Basic asks the database once (the license look-up), a token not at all."""
     app = factories.make_app(team, "app-a")
-    registries.registry_create(
+    registry = registries.registry_create(
         actor=actor, provider="other", endpoint="http://127.0.0.1:5000", username="vendor", password="secret",
         skip_validation=True,
     )  # fmt: skip
+    factories.make_release(actor, app, [(registry.name, "acme/api", "1.0.0")])  # checked per request, kept
     _, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     name = proxy_name("app-a", "127.0.0.1:5000", "acme/api")
     proxy = routing.parse_proxy_name(name)

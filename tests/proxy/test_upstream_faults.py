@@ -159,7 +159,7 @@ def test_upstream_faults_map_to_clear_errors_and_bad_bytes_never_complete(
     forbidden = loopback_server(host="127.0.0.2")
     app = factories.make_app(team, "faults")
     for endpoint in (up.url, f"http://127.0.0.1:{closed_port}", f"http://{raw_upstream.netloc}"):
-        registries.registry_create(
+        registry = registries.registry_create(
             actor=actor,
             provider="other",
             endpoint=endpoint,
@@ -167,6 +167,7 @@ def test_upstream_faults_map_to_clear_errors_and_bad_bytes_never_complete(
             password=CANARY,
             skip_validation=True,
         )
+        factories.allow_whole_registry(actor, app, registry)
     license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
 
     rng = random.Random(4)

@@ -29,6 +29,7 @@ from portal import crypto, keys
 from portal.encrypted_fields import encrypted_fields
 from registries import checks, services
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
+from tests import factories
 from tests.celery_worker import wait_for
 from tests.proxy.conftest import basic, proxy_name
 from tests.realparts.cloud import canary, canary_aws_secret
@@ -171,13 +172,15 @@ def test_after_rotating_every_encrypted_column_opens_with_only_the_new_key(
     """W6: a registry's secret, an ECR minted token and a license ID are written under k1, rotated
     to k2, and k1 is dropped: every one still opens, through the pages, the API and the proxy."""
     use_ring(K1)
-    services.registry_create(
+    registry = services.registry_create(
         actor=actor,
         provider="other",
         endpoint=basic_registry.endpoint,
         username=basic_registry.username,
         password=basic_registry.password,
     )
+    api = basic_registry.images["api"]
+    factories.make_release(actor, app, [(registry.name, api.repository, api.tag)])  # what the license pulls
     ecr = _make_rows(actor, 1)  # an ECR registry with a minted token
     license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     # The registry list is complete: no column holds a ciphertext the rotation would not know.
