@@ -177,6 +177,14 @@ def test_an_archive_that_is_not_a_tarball_or_too_large_is_refused(developer_api,
     assert not Release.objects.exists()
 
 
+def test_a_folder_of_more_files_than_a_release_holds_is_refused_unread(developer_api, app, settings):
+    parts = [SimpleUploadedFile(f"f{n}.yaml", b"a: 1\n") for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1)]
+    response = developer_api.post(url(app), {"files": parts}, format="multipart")
+    assert response.status_code == 400
+    assert response.json() == {"code": "too_many_files", "message": "Too many files in one request: at most 1000."}
+    assert not Release.objects.exists()
+
+
 def test_a_bad_version_or_unknown_channel_is_refused_by_field(developer_api, app):
     assert_invalid(developer_api.post(url(app), {"files": EMPTY, "version": "v" * 65}, format="json"), "version")
     body = assert_invalid(developer_api.post(url(app), {"files": EMPTY, "promote": "gold"}, format="json"), "channel")
