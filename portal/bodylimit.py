@@ -25,8 +25,8 @@ class Limit:
 
 
 LOGIN_PATHS = ("/login/", "/signup/", "/invite/")
-# The API's release uploads (create and lint) take an archive of up to 16 MiB.
-RELEASE_UPLOAD = re.compile(r"^/api/v1/apps/[^/]+/releases(?:/lint)?/?$")
+# The API's release uploads (create and lint) take an archive of up to 16 MiB, as the page does.
+RELEASE_API_UPLOAD_PATH = re.compile(r"^/api/v1/apps/[^/]+/releases(?:/lint)?/?$")
 
 
 def limit_for(path: str) -> Limit:
@@ -34,8 +34,8 @@ def limit_for(path: str) -> Limit:
         return Limit(settings.BODY_LIMIT_V2, "oci")
     if path.startswith("/hooks/registry"):
         return Limit(settings.BODY_LIMIT_HOOKS, "hook")
-    if RELEASE_UPLOAD.match(path):
-        return Limit(settings.BODY_LIMIT_RELEASES, "api")
+    if RELEASE_API_UPLOAD_PATH.match(path):
+        return Limit(settings.BODY_LIMIT_RELEASE_UPLOAD, "api")
     if path.startswith("/api/"):
         return Limit(settings.BODY_LIMIT_API, "api")
     if path.startswith(LOGIN_PATHS):

@@ -179,18 +179,17 @@ WHITENOISE_USE_FINDERS = True  # serve straight from static/ when collectstatic 
 
 # Request bodies are small everywhere but the registry; refuse huge JSON early.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-# A release uploaded as a folder sends one part per file (licenses.release_files.MAX_FILES);
-# Django's default of 100 refused a folder of 101 files. Body limits still bound the bytes.
-DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 # Larger bodies get 413 before they are read (portal/bodylimit.py), per route, in bytes.
 BODY_LIMIT_V2 = env_int("BODY_LIMIT_V2", 16 * 1024)  # /v2/token's forms; the proxy is read-only
 BODY_LIMIT_HOOKS = env_int("BODY_LIMIT_HOOKS", 256 * 1024)  # Distribution posts one event (~1 KiB) at a time
 BODY_LIMIT_API = env_int("BODY_LIMIT_API", DATA_UPLOAD_MAX_MEMORY_SIZE)
-# A release upload (/api/v1/apps/<slug>/releases/ and …/releases/lint/): a 16 MiB archive
-# (licenses.release_files.MAX_ARCHIVE_BYTES) plus the multipart form around it.
-BODY_LIMIT_RELEASES = env_int("BODY_LIMIT_RELEASES", 17 * 1024 * 1024)
 BODY_LIMIT_LOGIN = env_int("BODY_LIMIT_LOGIN", 64 * 1024)  # log-in, sign-up and invite pages
 BODY_LIMIT_PAGES = env_int("BODY_LIMIT_PAGES", 1024 * 1024)  # other forms (a 64 KiB key file, pasted or uploaded)
+# A release's page upload: up to 16 MiB of YAML (licenses.release_files) and the form around it.
+BODY_LIMIT_RELEASE_UPLOAD = env_int("BODY_LIMIT_RELEASE_UPLOAD", 17 * 1024 * 1024)
+# A release folder holds up to 1000 YAML files; without JavaScript the browser sends the
+# folder's other files too (the server skips them). Bodies stay under the limits above.
+DATA_UPLOAD_MAX_NUMBER_FILES = 2000
 
 # Production hardening: on unless DEBUG; each can be overridden for a TLS-terminating proxy.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)

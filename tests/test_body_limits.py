@@ -50,8 +50,8 @@ ROUTES = [
     pytest.param("/v2/proxy/acme-api/example.com/api/manifests/1", "16 KiB", id="proxy"),
     pytest.param("/hooks/registry", "256 KiB", id="registry-notifications"),
     pytest.param("/api/v1/apps/", "2 MiB", id="api"),
-    pytest.param("/api/v1/apps/acme-api/releases/", "17 MiB", id="release-upload"),
-    pytest.param("/api/v1/apps/acme-api/releases/lint/", "17 MiB", id="release-lint"),
+    pytest.param("/api/v1/apps/acme-api/releases/", "17 MiB", id="api-release-upload"),
+    pytest.param("/api/v1/apps/acme-api/releases/lint/", "17 MiB", id="api-release-lint"),
     pytest.param("/login/", "64 KiB", id="login-page"),
     pytest.param("/apps/new/", "1 MiB", id="other-pages"),
 ]

@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.models import AuditEvent
 from licenses import releases, services
 from licenses.models import Channel, License, Release, ReleaseFinding, ReleaseStatus
-from licenses.release_files import MAX_ARCHIVE_BYTES
+from licenses.release_files import MAX_ARCHIVE_BYTES, MAX_FILES
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -177,11 +177,15 @@ def test_an_archive_that_is_not_a_tarball_or_too_large_is_refused(developer_api,
     assert not Release.objects.exists()
 
 
-def test_a_folder_of_more_files_than_a_release_holds_is_refused_unread(developer_api, app, settings):
+def test_a_folder_of_more_files_than_a_release_holds_is_refused(developer_api, app, settings):
     parts = [SimpleUploadedFile(f"f{n}.yaml", b"a: 1\n") for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1)]
     response = developer_api.post(url(app), {"files": parts}, format="multipart")
     assert response.status_code == 400
-    assert response.json() == {"code": "too_many_files", "message": "Too many files in one request: at most 1000."}
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+    assert response.json() == {"code": "too_many_files", "message": f"Too many files in one request: at most {limit}."}
+    over = [SimpleUploadedFile(f"f{n}.yaml", b"a: 1\n") for n in range(MAX_FILES + 1)]
+    body = assert_invalid(developer_api.post(url(app), {"files": over}, format="multipart"), "files")
+    assert body["errors"]["files"] == ["A release holds at most 1000 YAML files."]
     assert not Release.objects.exists()
 
 
