@@ -18,6 +18,10 @@ from django.conf import settings
 from portal.ocierrors import oci_error_body
 
 
+# The API's release uploads (create and lint) take an archive of up to 16 MiB, as the page does.
+RELEASE_API_UPLOAD_PATH = re.compile(r"^/api/v1/apps/[^/]+/releases(?:/lint)?/?$")
+
+
 @dataclass(frozen=True)
 class Limit:
     size: int
@@ -25,8 +29,6 @@ class Limit:
 
 
 LOGIN_PATHS = ("/login/", "/signup/", "/invite/")
-# The API's release uploads (create and lint) take an archive of up to 16 MiB, as the page does.
-RELEASE_API_UPLOAD_PATH = re.compile(r"^/api/v1/apps/[^/]+/releases(?:/lint)?/?$")
 
 
 def limit_for(path: str) -> Limit:
