@@ -17,7 +17,6 @@ from django.conf import settings
 
 from portal.ocierrors import oci_error_body
 
-
 # The API's release uploads (create and lint) take an archive of up to 16 MiB, as the page does.
 RELEASE_API_UPLOAD_PATH = re.compile(r"^/api/v1/apps/[^/]+/releases(?:/lint)?/?$")
 
