@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404
@@ -76,6 +76,14 @@ def exception_handler(exc, context):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
         return Response(
             {"code": "too_large", "message": f"The request body is too large: at most {limit:g} MiB."},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, TooManyFilesSent):  # a release uploaded as a folder of too many parts
+        return Response(
+            {
+                "code": "too_many_files",
+                "message": f"Too many files in one request: at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES}.",
+            },
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, QueueUnavailable):

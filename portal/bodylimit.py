@@ -17,6 +17,9 @@ from django.conf import settings
 
 from portal.ocierrors import oci_error_body
 
+# The API's release uploads (create and lint) take an archive of up to 16 MiB, as the page does.
+RELEASE_API_UPLOAD_PATH = re.compile(r"^/api/v1/apps/[^/]+/releases(?:/lint)?/?$")
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -33,6 +36,8 @@ def limit_for(path: str) -> Limit:
         return Limit(settings.BODY_LIMIT_V2, "oci")
     if path.startswith("/hooks/registry"):
         return Limit(settings.BODY_LIMIT_HOOKS, "hook")
+    if RELEASE_API_UPLOAD_PATH.match(path):
+        return Limit(settings.BODY_LIMIT_RELEASE_UPLOAD, "api")
     if path.startswith("/api/"):
         return Limit(settings.BODY_LIMIT_API, "api")
     if path.startswith(LOGIN_PATHS):

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import views as accounts_api
 from delivery import api as delivery_api
 from licenses.api import licenses as license_api
+from licenses.api import releases as release_api
 from licenses.api import views as licenses_api
 from portal import views
 from registries.api import views as registries_api
@@ -14,6 +15,8 @@ router = DefaultRouter()
 router.trailing_slash = "/?"  # the constructor turns any truthy value into "/"
 router.register("apps", licenses_api.AppViewSet, basename="app")
 router.register(r"apps/(?P<app_slug>[^/]+)/licenses", license_api.AppLicenseViewSet, basename="app-license")
+router.register(r"apps/(?P<app_slug>[^/]+)/channels", release_api.ChannelViewSet, basename="app-channel")
+router.register(r"apps/(?P<app_slug>[^/]+)/releases", release_api.ReleaseViewSet, basename="app-release")
 router.register(r"apps/(?P<app_slug>[^/]+)/pull-events", license_api.PullEventViewSet, basename="app-pull-event")
 router.register("licenses", license_api.LicenseViewSet, basename="license")
 router.register("tokens", accounts_api.TokenViewSet, basename="token")
@@ -38,6 +41,11 @@ api_urls = [
     path("", include("registries.api.urls")),
     path("", include(router.urls)),
     path("team/", accounts_api.team_detail, name="team"),
+    re_path(
+        r"^apps/(?P<app_slug>[^/]+)/repository-rules/?$",
+        release_api.RepositoryRulesView.as_view(),
+        name="app-repository-rules",
+    ),
     re_path(r"^health/?$", views.health_detail, name="health"),
     re_path(r"^license-signing-key/?$", license_api.license_signing_key, name="license-signing-key"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),

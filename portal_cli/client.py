@@ -30,10 +30,13 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 class PortalError(Exception):
     """Any failure the CLI reports as one line; `status` is the HTTP status when there was one."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, body: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(" ".join(message.split()))
         self.status = status
         self.code = code
+        self.body = body or {}  # the API's error object, for commands that show more than its message
 
     @property
     def message(self) -> str:
@@ -120,6 +123,13 @@ class PortalClient:
     def patch(self, path: str, data: dict[str, Any]) -> Any:
         return self.request("PATCH", path, json_body=data)
 
+    def put(self, path: str, data: dict[str, Any]) -> Any:
+        return self.request("PUT", path, json_body=data)
+
+    def post_files(self, path: str, data: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> Any:
+        """A multipart/form-data POST: form fields and files (name, content, content type)."""
+        return self._decode(self._send("POST", path, form=data, files=files))
+
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 
@@ -178,10 +188,17 @@ class PortalClient:
         params: dict[str, Any] | None = None,
         json_body: Any = None,
         headers: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> httpx.Response:
         url = self.url(path)
-        request = self._http.build_request(method, url, params=params, json=json_body, headers=headers)
+        request = self._http.build_request(
+            method, url, params=params, json=json_body, headers=headers, data=form, files=files
+        )
         self._log_request(request, json_body)
+        if files:
+            self._log("> " + ", ".join(f"{k}: {name} ({len(data)} bytes)" for k, (name, data, _) in files.items()))
+            self._log("> " + json.dumps(redact(form or {}, secrets=(self._token,)), ensure_ascii=False))
         started = time.monotonic()
         try:
             response = self._http.send(request)
@@ -235,7 +252,7 @@ class PortalClient:
                 message = f"{message.rstrip('.')}; check PORTAL_API_TOKEN"
             elif status == 429 and response.headers.get("Retry-After"):
                 message = f"{message.rstrip('.')}; retry in {response.headers['Retry-After']} s"
-            raise PortalError(message, status=status, code=code)
+            raise PortalError(message, status=status, code=code, body=body)
         if 300 <= status < 400:
             where = response.headers.get("Location", "elsewhere")
             raise PortalError(

@@ -3,13 +3,20 @@ in full (portal/bodylimit.py; SECURITY-TESTS I10), in the error shape of each ro
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import os
 import socket
+import tarfile
 import time
 
 import httpx
 import pytest
 from django.conf import settings
+
+from licenses.models import Release
+from tests.factories import user_token
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -43,6 +50,8 @@ ROUTES = [
     pytest.param("/v2/proxy/acme-api/example.com/api/manifests/1", "16 KiB", id="proxy"),
     pytest.param("/hooks/registry", "256 KiB", id="registry-notifications"),
     pytest.param("/api/v1/apps/", "2 MiB", id="api"),
+    pytest.param("/api/v1/apps/acme-api/releases/", "17 MiB", id="api-release-upload"),
+    pytest.param("/api/v1/apps/acme-api/releases/lint/", "17 MiB", id="api-release-lint"),
     pytest.param("/login/", "64 KiB", id="login-page"),
     pytest.param("/apps/new/", "1 MiB", id="other-pages"),
     pytest.param("/apps/acme-api/releases/new/", "17 MiB", id="release-upload"),
@@ -103,3 +112,27 @@ def test_requests_within_the_limits_are_served_as_before(portal_server, customer
     assert httpx.post(url, content=body, headers=headers, timeout=10).status_code == 401
     chunked = httpx.post(url, content=iter([body.encode()]), headers=headers, timeout=10)  # no Content-Length
     assert chunked.status_code == 401
+
+
+def test_a_release_archive_larger_than_the_apis_limit_is_uploaded(portal_server, admin, team, app):
+    """The release upload's own limit lets a 16 MiB archive through; other API routes stay at 2 MiB."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        files = {"app.yaml": b"images: []\n"}
+        for n in range(6):  # random base64 compresses to about 3/4: ~3.6 MiB of archive
+            files[f"big-{n}.yaml"] = b"# " + base64.b64encode(os.urandom(600_000)) + b"\n"
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    data = buffer.getvalue()
+    assert len(data) > settings.BODY_LIMIT_API
+    response = httpx.post(
+        f"{portal_server.url}/api/v1/apps/{app.slug}/releases/",
+        headers={"Authorization": f"Bearer {user_token(admin, team)}"},
+        files={"archive": ("release.tar.gz", data, "application/gzip")},
+        data={"version": "big"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text[:500]
+    assert Release.objects.get(app=app).files.count() == 7

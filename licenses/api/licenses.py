@@ -41,11 +41,14 @@ class LicenseSerializer(serializers.ModelSerializer):
     app = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     status = serializers.CharField(read_only=True, help_text="active, expired or revoked")
     created_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    channel = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, help_text="The channel whose releases the customer gets."
+    )
 
     class Meta:
         model = License
         fields = [
-            "id", "app", "customer_name", "customer_email", "type", "status", "expires_at", "revoked_at",
+            "id", "app", "customer_name", "customer_email", "type", "channel", "status", "expires_at", "revoked_at",
             "id_prefix", "created_at", "created_by", "updated_at", "last_pull_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -96,6 +99,9 @@ class LicenseWriteSerializer(serializers.Serializer):
     )
     expires_at = ExpiryField(
         required=False, allow_null=True, help_text="ISO 8601; a date alone: through that day (UTC). Null: never."
+    )
+    channel = serializers.CharField(
+        required=False, help_text="The app's channel the license follows, by name; default stable."
     )
 
 
@@ -152,7 +158,7 @@ LIST_PARAMETERS = [
 class LicenseViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The team's licenses across its apps; licenses are revoked, never deleted."""
 
-    queryset = License.objects.select_related("app", "created_by")
+    queryset = License.objects.select_related("app", "created_by", "channel")
     team_field = "app__team"
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "head", "options"]

@@ -13,7 +13,8 @@ class AppSerializer(serializers.ModelSerializer):
     repository_rules = serializers.ListField(
         child=serializers.CharField(max_length=300, allow_blank=True),
         read_only=True,
-        help_text="Upstream repositories licenses may pull: host/repo or host/prefix/*; empty: all.",
+        help_text="Repositories licenses may pull besides the images of the releases promoted to their channel: "
+        "host/repo or host/prefix/*.",
     )
 
     class Meta:
@@ -33,7 +34,8 @@ class AppUpdateSerializer(AppSerializer):
         child=serializers.CharField(max_length=300, allow_blank=True),
         required=False,
         max_length=500,
-        help_text="Upstream repositories licenses may pull: host/repo or host/prefix/*; empty: all.",
+        help_text="Repositories licenses may pull besides the images of the releases promoted to their channel: "
+        "host/repo or host/prefix/*.",
     )
 
     class Meta(AppSerializer.Meta):

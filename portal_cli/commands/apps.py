@@ -15,7 +15,7 @@ from portal_cli.context import (
     output_format,
     refuse_without_confirmation,
 )
-from portal_cli.output import Column, emit_json, emit_list, emit_value, when
+from portal_cli.output import Column, emit_json, emit_list, emit_value, text, when
 
 APP_COLUMNS = [
     Column("SLUG", "slug"),
@@ -83,4 +83,67 @@ def _get_app(api: PortalClient, slug: str) -> dict[str, Any]:
     except PortalError as e:
         if e.status == 404:
             raise CliError(missing) from None
+        raise
+
+
+# --- repository rules -------------------------------------------------------------------------
+
+
+@app.group("rules")
+@common_options
+def rules() -> None:
+    """Repositories an app's licenses may pull besides the images of releases promoted to their channel."""
+
+
+def _rules_path(slug: str) -> str:
+    try:
+        return f"apps/{segment(slug)}/repository-rules/"
+    except ValueError:
+        raise CliError(f"no app “{text(slug)}” in your team; see: portal app ls") from None
+
+
+def _emit_rules(fmt: str, answer: dict[str, Any], slug: str) -> None:
+    rules = answer.get("repository_rules") or []
+    if fmt == "json":
+        emit_json(answer)
+    elif rules:
+        click.echo("\n".join(text(rule) for rule in rules))
+    else:
+        click.echo(
+            f"No repository rules: licenses of {text(slug)} pull only the images of releases promoted to their channel.",
+            err=True,
+        )
+
+
+@rules.command("ls")
+@click.argument("slug")
+@common_options
+def rules_ls(slug: str) -> None:
+    """Print the app's repository rules, one per line."""
+    fmt = output_format()
+    api = client()
+    _emit_rules(fmt, _not_found_is_app(slug, lambda: api.get(_rules_path(slug))), slug)
+
+
+@rules.command("set")
+@click.argument("slug")
+@click.argument("rule_list", metavar="[RULE]...", nargs=-1)
+@common_options
+def rules_set(slug: str, rule_list: tuple[str, ...]) -> None:
+    """Replace the app's repository rules: host/repo or host/prefix/* (a port as host__port).
+
+    With no RULE the list is cleared.
+    """
+    fmt = output_format()
+    api = client()
+    answer = _not_found_is_app(slug, lambda: api.put(_rules_path(slug), {"repository_rules": list(rule_list)}))
+    _emit_rules(fmt, answer, slug)
+
+
+def _not_found_is_app(slug: str, call: Any) -> Any:
+    try:
+        return call()
+    except PortalError as e:
+        if e.status == 404:
+            raise CliError(f"no app “{text(slug)}” in your team; see: portal app ls") from None
         raise

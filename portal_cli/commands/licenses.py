@@ -42,6 +42,7 @@ LICENSE_COLUMNS = [
     Column("CUSTOMER", "customer_name"),
     Column("EMAIL", "customer_email"),
     Column("TYPE", "type"),
+    Column("CHANNEL", "channel"),
     Column("STATUS", "status"),
     Column("EXPIRES", lambda lic: when(lic.get("expires_at")) if lic.get("expires_at") else "never"),
     Column("LICENSE", lambda lic: f"{lic['id_prefix']}…" if lic.get("id_prefix") else None),
@@ -55,6 +56,7 @@ LICENSE_FIELDS = [
     Column("customer", "customer_name"),
     Column("email", "customer_email"),
     Column("type", "type"),
+    Column("channel", "channel"),
     Column("status", "status"),
     Column("expires", lambda lic: when(lic.get("expires_at")) if lic.get("expires_at") else "never"),
     Column("revoked", lambda lic: when(lic.get("revoked_at"))),
@@ -107,6 +109,7 @@ def _expiry(expires: str | None, expires_in: str | None) -> str | None:
     "--expires", metavar="DATE", help="Expiry: 2027-01-31 (works through that day, UTC) or 2027-01-31T12:00:00Z."
 )
 @click.option("--expires-in", metavar="DURATION", help="Expiry from now: 48h, 30d, 12w or 1y.")
+@click.option("--channel", metavar="CHANNEL", help="The app's channel the license follows (default stable).")
 @common_options
 def license_create(
     app_slug: str,
@@ -115,6 +118,7 @@ def license_create(
     license_type: str | None,
     expires: str | None,
     expires_in: str | None,
+    channel: str | None,
 ) -> None:
     """Create a license; prints its license ID (or the license with --output json). Default: never expires."""
     fmt = output_format()
@@ -126,6 +130,8 @@ def license_create(
     expires_at = _expiry(expires, expires_in)
     if expires_at:
         data["expires_at"] = expires_at
+    if channel is not None:
+        data["channel"] = channel
     api = client()
     created = _in_app(app_slug, lambda slug: api.post(f"apps/{slug}/licenses/", data))
     emit_value(fmt, created, created["license_id"])

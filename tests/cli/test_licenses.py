@@ -101,8 +101,10 @@ def test_ls_never_shows_license_ids(portal, app):
     table = portal("license", "ls", "--app", "acme-api")
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.splitlines()
-    assert header.split() == ["ID", "APP", "CUSTOMER", "EMAIL", "TYPE", "STATUS", "EXPIRES", "LICENSE", "CREATED"]
-    assert len(rows) == 2 and rows[0].split()[1:6] == ["acme-api", "Globex", "-", "dev", "active"]
+    assert header.split() == [
+        "ID", "APP", "CUSTOMER", "EMAIL", "TYPE", "CHANNEL", "STATUS", "EXPIRES", "LICENSE", "CREATED",
+    ]  # fmt: skip
+    assert len(rows) == 2 and rows[0].split()[1:7] == ["acme-api", "Globex", "-", "dev", "stable", "active"]
     assert f"{second[:6]}…" in rows[0] and "never" in rows[0]
     listed = portal("license", "ls", "-o", "json")
     assert [lic["customer_name"] for lic in json.loads(listed.stdout)] == ["Globex", "Initech"]
