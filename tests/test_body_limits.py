@@ -4,11 +4,9 @@ in full (portal/bodylimit.py; SECURITY-TESTS I10), in the error shape of each ro
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import socket
-import tarfile
 import time
 
 import httpx
@@ -16,6 +14,7 @@ import pytest
 from django.conf import settings
 
 from licenses.models import Release
+from tests import releasefiles
 from tests.factories import user_token
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -116,16 +115,10 @@ def test_requests_within_the_limits_are_served_as_before(portal_server, customer
 
 def test_a_release_archive_larger_than_the_apis_limit_is_uploaded(portal_server, admin, team, app):
     """The release upload's own limit lets a 16 MiB archive through; other API routes stay at 2 MiB."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        files = {"app.yaml": b"images: []\n"}
-        for n in range(6):  # random base64 compresses to about 3/4: ~3.6 MiB of archive
-            files[f"big-{n}.yaml"] = b"# " + base64.b64encode(os.urandom(600_000)) + b"\n"
-        for path, data in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    data = buffer.getvalue()
+    files = {"app.yaml": "images: []\n"}
+    for n in range(6):  # random base64 compresses to about 3/4: ~3.6 MiB of archive
+        files[f"big-{n}.yaml"] = "# " + base64.b64encode(os.urandom(600_000)).decode() + "\n"
+    data = releasefiles.tarball(files)
     assert len(data) > settings.BODY_LIMIT_API
     response = httpx.post(
         f"{portal_server.url}/api/v1/apps/{app.slug}/releases/",

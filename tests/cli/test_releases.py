@@ -18,27 +18,18 @@ import pytest
 
 from licenses import releases, services
 from licenses.models import License, Release, ReleaseFinding, ReleaseStatus
+from tests.releasefiles import DEPLOYMENT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DIGEST = "sha256:" + "c" * 64
+# One image, so that the tests below can say what happens to it.
 SETTINGS = """\
 images:
 - source: public
   name: redis
   tag: "7.2"
 additionalNamespaces: [monitoring]
-"""
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: api}
-spec:
-  template:
-    spec:
-      containers:
-      - name: api
-        image: redis:7.2
 """
 
 

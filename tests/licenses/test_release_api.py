@@ -3,9 +3,7 @@ promote), …/channels/ and …/repository-rules/, and a license's channel."""
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -15,57 +13,19 @@ from licenses import releases, services
 from licenses.models import Channel, License, Release, ReleaseFinding, ReleaseStatus
 from licenses.release_files import MAX_ARCHIVE_BYTES, MAX_FILES
 from tests import factories
+from tests.releasefiles import DEPLOYMENT, EMPTY, FILES, SETTINGS, create_release, tarball
 
 pytestmark = pytest.mark.django_db
 
 DIGEST = "sha256:" + "b" * 64
-SETTINGS = """\
-images:
-- source: public
-  name: redis
-  tag: "7.2"
-- source: replicated
-  name: worker
-  tag: 1.4.2
-additionalNamespaces: [monitoring]
-"""
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: api}
-spec:
-  template:
-    spec:
-      containers:
-      - name: api
-        image: redis:7.2
-"""
-FILES = {"app.yaml": SETTINGS, "manifests/api.yaml": DEPLOYMENT}
-EMPTY = {"app.yaml": "images: []\n"}  # no images: ready at once
 
 
 def url(app, rest: str = "") -> str:
     return f"/api/v1/apps/{app.slug}/releases/{rest}"
 
 
-def tarball(files: dict[str, str], *, top: str = "") -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(top + path)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def upload(data: bytes, name: str = "release.tar.gz") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type="application/gzip")
-
-
-def make_release(actor, app, files=None, **kwargs) -> Release:
-    release, _ = releases.release_create(actor=actor, app=app, files=files or EMPTY, **kwargs)
-    return release
 
 
 def assert_invalid(response, field: str) -> dict:
@@ -209,8 +169,8 @@ def test_a_json_upload_over_the_json_limit_is_refused_in_the_api_shape(developer
 
 def test_list_is_newest_first_and_paginated(developer_api, actor, app):
     for version in ("1", "2", "3"):
-        make_release(actor, app, version=version)
-    make_release(actor, factories.make_app(actor.team))  # another app's release
+        create_release(actor, app, version=version)
+    create_release(actor, factories.make_app(actor.team))  # another app's release
     first = developer_api.get(url(app), {"page_size": 2}).json()
     assert first["count"] == 3 and first["next"]
     assert [r["sequence"] for r in first["results"]] == [3, 2]
@@ -222,7 +182,7 @@ def test_list_is_newest_first_and_paginated(developer_api, actor, app):
 
 
 def test_detail_shows_resolved_images_with_their_findings(viewer_api, actor, app):
-    release = make_release(actor, app, FILES)
+    release = create_release(actor, app, FILES)
     redis, worker = release.images.all()
     redis.resolved_digest = DIGEST
     redis.visibility, redis.platforms, redis.size = "public", ["linux/amd64", "linux/arm64"], 41_000_000
@@ -250,8 +210,8 @@ def test_detail_shows_resolved_images_with_their_findings(viewer_api, actor, app
 
 
 def test_promote_makes_it_the_channels_current_release(developer_api, actor, app):
-    one = make_release(actor, app)
-    make_release(actor, app)
+    one = create_release(actor, app)
+    create_release(actor, app)
     response = developer_api.post(url(app, f"{one.sequence}/promote/"), {"channel": "stable"}, format="json")
     assert response.status_code == 200, response.json()
     assert response.json()["channels"] == ["stable"]
@@ -260,7 +220,7 @@ def test_promote_makes_it_the_channels_current_release(developer_api, actor, app
 
 
 def test_promote_to_an_unknown_channel_or_a_failed_release_is_refused(developer_api, actor, app):
-    release = make_release(actor, app)
+    release = create_release(actor, app)
     assert_invalid(developer_api.post(url(app, "1/promote/"), {"channel": "gold"}, format="json"), "channel")
     assert_invalid(developer_api.post(url(app, "1/promote/"), {}, format="json"), "channel")
     Release.objects.filter(pk=release.pk).update(status=ReleaseStatus.FAILED)
@@ -291,7 +251,7 @@ def test_lint_answers_findings_and_ok_and_stores_nothing(viewer_api, app):
 
 
 def test_another_teams_app_and_releases_are_404(outsider_api, actor, app):
-    make_release(actor, app)
+    create_release(actor, app)
     calls = {
         "list": lambda: outsider_api.get(url(app)),
         "detail": lambda: outsider_api.get(url(app, "1/")),
@@ -314,7 +274,7 @@ def test_another_teams_app_and_releases_are_404(outsider_api, actor, app):
 
 
 def test_a_viewer_reads_and_lints_but_cannot_write(viewer_api, actor, app):
-    make_release(actor, app)
+    create_release(actor, app)
     assert viewer_api.get(url(app)).status_code == 200
     assert viewer_api.get(f"/api/v1/apps/{app.slug}/channels/").status_code == 200
     assert viewer_api.get(f"/api/v1/apps/{app.slug}/repository-rules/").status_code == 200
@@ -336,7 +296,7 @@ def test_a_viewer_reads_and_lints_but_cannot_write(viewer_api, actor, app):
 
 
 def test_only_the_release_uploads_read_multipart(developer_api, actor, app):
-    release = make_release(actor, app)
+    release = create_release(actor, app)
     response = developer_api.post(f"/api/v1/apps/{app.slug}/channels/", {"name": "lts"}, format="multipart")
     assert response.status_code == 415 and response.json()["code"] == "unsupported_media_type"
     response = developer_api.post(url(app, "1/promote/"), {"channel": "stable"}, format="multipart")
@@ -348,8 +308,8 @@ def test_only_the_release_uploads_read_multipart(developer_api, actor, app):
 
 
 def test_channels_list_their_current_release_and_license_count(developer_api, actor, app, customer_license):
-    one = make_release(actor, app, version="1.0")
-    two = make_release(actor, app, version="2.0")
+    one = create_release(actor, app, version="1.0")
+    two = create_release(actor, app, version="2.0")
     releases.release_promote(actor=actor, release=two, channel="beta")
     releases.release_promote(actor=actor, release=one, channel="beta")  # back to 1: the last promotion counts
     services.license_create(actor=actor, app=app, customer_name="Initech", channel="beta")

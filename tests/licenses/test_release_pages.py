@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -15,29 +14,9 @@ from django.utils.html import escape
 from licenses import releases
 from licenses.models import License, Release, ReleaseFile, ReleaseFinding, ReleaseStatus
 from tests import factories
+from tests.releasefiles import DEPLOYMENT, IMAGES, create_release, tarball
 
 pytestmark = pytest.mark.django_db
-
-SETTINGS = """\
-images:
-- source: public
-  name: redis
-  tag: "7.2"
-- source: replicated
-  name: worker
-  tag: 1.4.2
-"""
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: api}
-spec:
-  template:
-    spec:
-      containers:
-      - name: api
-        image: redis:7.2
-"""
 
 
 def _url(name: str, app, *args) -> str:
@@ -48,27 +27,16 @@ def _upload(name: str, text: str) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, text.encode(), content_type="application/yaml")
 
 
-def _tarball(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def _release(actor, app, files=None, **kwargs) -> Release:
-    release, _ = releases.release_create(actor=actor, app=app, files=files or {"app.yaml": SETTINGS}, **kwargs)
-    return release
+    """A release with images (still resolving) unless `files` says otherwise."""
+    return create_release(actor, app, files or {"app.yaml": IMAGES}, **kwargs)
 
 
 # --- upload ------------------------------------------------------------------------------
 
 
 def test_uploading_a_folder_keeps_each_files_path_below_the_folder(developer_client, app):
-    uploads = [_upload("app.yaml", SETTINGS), _upload("api.yaml", DEPLOYMENT), _upload("README.md", "# notes")]
+    uploads = [_upload("app.yaml", IMAGES), _upload("api.yaml", DEPLOYMENT), _upload("README.md", "# notes")]
     paths = ["my-release/app.yaml", "my-release/manifests/api.yaml", "my-release/README.md"]
     response = developer_client.post(
         _url("release-create", app),
@@ -87,11 +55,11 @@ def test_uploading_a_folder_keeps_each_files_path_below_the_folder(developer_cli
 
 def test_without_paths_a_folder_uses_base_names_and_two_alike_are_a_clear_error(developer_client, app):
     url = _url("release-create", app)
-    response = developer_client.post(url, {"files": [_upload("app.yaml", SETTINGS), _upload("api.yaml", DEPLOYMENT)]})
+    response = developer_client.post(url, {"files": [_upload("app.yaml", IMAGES), _upload("api.yaml", DEPLOYMENT)]})
     assert response.status_code == 302
     assert sorted(ReleaseFile.objects.values_list("path", flat=True)) == ["api.yaml", "app.yaml"]
 
-    twins = [_upload("app.yaml", SETTINGS), _upload("deploy.yaml", DEPLOYMENT), _upload("deploy.yaml", DEPLOYMENT)]
+    twins = [_upload("app.yaml", IMAGES), _upload("deploy.yaml", DEPLOYMENT), _upload("deploy.yaml", DEPLOYMENT)]
     response = developer_client.post(url, {"files": twins})
     assert response.status_code == 200
     error = " ".join(response.context["form"].errors["files"])
@@ -100,7 +68,7 @@ def test_without_paths_a_folder_uses_base_names_and_two_alike_are_a_clear_error(
 
 
 def test_paths_that_do_not_match_the_files_are_ignored_for_their_base_names(developer_client, app):
-    uploads = [_upload("app.yaml", SETTINGS), _upload("api.yaml", DEPLOYMENT)]
+    uploads = [_upload("app.yaml", IMAGES), _upload("api.yaml", DEPLOYMENT)]
     developer_client.post(
         _url("release-create", app), {"files": uploads, "paths": json.dumps(["x/other.yaml", "x/api.yaml"])}
     )
@@ -108,7 +76,7 @@ def test_paths_that_do_not_match_the_files_are_ignored_for_their_base_names(deve
 
 
 def test_uploading_a_tarball_creates_the_release_and_promotes_it(developer_client, app):
-    archive = _tarball({"release/app.yaml": SETTINGS, "release/k8s/api.yaml": DEPLOYMENT})
+    archive = tarball({"release/app.yaml": IMAGES, "release/k8s/api.yaml": DEPLOYMENT})
     response = developer_client.post(
         _url("release-create", app),
         {"archive": SimpleUploadedFile("release.tar.gz", archive), "promote_to": "beta"},
@@ -133,7 +101,7 @@ def test_no_files_or_both_kinds_name_what_to_do(developer_client, app):
     url = _url("release-create", app)
     response = developer_client.post(url, {"version": "1.0"})
     assert "Choose the folder" in " ".join(response.context["form"].errors["files"])
-    both = {"files": [_upload("app.yaml", SETTINGS)], "archive": SimpleUploadedFile("r.tgz", _tarball({"a.yaml": ""}))}
+    both = {"files": [_upload("app.yaml", IMAGES)], "archive": SimpleUploadedFile("r.tgz", tarball({"a.yaml": ""}))}
     response = developer_client.post(url, both)
     assert response.context["form"].errors["files"] == ["Upload a folder or a .tar.gz, not both."]
     assert not Release.objects.exists()
@@ -162,7 +130,7 @@ def test_lint_errors_are_listed_one_per_line_on_the_form_and_nothing_is_stored(d
 
 def test_a_promote_channel_the_app_lacks_is_a_field_error(developer_client, app):
     response = developer_client.post(
-        _url("release-create", app), {"files": [_upload("app.yaml", SETTINGS)], "promote_to": "nightly"}
+        _url("release-create", app), {"files": [_upload("app.yaml", IMAGES)], "promote_to": "nightly"}
     )
     assert response.status_code == 200 and "promote_to" in response.context["form"].errors
     assert not Release.objects.exists()
@@ -195,7 +163,7 @@ def test_a_viewer_sees_releases_but_cannot_upload_promote_or_add_channels(viewer
         html = page.content.decode()
         assert "New release" not in html and 'type="submit">Promote' not in html and "Create channel" not in html
     assert viewer_client.get(_url("release-create", app)).status_code == 403
-    upload = {"files": [_upload("app.yaml", SETTINGS)]}
+    upload = {"files": [_upload("app.yaml", IMAGES)]}
     assert viewer_client.post(_url("release-create", app), upload).status_code == 403
     assert viewer_client.post(_url("release-promote", app, 1), {"channel": "stable"}).status_code == 403
     assert viewer_client.post(_url("channel-list", app), {"name": "mine"}).status_code == 403
@@ -207,7 +175,7 @@ def test_a_viewer_sees_releases_but_cannot_upload_promote_or_add_channels(viewer
 
 
 def test_the_release_page_shows_images_with_what_resolving_found_and_the_findings(developer_client, actor, app):
-    release = _release(actor, app, {"app.yaml": SETTINGS, "api.yaml": DEPLOYMENT})
+    release = _release(actor, app, {"app.yaml": IMAGES, "api.yaml": DEPLOYMENT})
     redis, worker = release.images.all()
     redis_digest = "sha256:" + "b" * 64
     type(redis).objects.filter(pk=redis.pk).update(
@@ -267,8 +235,8 @@ def test_a_failed_release_offers_no_promotion_and_is_refused_with_the_reason(dev
 
 
 def test_the_diff_shows_changed_added_and_removed_files_and_images(developer_client, actor, app):
-    _release(actor, app, {"app.yaml": SETTINGS, "api.yaml": DEPLOYMENT, "old.yaml": "a: 1\n"})
-    newer = SETTINGS.replace('tag: "7.2"', 'tag: "7.4"') + "- source: public\n  name: nginx\n  tag: '1.27'\n"
+    _release(actor, app, {"app.yaml": IMAGES, "api.yaml": DEPLOYMENT, "old.yaml": "a: 1\n"})
+    newer = IMAGES.replace('tag: "7.2"', 'tag: "7.4"') + "- source: public\n  name: nginx\n  tag: '1.27'\n"
     newer = newer.replace("- source: replicated\n  name: worker\n  tag: 1.4.2\n", "")
     _release(actor, app, {"app.yaml": newer, "api.yaml": DEPLOYMENT, "new.yaml": "b: 2\n"})
 

@@ -8,7 +8,9 @@ from django.core.exceptions import ValidationError
 from licenses import releases
 from licenses.models import Release, ReleaseStatus
 from tests.factories import make_app
+from tests.releasefiles import DEPLOYMENT
 
+# Tags as YAML would misread them (7.2 and "1.10" as numbers) and an image listed by digest.
 SETTINGS = """\
 images:
 - source: public
@@ -22,18 +24,6 @@ images:
   digest: sha256:%s
 additionalNamespaces: [monitoring]
 """ % ("a" * 64)
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: api}
-spec:
-  template:
-    spec:
-      containers:
-      - name: api
-        image: redis:7.2
-"""
 
 
 @pytest.mark.django_db
