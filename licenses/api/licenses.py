@@ -21,6 +21,7 @@ from rest_framework.response import Response
 
 from accounts.access import Perm
 from licenses import licensefile, selectors, services
+from licenses.api.scoping import AppScopedMixin
 from licenses.models import App, License, LicenseType, PullEvent
 from licenses.selectors import LICENSE_STATUSES
 from licenses.services import ID_PREFIX_LENGTH
@@ -240,19 +241,8 @@ class LicenseViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveMode
         return Response(LicenseDetailSerializer(license).data)
 
 
-class AppLicenseViewSet(LicenseViewSet):
+class AppLicenseViewSet(AppScopedMixin, LicenseViewSet):
     """One app's licenses: create them here; list with `search` and `status`."""
-
-    def app(self) -> App:
-        if not hasattr(self, "_app"):
-            self._app = get_object_or_404(App, slug=self.kwargs["app_slug"], team=self.request.actor.team)
-        return self._app
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        if getattr(self, "swagger_fake_view", False):
-            return queryset
-        return queryset.filter(app=self.app())
 
     @extend_schema(request=LicenseWriteSerializer, responses={201: LicenseDetailSerializer})
     def create(self, request, *args, **kwargs):

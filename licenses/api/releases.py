@@ -22,11 +22,12 @@ from rest_framework.views import APIView
 
 from accounts.access import Perm
 from licenses import releases, services
+from licenses.api.scoping import AppScopedMixin
 from licenses.findings import ERROR, Finding, has_errors
 from licenses.lint import LintResult
 from licenses.models import App, Channel, Promotion, Release, ReleaseFile, ReleaseFinding, ReleaseImage
 from licenses.release_files import MAX_ARCHIVE_BYTES, MAX_FILE_BYTES, MAX_FILES, read_files, read_tarball
-from portal.api import JSONParser, TeamScopedMixin
+from portal.api import JSONParser
 
 # --- serializers -------------------------------------------------------------------------
 
@@ -254,23 +255,6 @@ def lint_failed_response(findings: list[Finding]) -> Response:
 
 
 # --- views -------------------------------------------------------------------------------
-
-
-class AppScopedMixin(TeamScopedMixin):
-    """The app named in the URL, looked up in the caller's team (another team's is a 404)."""
-
-    team_field = "app__team"
-
-    def app(self) -> App:
-        if not hasattr(self, "_app"):
-            self._app = get_object_or_404(App, slug=self.kwargs["app_slug"], team=self.request.actor.team)
-        return self._app
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        if getattr(self, "swagger_fake_view", False):
-            return queryset
-        return queryset.filter(app=self.app())
 
 
 class ChannelViewSet(AppScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
