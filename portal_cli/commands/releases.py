@@ -81,6 +81,9 @@ CHANNEL_COLUMNS = [
 
 # --- shared ------------------------------------------------------------------------------
 
+# Every release and channel command but create (whose --app has its own help) names the app so.
+app_option = click.option("--app", "app_slug", required=True, metavar="SLUG")
+
 
 def _no_app(app_slug: str) -> CliError:
     return CliError(f"no app “{text(app_slug)}” in your team; see: portal app ls")
@@ -241,7 +244,7 @@ def _wait(api: PortalClient, app_slug: str, sequence: int, timeout: int) -> dict
 
 
 @release.command("ls")
-@click.option("--app", "app_slug", required=True, metavar="SLUG")
+@app_option
 @common_options
 def release_ls(app_slug: str) -> None:
     """List an app's releases, newest first."""
@@ -257,7 +260,7 @@ def release_ls(app_slug: str) -> None:
 
 
 @release.command("show")
-@click.option("--app", "app_slug", required=True, metavar="SLUG")
+@app_option
 @click.argument("sequence", type=click.IntRange(1))
 @common_options
 def release_show(app_slug: str, sequence: int) -> None:
@@ -283,7 +286,7 @@ def release_show(app_slug: str, sequence: int) -> None:
 
 
 @release.command("lint")
-@click.option("--app", "app_slug", required=True, metavar="SLUG")
+@app_option
 @click.option(
     "--yaml-dir",
     required=True,
@@ -315,7 +318,7 @@ def release_lint(app_slug: str, yaml_dir: str) -> None:
 
 
 @release.command("promote")
-@click.option("--app", "app_slug", required=True, metavar="SLUG")
+@app_option
 @click.argument("sequence", type=click.IntRange(1))
 @click.option("--channel", required=True, metavar="CHANNEL", help="stable, beta, unstable or one of yours.")
 @common_options
@@ -346,7 +349,7 @@ def channel() -> None:
 
 
 @channel.command("ls")
-@click.option("--app", "app_slug", required=True, metavar="SLUG")
+@app_option
 @common_options
 def channel_ls(app_slug: str) -> None:
     """List an app's channels with their current release and how many licenses follow them."""
@@ -357,7 +360,7 @@ def channel_ls(app_slug: str) -> None:
 
 
 @channel.command("create")
-@click.option("--app", "app_slug", required=True, metavar="SLUG")
+@app_option
 @click.argument("name")
 @common_options
 def channel_create(app_slug: str, name: str) -> None:
