@@ -63,3 +63,35 @@ def secrets(documents: list[dict]) -> list[dict]:
 
 def docker_config(secret: dict) -> dict:
     return json.loads(base64.b64decode(secret["data"][".dockerconfigjson"], validate=True))
+
+
+def workload(kind: str, name: str, *pod_spec: str, service_name: str = "") -> str:
+    """An apps/v1 `kind` (Deployment, StatefulSet, DaemonSet, ReplicaSet) selecting its pods by
+    `app: name`, whose pod spec is the YAML lines `pod_spec` (written at the pod spec's level)."""
+    lines = ["apiVersion: apps/v1", f"kind: {kind}", f"metadata: {{name: {name}}}", "spec:"]
+    if service_name:
+        lines.append(f"  serviceName: {service_name}")
+    lines += [
+        f"  selector: {{matchLabels: {{app: {name}}}}}",
+        "  template:",
+        f"    metadata: {{labels: {{app: {name}}}}}",
+    ]
+    lines += ["    spec:", *(f"      {line}" for line in pod_spec)]
+    return "\n".join(lines) + "\n"
+
+
+def cronjob(name: str, image: str) -> str:
+    """A batch/v1 CronJob running `image` nightly in one container, both called `name`."""
+    return f"""\
+apiVersion: batch/v1
+kind: CronJob
+metadata: {{name: {name}}}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{{name: {name}, image: "{image}"}}]
+"""

@@ -17,7 +17,6 @@ from licenses import releases
 from licenses import services as licenses
 from licenses.models import License
 from portal import registry_tokens
-from registries import services as registries
 from tests.installkit import kits
 
 pytestmark = pytest.mark.django_db
@@ -34,26 +33,11 @@ images:
 
 
 def _deployment(tag: str) -> str:
-    return f"""\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: api}}
-spec:
-  selector: {{matchLabels: {{app: api}}}}
-  template:
-    metadata: {{labels: {{app: api}}}}
-    spec:
-      containers: [{{name: api, image: "quay.io/acme/api:{tag}"}}, {{name: cache, image: "redis:7"}}]
-"""
-
-
-@pytest.fixture
-def quay(actor):
-    """A registry named `quay` (never contacted here: the kit only names it)."""
-    return registries.registry_create(
-        actor=actor, provider="other", endpoint="https://quay.io", name="quay", username="u", password="p",
-        skip_validation=True,
-    )  # fmt: skip
+    return kits.workload(
+        "Deployment",
+        "api",
+        f'containers: [{{name: api, image: "quay.io/acme/api:{tag}"}}, {{name: cache, image: "redis:7"}}]',
+    )
 
 
 def _release(actor, app, tag: str = "1.0", promote_to: str = "stable"):

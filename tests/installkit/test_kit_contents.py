@@ -29,58 +29,31 @@ images:
 additionalNamespaces: [monitoring, default]
 """
 
-WORKLOADS = f"""\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: api}}
-spec:
-  selector: {{matchLabels: {{app: api}}}}
-  template:
-    metadata: {{labels: {{app: api}}}}
-    spec:
-      imagePullSecrets: [{{name: theirs}}]
-      initContainers:
-      - {{name: migrate, image: "quay.io/acme/api:1.0"}}
-      containers:
-      - {{name: api, image: "quay.io/acme/api:1.0"}}
-      - {{name: cache, image: "redis:7"}}
-      - {{name: hub1, image: "acme/private@{DIGEST}"}}
-      - {{name: hub2, image: "docker.io/acme/private"}}
-      - {{name: hub3, image: "index.docker.io/acme/private:latest"}}
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {{name: db}}
-spec:
-  serviceName: db
-  selector: {{matchLabels: {{app: db}}}}
-  template:
-    metadata: {{labels: {{app: db}}}}
-    spec:
-      containers: [{{name: db, image: "127.0.0.1:5000/acme/tool:2.0"}}]
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {{name: agent}}
-spec:
-  selector: {{matchLabels: {{app: agent}}}}
-  template:
-    metadata: {{labels: {{app: agent}}}}
-    spec:
-      containers: [{{name: agent, image: "quay.io/acme/open:1.0"}}]
----
-apiVersion: apps/v1
-kind: ReplicaSet
-metadata: {{name: rs}}
-spec:
-  selector: {{matchLabels: {{app: rs}}}}
-  template:
-    metadata: {{labels: {{app: rs}}}}
-    spec:
-      containers: [{{name: w, image: "{REGISTRY}/acme-api/worker:1.0"}}]
-"""
+WORKLOADS = "---\n".join(
+    [
+        kits.workload(
+            "Deployment", "api",
+            "imagePullSecrets: [{name: theirs}]",
+            "initContainers:",
+            '- {name: migrate, image: "quay.io/acme/api:1.0"}',
+            "containers:",
+            '- {name: api, image: "quay.io/acme/api:1.0"}',
+            '- {name: cache, image: "redis:7"}',
+            f'- {{name: hub1, image: "acme/private@{DIGEST}"}}',
+            '- {name: hub2, image: "docker.io/acme/private"}',
+            '- {name: hub3, image: "index.docker.io/acme/private:latest"}',
+        ),
+        kits.workload(
+            "StatefulSet", "db", 'containers: [{name: db, image: "127.0.0.1:5000/acme/tool:2.0"}]', service_name="db"
+        ),
+        kits.workload("DaemonSet", "agent", 'containers: [{name: agent, image: "quay.io/acme/open:1.0"}]'),
+        kits.workload("ReplicaSet", "rs", f'containers: [{{name: w, image: "{REGISTRY}/acme-api/worker:1.0"}}]'),
+    ]
+)  # fmt: skip
 
-JOBS = """\
+JOBS = "---\n".join(
+    [
+        """\
 apiVersion: batch/v1
 kind: Job
 metadata: {name: once}
@@ -89,25 +62,17 @@ spec:
     spec:
       restartPolicy: Never
       containers: [{name: once, image: "quay.io/acme/api:1.0"}]
----
-apiVersion: batch/v1
-kind: CronJob
-metadata: {name: nightly}
-spec:
-  schedule: "0 3 * * *"
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          restartPolicy: Never
-          containers: [{name: nightly, image: "quay.io/acme/api:1.0"}]
----
+""",
+        kits.cronjob("nightly", "quay.io/acme/api:1.0"),
+        """\
 apiVersion: v1
 kind: Pod
 metadata: {name: debug, namespace: monitoring}
 spec:
   containers: [{name: debug, image: "quay.io/acme/api:1.0"}]
-"""
+""",
+    ]
+)
 
 OLD_AND_CUSTOM = """\
 # An old API version and a custom resource: no pull secret patched in (lint warns about the first).

@@ -40,29 +40,13 @@ images:
 - {{source: "{registry.name}", name: {v2s2.repository}, tag: "{v2s2.tag}"}}
 - {{source: public, name: redis, tag: "7"}}
 """
-    manifests = f"""\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: api}}
-spec:
-  selector: {{matchLabels: {{app: api}}}}
-  template:
-    metadata: {{labels: {{app: api}}}}
-    spec:
-      containers: [{{name: api, image: "{upstream}/{api.repository}:{api.tag}"}}]
----
-apiVersion: batch/v1
-kind: CronJob
-metadata: {{name: report}}
-spec:
-  schedule: "0 3 * * *"
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          restartPolicy: Never
-          containers: [{{name: report, image: "{upstream}/{multi.repository}@{multi.digest}"}}]
----
+    manifests = "---\n".join(
+        [
+            kits.workload(
+                "Deployment", "api", f'containers: [{{name: api, image: "{upstream}/{api.repository}:{api.tag}"}}]'
+            ),
+            kits.cronjob("report", f"{upstream}/{multi.repository}@{multi.digest}"),
+            f"""\
 apiVersion: v1
 kind: Pod
 metadata: {{name: tools}}
@@ -70,7 +54,9 @@ spec:
   containers:
   - {{name: open, image: "{upstream}/{v2s2.repository}:{v2s2.tag}"}}
   - {{name: cache, image: "redis:7"}}
-"""
+""",
+        ]
+    )
     release, _ = releases.release_create(
         actor=actor, app=app, files={"acme.yaml": settings_file, "app.yaml": manifests}, promote_to="stable"
     )

@@ -16,7 +16,6 @@ from rest_framework.test import APIClient
 from accounts.models import TokenAccess
 from licenses import releases
 from licenses.models import License
-from registries import services as registries
 from tests import factories
 from tests.installkit import kits
 
@@ -33,11 +32,7 @@ FILES = {"acme.yaml": "images:\n- {source: quay, name: acme/api, tag: '1.0'}\n",
 
 
 @pytest.fixture
-def released(actor, app):
-    registries.registry_create(
-        actor=actor, provider="other", endpoint="https://quay.io", name="quay", username="u", password="p",
-        skip_validation=True,
-    )  # fmt: skip
+def released(actor, app, quay):
     release, _ = releases.release_create(actor=actor, app=app, files=FILES, version="1.0", promote_to="stable")
     return release
 
