@@ -60,6 +60,15 @@ def wrong_password_registry(actor, basic_registry):
     )  # fmt: skip
 
 
+@pytest.fixture
+def gone_registry(actor, closed_port):
+    """A registry named `gone` on a port nothing listens on (validation skipped)."""
+    return registries.registry_create(
+        actor=actor, provider="other", endpoint=f"http://127.0.0.1:{closed_port}", name="gone",
+        username="vendor", password="secret", skip_validation=True,
+    )  # fmt: skip
+
+
 @pytest.mark.django_db
 def test_images_resolve_to_their_digest_platforms_size_and_visibility(
     actor, app, basic_registry, token_registry, open_registry, oci_layouts
@@ -114,13 +123,9 @@ def test_images_resolve_to_their_digest_platforms_size_and_visibility(
 
 @pytest.mark.django_db
 def test_wrong_credentials_a_missing_tag_and_a_closed_port_are_findings_and_the_release_fails(
-    actor, app, basic_registry, token_registry, wrong_password_registry, closed_port
+    actor, app, basic_registry, token_registry, wrong_password_registry, gone_registry, closed_port
 ):
     factories.connect_registry(actor, token_registry, name="token")
-    registries.registry_create(
-        actor=actor, provider="other", endpoint=f"http://127.0.0.1:{closed_port}", name="gone",
-        username="vendor", password="secret", skip_validation=True,
-    )  # fmt: skip
     release = create(
         actor, app,
         {"source": "wrong", "name": "acme/api", "tag": "1.0.0"},
@@ -156,11 +161,7 @@ def test_wrong_credentials_a_missing_tag_and_a_closed_port_are_findings_and_the_
 
 
 @pytest.mark.django_db
-def test_an_unreachable_upstream_leaves_the_release_resolving_until_the_last_try(actor, app, closed_port):
-    registries.registry_create(
-        actor=actor, provider="other", endpoint=f"http://127.0.0.1:{closed_port}", name="gone",
-        username="vendor", password="secret", skip_validation=True,
-    )  # fmt: skip
+def test_an_unreachable_upstream_leaves_the_release_resolving_until_the_last_try(actor, app, gone_registry):
     release = create(actor, app, {"source": "gone", "name": "acme/api", "tag": "1.0.0"})
 
     early = release_resolve.release_resolve(release.pk, final=False)
@@ -203,7 +204,9 @@ def test_resolving_again_replaces_its_own_findings_and_keeps_the_lints(
 
 
 @pytest.mark.django_db
-def test_the_task_tries_an_unreachable_upstream_again_before_failing_the_release(actor, app, closed_port, monkeypatch):
+def test_the_task_tries_an_unreachable_upstream_again_before_failing_the_release(
+    actor, app, gone_registry, monkeypatch
+):
     """Run eagerly (`apply`): Celery then runs each retry at once instead of after its countdown."""
     from registries import tasks
 
@@ -215,10 +218,6 @@ def test_the_task_tries_an_unreachable_upstream_again_before_failing_the_release
         return resolve(release_id, final=final)
 
     monkeypatch.setattr(release_resolve, "release_resolve", counted)
-    registries.registry_create(
-        actor=actor, provider="other", endpoint=f"http://127.0.0.1:{closed_port}", name="gone",
-        username="vendor", password="secret", skip_validation=True,
-    )  # fmt: skip
     release = create(actor, app, {"source": "gone", "name": "acme/api", "tag": "1.0.0"})
 
     tasks.release_resolve_task.apply(args=[release.pk])
