@@ -36,14 +36,15 @@ RELEASE_COLUMNS = [
 
 
 def size_text(size: Any) -> str | None:
-    """Bytes as people read them (1 KB = 1000 B, as registries show sizes)."""
+    """Bytes as the pages show them (Django's filesizeformat: 1 KB = 1024 B), so the CLI and
+    the release page give the same figure."""
     if not isinstance(size, int):
         return None
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
     return None
 
 

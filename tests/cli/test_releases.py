@@ -333,3 +333,12 @@ def test_app_rules_set_ls_and_clear(portal, app):
     assert app.repository_rules == []
     unknown = portal("app", "rules", "ls", "globex")
     assert unknown.stderr == "error: no app “globex” in your team; see: portal app ls\n"
+
+
+def test_sizes_read_the_same_in_the_cli_as_on_the_release_page():
+    from django.template.defaultfilters import filesizeformat
+
+    from portal_cli.commands.releases import size_text
+
+    for size in (0, 999, 66_520, 3 * 1024 * 1024 + 1, 5 * 1024**3):
+        assert size_text(size) == filesizeformat(size).replace("\xa0", " "), size
