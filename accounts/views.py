@@ -29,7 +29,7 @@ from accounts.forms import (
     TokenForm,
 )
 from accounts.middleware import SESSION_TEAM_KEY
-from accounts.models import ApiToken, Invite, Membership, TokenKind
+from accounts.models import ApiToken, Invite, Membership, Role, TokenKind
 from portal.forms import apply_errors
 
 
@@ -109,7 +109,11 @@ def invite_accept(request, secret: str):
             request.session[SESSION_TEAM_KEY] = membership.team_id
             messages.success(request, f"You joined {membership.team.name} as {membership.get_role_display()}.")
             return redirect("licenses:app-list")
-    return render(request, "accounts/invite_accept.html", {"invite": invite, "form": form})
+    # An invite addressed to someone else: say so before the click rather than offer a button that fails.
+    wrong_account = form is None and bool(invite.email) and invite.email != request.user.email
+    return render(
+        request, "accounts/invite_accept.html", {"invite": invite, "form": form, "wrong_account": wrong_account}
+    )
 
 
 @login_required
@@ -152,13 +156,17 @@ def team_detail(request):
         else:
             new_invite_url = request.build_absolute_uri(reverse("accounts:invite-accept", args=[secret]))
             invite_form = InviteForm()
-    members = Membership.objects.filter(team=actor.team).select_related("user")
+    members = list(Membership.objects.filter(team=actor.team).select_related("user"))
+    admins = [m.pk for m in members if m.role == Role.ADMIN]
     invites = Invite.objects.filter(team=actor.team, accepted_at__isnull=True, revoked_at__isnull=True)
     return render(
         request,
         "accounts/team_detail.html",
         {
             "members": members,
+            # The one admin of a team can be neither demoted nor removed (the services refuse it),
+            # so the page offers no control that could only fail.
+            "sole_admin_id": admins[0] if len(admins) == 1 else None,
             "invites": invites if actor.can(Perm.ADMIN) else [],
             "invite_form": invite_form,
             "new_invite_url": new_invite_url,

@@ -116,3 +116,58 @@ def test_a_user_without_a_team_is_sent_to_create_one(client):
     assert response.status_code == 302 and response["Location"] == reverse("accounts:team-create")
     client.post(reverse("accounts:team-create"), {"name": "Lonely Co"})
     assert client.get(reverse("licenses:app-list")).status_code == 200
+
+
+def test_an_invite_for_another_address_says_so_before_the_click(admin_client, team, outsider, outsider_client):
+    url = _invite_url(admin_client, email="someone@acme.test")
+    page = outsider_client.get(url).content.decode()
+    assert "This invite is for <strong>someone@acme.test</strong>; you are signed in as" in page
+    assert f"<strong>{outsider.email}</strong>" in page
+    assert "Join Acme</button>" not in page  # no button that can only fail
+    assert "Log out and switch account" in page
+
+    # Logging out from there comes back to the invite, ready for the right account.
+    response = outsider_client.post(reverse("accounts:logout"), {"next": url.removeprefix("http://testserver")})
+    assert response.status_code == 302 and response["Location"] == url.removeprefix("http://testserver")
+    again = outsider_client.get(response["Location"]).content.decode()
+    assert "Create account and join" in again and 'value="someone@acme.test"' in again
+    assert not Membership.objects.filter(user=outsider, team=team).exists()
+
+
+def test_an_invite_for_your_own_address_offers_the_join_button(admin_client, team, outsider, outsider_client):
+    url = _invite_url(admin_client, email=outsider.email)
+    page = outsider_client.get(url).content.decode()
+    assert "Join Acme</button>" in page and 'id="invite-wrong-account"' not in page
+    assert outsider_client.post(url).status_code == 302
+    assert Membership.objects.filter(user=outsider, team=team).exists()
+
+
+def test_a_new_invite_link_comes_with_a_copy_button(admin_client):
+    response = admin_client.post(reverse("accounts:team"), {"role": Role.DEVELOPER, "email": ""})
+    page = response.content.decode()
+    assert f'value="{response.context["new_invite_url"]}"' in page and 'id="invite-url"' in page
+    assert 'data-copy="invite-url"' in page
+
+
+def test_the_sole_admin_is_offered_no_role_change_or_removal_that_would_fail(admin_client, admin, developer, team):
+    mine = Membership.objects.get(user=admin, team=team)
+    theirs = Membership.objects.get(user=developer, team=team)
+    page = admin_client.get(reverse("accounts:team")).content.decode()
+    assert "You are the only admin; make someone else admin first" in page
+    assert reverse("accounts:member-remove", args=[mine.pk]) not in page
+    assert reverse("accounts:member-role", args=[mine.pk]) not in page
+    assert reverse("accounts:member-remove", args=[theirs.pk]) in page
+    assert reverse("accounts:member-role", args=[theirs.pk]) in page
+
+    # With a second admin, either can be demoted or removed, and the note is gone.
+    admin_client.post(reverse("accounts:member-role", args=[theirs.pk]), {"role": Role.ADMIN})
+    page = admin_client.get(reverse("accounts:team")).content.decode()
+    assert "only admin" not in page
+    for m in (mine, theirs):
+        assert reverse("accounts:member-remove", args=[m.pk]) in page
+        assert reverse("accounts:member-role", args=[m.pk]) in page
+
+
+def test_members_who_are_not_admins_see_roles_but_no_sole_admin_note(viewer_client):
+    page = viewer_client.get(reverse("accounts:team")).content.decode()
+    assert "only admin" not in page and "/remove/" not in page and "/role/" not in page
