@@ -39,7 +39,9 @@ def test_a_wrong_password_is_refused_on_save_and_nothing_is_stored(actor, basic_
         services.registry_create(
             actor=actor, provider="other", endpoint=basic_registry.endpoint, username="acme", password="wrong-password"
         )
-    assert "unauthorized" in e.value.message_dict["password"][0]
+    message = e.value.message_dict["password"][0]
+    assert "unauthorized" in message
+    assert f"{basic_registry.netloc} rejected the credentials" in message, "the endpoint is named with its port"
     assert not ExternalRegistry.objects.exists()
 
 
