@@ -54,7 +54,12 @@ api_urls = [
     path(
         "docs/",
         csp_update({"style-src": ["'unsafe-inline'"], "img-src": ["data:"]})(
-            SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[], authentication_classes=[])
+            SpectacularSwaggerSplitView.as_view(
+                url_name="api:schema",
+                template_name="portal/api_docs.html",  # with a way back to the portal
+                permission_classes=[],
+                authentication_classes=[],
+            )
         ),
         name="docs",
     ),

@@ -101,7 +101,7 @@ class RegistryForm(forms.Form):
         required=False,
         max_length=100,
         help_text="The registry's reference name: releases name it in images: as source: <name>. "
-        "Lowercase letters, digits and hyphens; leave blank to derive it from the endpoint.",
+        "Lowercase letters, digits and hyphens; leave blank to derive it from the endpoint (quay.io/acme becomes quay-acme).",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     apps = forms.ModelMultipleChoiceField(

@@ -81,7 +81,7 @@ class Rules:
     clean_credentials: CredentialsRule
     clean_endpoint: EndpointRule
     default_endpoint: str = ""  # used when the vendor leaves the endpoint blank; else it is required
-    default_name: str = ""  # else the name comes from the endpoint
+    default_name: str = ""  # else the name comes from the endpoint (name_for_endpoint)
     minting: Minting | None = None
     username_from_secret: bool = False  # the key names the account; no user name is typed
     # The documents' advice on which credential to create, and a one-line example, under the intro.
@@ -242,7 +242,7 @@ RULES: dict[str, Rules] = {
         clean_credentials=_password_credentials,
         clean_endpoint=_dockerhub_endpoint,
         default_endpoint=ocispec.DOCKER_HUB,
-        default_name="dockerhub",
+        default_name="dockerhub",  # a Docker Hub mirror on another host is still "dockerhub"
         advice="Use a dedicated read-only account with a personal access token of “Read-only” scope.",
         example="Endpoint index.docker.io, username acme-pull, its read-only access token.",
     ),
@@ -411,6 +411,52 @@ def mints_tokens(provider: str, username: str) -> bool:
     vendor gave an access token to use as it is (stored under Google's token user name)."""
     minting = provider in RULES and RULES[provider].minting is not None
     return minting and username != gcr.REGISTRY_USERNAME
+
+
+# --- the name a registry gets when the vendor gives none -----------------------------------
+# Releases refer to registries by name in `images:`, so a derived name should read like what a
+# vendor would have typed: `local-5101`, `quay-acme`, `ecr-us-east-1`, not `127-0-0-1-5101`.
+# Only new registries are named this way; a stored name never changes.
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "[::1]"})
+_GAR_HOST_RE = re.compile(r"^(?P<location>[a-z0-9-]+)-docker\.pkg\.dev$")
+_GCR_HOST_RE = re.compile(r"^(?:(?P<region>[a-z]+)\.)?gcr\.io$")
+# Hosts whose first label says all: quay.io -> quay, ghcr.io -> ghcr.
+_SHORT_HOSTS = {QUAY_HOST: "quay", GHCR_HOST: "ghcr", **{host: "dockerhub" for host in ocispec.DOCKER_HUB_HOSTS}}
+
+
+def _host_label(host: str) -> str:
+    """The readable stem for a host (no port): a well-known registry's short name, or the host."""
+    if host in _LOOPBACK_HOSTS or host.startswith("127."):
+        return "local"
+    if host in _SHORT_HOSTS:
+        return _SHORT_HOSTS[host]
+    if match := ecr.ENDPOINT_RE.fullmatch(host):
+        return f"ecr-{match['region']}"
+    if match := _GAR_HOST_RE.fullmatch(host):
+        return f"gar-{match['location']}"
+    if match := _GCR_HOST_RE.fullmatch(host):
+        return f"gcr-{match['region']}" if match["region"] else "gcr"
+    return host.strip("[]")
+
+
+def name_for_endpoint(endpoint: str) -> str:
+    """A registry name read off its endpoint (lowercase letters, digits, hyphens; at most 63).
+
+    `127.0.0.1:5101` -> `local-5101`, `quay.io/acme` -> `quay-acme`, `ghcr.io/acme/tools` ->
+    `ghcr-acme-tools`, `index.docker.io` -> `dockerhub`, `<account>.dkr.ecr.us-east-1.amazonaws.com`
+    -> `ecr-us-east-1`, `europe-docker.pkg.dev/proj/repo` -> `gar-europe-proj-repo`,
+    `registry.example.com` -> `registry-example-com`."""
+    address = endpoint.strip().lower().removeprefix("http://").removeprefix("https://").strip("/")
+    authority, _, path = address.partition("/")
+    if authority.startswith("["):  # an IPv6 literal: the port follows the closing bracket
+        host, _, port = authority.partition("]")
+        host, port = host + "]", port.removeprefix(":")
+    else:
+        host, _, port = authority.partition(":")
+    parts = [_host_label(host), port, *path.split("/")]
+    name = re.sub(r"[^a-z0-9]+", "-", "-".join(p for p in parts if p)).strip("-")
+    return name[:63].rstrip("-") or "registry"
 
 
 # --- recognising a cloud registry typed into the "Other" tab -------------------------------

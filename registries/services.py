@@ -16,7 +16,6 @@ from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Actor
@@ -132,11 +131,20 @@ def _clean_secret(provider: str, username: str, secrets: dict[str, str], *, requ
     return username, secret
 
 
-def _clean_name(name: str, endpoint: str, provider: str) -> str:
+def _derived_name(team_id: int, endpoint: str, provider: str) -> str:
+    """The provider's or endpoint's natural name, with -2, -3 … when the team already uses it
+    (localhost:5000 and 127.0.0.1:5000 both read `local-5000`)."""
+    base = providers.rules(provider).default_name or providers.name_for_endpoint(endpoint)
+    taken = set(ExternalRegistry.objects.filter(team_id=team_id, name__startswith=base).values_list("name", flat=True))
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base[: 63 - len(str(n)) - 1].rstrip('-')}-{n}"
+    return name
+
+
+def _clean_name(name: str) -> str:
     name = (name or "").strip()
-    if not name:
-        base = providers.rules(provider).default_name or endpoint.removeprefix("http://")
-        name = slugify(base.replace(".", "-").replace("/", "-").replace(":", "-"))[:63].strip("-")
     if not NAME_RE.match(name):
         raise ValidationError({"name": "Use lowercase letters, digits and hyphens (at most 63)."})
     return name
@@ -209,7 +217,7 @@ def registry_create(
         team=actor.team,
         provider=provider,
         endpoint=endpoint,
-        name=_clean_name(name, endpoint, provider),
+        name=_clean_name(name) if (name or "").strip() else _derived_name(actor.team.pk, endpoint, provider),
         username=username,
         region=region,
         realm_host=_clean_realm_host(realm_host),
@@ -292,8 +300,8 @@ def _registry_update(
     )
     if not providers.rules(registry.provider).username_from_secret or secret is not None:
         registry.username = username
-    if "name" in changes:
-        registry.name = _clean_name(changes["name"], registry.endpoint, registry.provider)
+    if (changes.get("name") or "").strip():  # blank keeps the name: releases refer to it
+        registry.name = _clean_name(changes["name"])
     if "realm_host" in changes:
         registry.realm_host = _clean_realm_host(changes["realm_host"])
     if "apps" in changes:

@@ -18,7 +18,7 @@ import yarl
 
 from .addresses import GuardPolicy, check_address, check_port, effective_port, parse_ip_literal
 from .client_base import DEFAULT_HEADERS, DEFAULT_TIMEOUT, MAX_BODY_BYTES, BoundedBody, no_cookies, with_body
-from .httperrors import as_registry_error
+from .httperrors import as_registry_error, where
 from .redirects import MAX_REDIRECTS, RedirectPlan
 from .resolve import Resolver, resolve_checked
 
@@ -240,7 +240,7 @@ class GuardedClient:
             try:
                 response = await self._client.send(request, stream=True)
             except httpx.HTTPError as exc:
-                raise as_registry_error(exc, hop.url.host) from None
+                raise as_registry_error(exc, where(hop.url)) from None
             if plan.is_final(response):
                 try:
                     yield response
@@ -265,5 +265,5 @@ class GuardedClient:
                 async for chunk in response.aiter_bytes():
                     body.add(chunk)
             except httpx.HTTPError as exc:
-                raise as_registry_error(exc, response.url.host) from None
+                raise as_registry_error(exc, where(response.url)) from None
         return with_body(response, body.value())

@@ -19,6 +19,11 @@ def _has_cause(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
+def where(url: httpx.URL) -> str:
+    """host[:port] as a vendor typed it: 127.0.0.1:5102, not 127.0.0.1 (which registry on that host?)."""
+    return url.netloc.decode("ascii")
+
+
 def as_registry_error(exc: httpx.HTTPError, host: str = "") -> RegistryError:
     """Map an httpx exception to a category. The text is ours; the library's is dropped."""
     where = f" {host}" if host else ""

@@ -14,7 +14,7 @@ import httpx
 from .addresses import GuardPolicy
 from .client_base import DEFAULT_HEADERS, DEFAULT_TIMEOUT, MAX_BODY_BYTES, BoundedBody, no_cookies, with_body
 from .errors import ErrorCategory, RegistryError
-from .httperrors import as_registry_error
+from .httperrors import as_registry_error, where
 from .redirects import MAX_REDIRECTS, RedirectPlan
 from .resolve import Resolver, resolve_checked_sync
 
@@ -136,7 +136,7 @@ class GuardedSyncClient:
             try:
                 response = self._client.send(request, stream=True)
             except httpx.HTTPError as exc:
-                raise as_registry_error(exc, hop.url.host) from None
+                raise as_registry_error(exc, where(hop.url)) from None
             if plan.is_final(response):
                 try:
                     yield response
@@ -155,5 +155,5 @@ class GuardedSyncClient:
                 for chunk in response.iter_bytes():
                     body.add(chunk)
             except httpx.HTTPError as exc:
-                raise as_registry_error(exc, response.url.host) from None
+                raise as_registry_error(exc, where(response.url)) from None
         return with_body(response, body.value())

@@ -75,11 +75,22 @@ def test_a_wrong_password_is_refused_naming_the_field_and_nothing_is_saved(porta
     result = _add_other(portal, basic_registry, password="wrong-password")
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
-        "error: password: 127.0.0.1 rejected the credentials for the registry (unauthorized). "
+        f"error: password: {basic_registry.netloc} rejected the credentials for the registry (unauthorized). "
         "Fix it, or save with “skip validation”.\n"
     )
     assert "wrong-password" not in result.stderr
     assert not ExternalRegistry.objects.exists()
+
+
+@pytest.mark.slow
+def test_a_registry_added_without_a_name_is_named_after_its_endpoint(portal, basic_registry):
+    first = _add_other(portal, basic_registry)
+    again = portal(
+        "registry", "add", "other", "--endpoint", f"localhost:{basic_registry.port}", "--username",
+        basic_registry.username, "--password-stdin", "--skip-validation", input=basic_registry.password + "\n",
+    )  # fmt: skip
+    assert (first.returncode, first.stdout, first.stderr) == (0, f"local-{basic_registry.port}\n", "")
+    assert (again.returncode, again.stdout) == (0, f"local-{basic_registry.port}-2\n"), again.stderr
 
 
 @pytest.mark.slow
@@ -270,7 +281,8 @@ def test_apps_limit_a_registry_and_an_unknown_app_is_named(portal, actor):
     assert (unknown.returncode, unknown.stderr) == (1, "error: apps: No app “nope” in your team.\n")
     duplicate = portal(*base, "--skip-validation", input=SECRET)
     assert duplicate.returncode == 1
-    assert duplicate.stderr == "error: name: Your team already has a registry named “registry-example-com”.\n"
+    # The derived name would take a suffix; the endpoint itself is what may not repeat.
+    assert duplicate.stderr == "error: endpoint: Your team already has a registry for registry.example.com.\n"
     assert ExternalRegistry.objects.count() == 1
 
 
@@ -313,12 +325,12 @@ def test_gcr_with_a_key_file(portal, service_account_key, tmp_path):
         "--skip-validation", "--debug",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "gcr-io\n"
+    assert result.stdout == "gcr\n"
     assert key.secret_marker not in result.stdout + result.stderr
     assert '"service_account_key": "[redacted]"' in result.stderr
     [registry] = json.loads(portal("registry", "ls", "-o", "json").stdout)
     assert (registry["provider"], registry["username"]) == ("gcr", key.client_email)
-    assert json.loads(_stored_secret("gcr-io")["service_account_key"]) == key.info
+    assert json.loads(_stored_secret("gcr")["service_account_key"]) == key.info
 
 
 def test_gcr_key_file_problems_are_clear(portal, tmp_path):
@@ -411,7 +423,7 @@ def test_edit_replaces_a_wrong_password_and_the_next_test_passes(portal, basic_r
     refused = portal("registry", "edit", "local", "--password-stdin", input="still-wrong\n")
     assert (refused.returncode, refused.stdout) == (1, "")
     assert refused.stderr == (
-        "error: password: 127.0.0.1 rejected the credentials for the registry (unauthorized). "
+        f"error: password: {basic_registry.netloc} rejected the credentials for the registry (unauthorized). "
         "Fix it, or save with “skip validation”.\n"
     )
     assert _stored_secret("local") == {"password": "wrong-password"}, "a refused secret is not stored"
@@ -544,7 +556,7 @@ def test_registry_test_with_a_wrong_password_exits_1_with_the_reason(portal, bas
 
     result = portal("registry", "test", "bad", "--image", "acme/api:1.0.0", "--timeout", "30")
     assert result.returncode == 1
-    assert result.stderr == "error: unauthorized: 127.0.0.1 rejected the credentials for the registry\n"
+    assert result.stderr == f"error: unauthorized: {basic_registry.netloc} rejected the credentials for the registry\n"
     assert "auth      failed" in result.stdout and "result    failed" in result.stdout
     assert "wrong-password" not in result.stdout + result.stderr
 

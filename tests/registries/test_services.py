@@ -11,6 +11,7 @@ from portal import crypto
 from registries import services
 from registries.models import CheckStatus, ExternalRegistry, Health
 from tests import factories
+from tests.realparts.distribution import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -39,7 +40,20 @@ def test_a_wrong_password_is_refused_on_save_and_nothing_is_stored(actor, basic_
         services.registry_create(
             actor=actor, provider="other", endpoint=basic_registry.endpoint, username="acme", password="wrong-password"
         )
-    assert "unauthorized" in e.value.message_dict["password"][0]
+    message = e.value.message_dict["password"][0]
+    assert "unauthorized" in message
+    assert f"{basic_registry.netloc} rejected the credentials" in message, "the endpoint is named with its port"
+    assert not ExternalRegistry.objects.exists()
+
+
+def test_a_registry_nothing_answers_on_is_named_with_its_port(actor):
+    port = free_port()  # bound and closed again: connections to it are refused
+    with pytest.raises(ValidationError) as e:
+        services.registry_create(
+            actor=actor, provider="other", endpoint=f"http://127.0.0.1:{port}", username="acme", password="pw"
+        )
+    [field] = e.value.message_dict
+    assert f"could not connect to 127.0.0.1:{port}" in e.value.message_dict[field][0]
     assert not ExternalRegistry.objects.exists()
 
 

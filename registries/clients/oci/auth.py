@@ -17,6 +17,7 @@ from portal import safejson
 from portal.outbound.addresses import GuardPolicy, check_url
 from portal.outbound.async_client import GuardedClient
 from portal.outbound.errors import ErrorCategory, RegistryError
+from portal.outbound.httperrors import where
 
 from .endpoint import Endpoint
 from .errors import status_error
@@ -158,12 +159,12 @@ async def fetch_token(
     response = await http.request("GET", realm, params=params, headers=headers, follow_redirects=False)
     if response.status_code in (401, 403):
         raise RegistryError(
-            f"the token service on {realm.host} rejected the credentials",
+            f"the token service on {where(realm)} rejected the credentials",
             "unauthorized",
             status_code=response.status_code,
         )
     if response.is_redirect:
-        raise RegistryError(f"the token service on {realm.host} redirected; not followed", "invalid_response")
+        raise RegistryError(f"the token service on {where(realm)} redirected; not followed", "invalid_response")
     if response.status_code != 200:
         raise status_error(response, what="token")
     try:
@@ -172,5 +173,5 @@ async def fetch_token(
     except (ValueError, AttributeError):
         token = None
     if not isinstance(token, str) or not token:
-        raise RegistryError(f"the token service on {realm.host} answered without a token", "invalid_response")
+        raise RegistryError(f"the token service on {where(realm)} answered without a token", "invalid_response")
     return token

@@ -253,7 +253,7 @@ class OciClient:
             challenge = pick_challenge(parse_www_authenticate(response.headers.get_list("www-authenticate")))
             if challenge is None:
                 raise RegistryError(
-                    f"{self.endpoint.host} asks for authentication without a Basic or Bearer challenge",
+                    f"{self.endpoint.netloc} asks for authentication without a Basic or Bearer challenge",
                     "invalid_response",
                 )
             self.challenge = challenge
@@ -267,7 +267,7 @@ class OciClient:
             return "none"
         if challenge.scheme == "basic":
             if not self._username:
-                raise RegistryError(f"{self.endpoint.host} requires a user name and password", "unauthorized")
+                raise RegistryError(f"{self.endpoint.netloc} requires a user name and password", "unauthorized")
             # Reference: https://www.rfc-editor.org/rfc/rfc7617 (Basic), checked on /v2/ once.
             self._authorization = self._basic()
             response = await self._get("GET", "")

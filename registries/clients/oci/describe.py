@@ -122,7 +122,7 @@ async def fetch_image_facts(
                 return await _describe(client, repository, reference)
         except TimeoutError:
             raise RegistryError(
-                f"{endpoint.host} did not answer within {total_timeout:g} s", ErrorCategory.TIMEOUT
+                f"{endpoint.netloc} did not answer within {total_timeout:g} s", ErrorCategory.TIMEOUT
             ) from None
 
 

@@ -10,6 +10,7 @@ import httpx
 
 from portal import ocispec, safejson
 from portal.outbound.errors import RegistryError
+from portal.outbound.httperrors import where
 
 
 def _retry_after(response: httpx.Response) -> int | None:
@@ -40,7 +41,7 @@ def status_error(response: httpx.Response, *, what: str, name: str = "") -> Regi
     """The RegistryError for a failed answer to a `what` request (ping, token, manifest, blob)
     about `name`."""
     status = response.status_code
-    host = response.request.url.host
+    host = where(response.request.url)
     codes = error_codes(response)
     if status == 429 or "TOOMANYREQUESTS" in codes:
         retry_after = _retry_after(response)
