@@ -255,6 +255,38 @@ def membership_remove(*, actor: Actor, membership: Membership) -> None:
     )
 
 
+# Passwords --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_password_change(*, user: User, current_password: str, new_password: str, new_password_again: str) -> None:
+    """Set a new password after checking the current one; every team the user is in gets an
+    audit entry, since each team's admins should see who changed their credentials."""
+    errors: dict[str, list[str]] = {}
+    if not current_password:
+        errors["current_password"] = ["Enter your current password."]
+    elif not user.check_password(current_password):
+        errors["current_password"] = ["That is not your current password."]
+    try:
+        _check_password(new_password, user, field="new_password")
+    except ValidationError as e:
+        errors.update(e.message_dict)
+    if not errors and new_password == current_password:
+        errors["new_password"] = ["Choose a password different from your current one."]
+    if "new_password" not in errors and new_password != new_password_again:
+        errors["new_password_again"] = ["The two new passwords differ; type the same one twice."]
+    if errors:
+        raise ValidationError(errors)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    for membership in Membership.objects.filter(user=user).select_related("team"):
+        audit(
+            actor=Actor(team=membership.team, role=membership.role, user=user),
+            action="user.password_change",
+            target=user.email,
+        )
+
+
 # API tokens -------------------------------------------------------------------------
 
 _TOKEN_AUDIT = {TokenKind.USER: "token", TokenKind.SERVICE: "service_account"}  # audit action prefix

@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("invite/<str:secret>/", views.invite_accept, name="invite-accept"),
+    path("account/password/", views.password_change, name="password-change"),
     path("team/", views.team_detail, name="team"),
     path("team/audit/", views.audit_list, name="audit"),
     path("team/members/<int:pk>/role/", views.member_role, name="member-role"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
@@ -22,6 +22,7 @@ from accounts.decorators import team_view
 from accounts.forms import (
     InviteForm,
     InviteSignupForm,
+    PasswordChangeForm,
     RoleForm,
     ServiceAccountForm,
     SignupForm,
@@ -283,3 +284,21 @@ def audit_list(request):
     events = audit_events(request.actor.team, **filters)
     page = Paginator(events, AUDIT_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "accounts/audit_list.html", {"page": page, "filters": filters})
+
+
+@login_required
+@sensitive_post_parameters("current_password", "new_password", "new_password_again")
+def password_change(request):
+    form = PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_password_change(user=request.user, **form.cleaned_data)
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            # Keeps this session logged in; every other session's stored hash no longer
+            # matches, so Django logs those out at their next request.
+            update_session_auth_hash(request, request.user)
+            messages.success(request, "Password changed. Your other sessions are logged out.")
+            return redirect("accounts:password-change")
+    return render(request, "accounts/password_change.html", {"form": form})
