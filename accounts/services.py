@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import password_validation
@@ -289,6 +289,16 @@ def user_password_change(*, user: User, current_password: str, new_password: str
 
 # API tokens -------------------------------------------------------------------------
 
+
+class TokenExpired(Exception):
+    """A known, unrevoked token past its expiry: every door tells the caller so, with the date."""
+
+    def __init__(self, token: ApiToken) -> None:
+        when = token.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        super().__init__(f"API token expired on {when}; create a new one")
+        self.token = token
+
+
 _TOKEN_AUDIT = {TokenKind.USER: "token", TokenKind.SERVICE: "service_account"}  # audit action prefix
 
 
@@ -299,10 +309,12 @@ def token_create(
     kind: str,
     name: str,
     access: str = TokenAccess.READ_WRITE,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """A new token; the plaintext is returned once and only its hash is stored.
 
     User tokens belong to the acting user; service accounts need an admin (PermissionDenied).
+    `expires_at` None: the token works until revoked.
     """
     name = " ".join((name or "").split())
     if not name:
@@ -313,16 +325,20 @@ def token_create(
         raise ValidationError({"kind": f"Choose one of: {', '.join(TokenKind.values)}."})
     if access not in TokenAccess.values:
         raise ValidationError({"access": f"Choose one of: {', '.join(TokenAccess.values)}."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "Choose an expiry in the future, or none for a token that never expires."})
     if actor.user is None:
         raise ValidationError("Only a person can create tokens; service accounts cannot.")
     if kind == TokenKind.SERVICE:
         _require_admin(actor, actor.team.pk, "create service accounts")
-    if (
-        kind == TokenKind.SERVICE
-        and ApiToken.objects.filter(
-            team=actor.team, kind=TokenKind.SERVICE, name=name, revoked_at__isnull=True
-        ).exists()
-    ):
+    same_name = (
+        ApiToken.objects.filter(team=actor.team, kind=TokenKind.SERVICE, name=name, revoked_at__isnull=True).first()
+        if kind == TokenKind.SERVICE
+        else None
+    )
+    if same_name is not None and same_name.is_expired:
+        raise ValidationError({"name": f"A service account named “{name}” exists (expired); revoke it first."})
+    if same_name is not None:
         raise ValidationError({"name": f"A service account named “{name}” already exists."})
     secret = TOKEN_PREFIXES[kind] + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
@@ -334,9 +350,15 @@ def token_create(
         prefix=secret[:DISPLAY_PREFIX_LENGTH],
         token_hash=hash_secret(secret),
         created_by=actor.user,
+        expires_at=expires_at,
     )
     audit(
-        actor=actor, action=f"{_TOKEN_AUDIT[kind]}.create", target=token.name, prefix=token.prefix, access=token.access
+        actor=actor,
+        action=f"{_TOKEN_AUDIT[kind]}.create",
+        target=token.name,
+        prefix=token.prefix,
+        access=token.access,
+        **({"expires_at": expires_at.isoformat()} if expires_at else {}),
     )
     return token, secret
 
@@ -353,7 +375,8 @@ def token_revoke(*, actor: Actor, token: ApiToken) -> None:
 
 
 def token_authenticate(secret: str) -> Actor | None:
-    """The actor a bearer token stands for, or None when it is unknown, revoked or orphaned."""
+    """The actor a bearer token stands for, or None when it is unknown, revoked or orphaned.
+    TokenExpired for a token past its expiry, so the caller can say why it is refused."""
     if not secret or not secret.startswith(tuple(TOKEN_PREFIXES.values())):
         return None
     token = (
@@ -363,6 +386,8 @@ def token_authenticate(secret: str) -> Actor | None:
     )
     if token is None:
         return None
+    if token.is_expired:
+        raise TokenExpired(token)
     if token.kind == TokenKind.SERVICE:
         actor = Actor(team=token.team, role=SERVICE_ACCESS_ROLE[token.access], token=token)
     else:

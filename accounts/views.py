@@ -232,7 +232,7 @@ def token_list(request):
             form = token_form = TokenForm(request.POST, prefix="token")
         if form.is_valid():
             try:
-                token, secret = services.token_create(actor=actor, kind=kind or TokenKind.USER, **form.cleaned_data)
+                token, secret = services.token_create(actor=actor, kind=kind or TokenKind.USER, **form.token_kwargs())
             except ValidationError as e:
                 apply_errors(form, e)
             else:
