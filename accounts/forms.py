@@ -99,3 +99,18 @@ class PasswordChangeForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         error_messages={"required": "Type the new password again."},
     )
+
+
+class PasswordResetForm(forms.Form):
+    new_password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password", "autofocus": True}),
+        help_text="At least 10 characters; not a common password, not all digits.",
+        error_messages={"required": "Enter a new password."},
+    )
+    new_password_again = forms.CharField(
+        strip=False,
+        label="New password again",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        error_messages={"required": "Type the new password again."},
+    )

@@ -15,11 +15,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.access import SERVICE_ACCESS_ROLE, Actor, Perm
-from accounts.models import ApiToken, Invite, Membership, Role, Team, TokenAccess, TokenKind, User
+from accounts.models import ApiToken, Invite, Membership, PasswordReset, Role, Team, TokenAccess, TokenKind, User
 
 TOKEN_PREFIXES = {TokenKind.USER: "vpu_", TokenKind.SERVICE: "vps_"}
 DISPLAY_PREFIX_LENGTH = 12
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+PASSWORD_RESET_LIFETIME = timedelta(hours=24)
 
 
 def hash_secret(value: str) -> str:
@@ -285,6 +286,63 @@ def user_password_change(*, user: User, current_password: str, new_password: str
             action="user.password_change",
             target=user.email,
         )
+
+
+@transaction.atomic
+def password_reset_create(*, actor: Actor, membership: Membership) -> tuple[PasswordReset, str]:
+    """A one-time link that lets `membership`'s user set a new password; shown once, valid a day.
+
+    Refused for someone who is also in another team: an admin of one team must not be able
+    to take over an account that reaches teams they do not administer."""
+    _require_admin(actor, membership.team_id, "issue password reset links")
+    user = membership.user
+    if Membership.objects.filter(user=user).exclude(team_id=membership.team_id).exists():
+        raise ValidationError(
+            f"{user.email} is also in other teams, so only they can reset their password: "
+            "send them to “Forgot your password?” on the log-in page."
+        )
+    secret = secrets.token_urlsafe(32)
+    reset = PasswordReset.objects.create(
+        user=user,
+        team=membership.team,
+        token_hash=hash_secret(secret),
+        created_by=actor.user,
+        expires_at=timezone.now() + PASSWORD_RESET_LIFETIME,
+    )
+    audit(actor=actor, action="member.password_reset_link", target=user.email, reset=reset.pk)
+    return reset, secret
+
+
+def password_reset_lookup(secret: str) -> PasswordReset | None:
+    """The usable reset a link stands for, or None (unknown, used or expired)."""
+    if not secret:
+        return None
+    reset = PasswordReset.objects.select_related("user", "team").filter(token_hash=hash_secret(secret)).first()
+    return reset if reset is not None and reset.is_usable else None
+
+
+@transaction.atomic
+def password_reset_complete(*, secret: str, new_password: str, new_password_again: str) -> User:
+    """Set the password a reset link is for, and use the link up (with any other open link)."""
+    reset = PasswordReset.objects.select_for_update().filter(token_hash=hash_secret(secret or "")).first()
+    if reset is None or not reset.is_usable:
+        raise ValidationError("This reset link is invalid, expired or already used. Ask your admin for a new one.")
+    user = reset.user
+    _check_password(new_password, user, field="new_password")
+    if new_password != new_password_again:
+        raise ValidationError({"new_password_again": "The two new passwords differ; type the same one twice."})
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    PasswordReset.objects.filter(user=user, used_at__isnull=True).update(used_at=timezone.now())
+    membership = Membership.objects.filter(user=user, team=reset.team).first()
+    if membership is not None:
+        audit(
+            actor=Actor(team=reset.team, role=membership.role, user=user),
+            action="user.password_reset",
+            target=user.email,
+            reset=reset.pk,
+        )
+    return user
 
 
 # API tokens -------------------------------------------------------------------------

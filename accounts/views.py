@@ -23,6 +23,7 @@ from accounts.forms import (
     InviteForm,
     InviteSignupForm,
     PasswordChangeForm,
+    PasswordResetForm,
     RoleForm,
     ServiceAccountForm,
     SignupForm,
@@ -302,3 +303,33 @@ def password_change(request):
             messages.success(request, "Password changed. Your other sessions are logged out.")
             return redirect("accounts:password-change")
     return render(request, "accounts/password_change.html", {"form": form})
+
+
+@team_view(Perm.ADMIN, write=Perm.ADMIN)
+@require_POST
+def member_password_reset(request, pk: int):
+    membership = get_object_or_404(Membership.objects.select_related("user"), pk=pk, team=request.actor.team)
+    try:
+        _, secret = services.password_reset_create(actor=request.actor, membership=membership)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+        return redirect("accounts:team")
+    url = request.build_absolute_uri(reverse("accounts:password-reset", args=[secret]))
+    return render(request, "accounts/password_reset_created.html", {"member": membership.user, "url": url})
+
+
+@sensitive_post_parameters("new_password", "new_password_again")
+def password_reset(request, secret: str):
+    reset = services.password_reset_lookup(secret)
+    if reset is None:
+        return render(request, "accounts/password_reset_invalid.html", status=404)
+    form = PasswordResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.password_reset_complete(secret=secret, **form.cleaned_data)
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, "Password set. Log in with it now.")
+            return redirect("accounts:login")
+    return render(request, "accounts/password_reset.html", {"reset": reset, "form": form})
