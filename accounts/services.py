@@ -280,12 +280,13 @@ def user_password_change(*, user: User, current_password: str, new_password: str
         raise ValidationError(errors)
     user.set_password(new_password)
     user.save(update_fields=["password"])
+    password_changed_audit(user=user, action="user.password_change")
+
+
+def password_changed_audit(*, user: User, action: str) -> None:
+    """An entry in every team the user is in: each team's admins should see credential changes."""
     for membership in Membership.objects.filter(user=user).select_related("team"):
-        audit(
-            actor=Actor(team=membership.team, role=membership.role, user=user),
-            action="user.password_change",
-            target=user.email,
-        )
+        audit(actor=Actor(team=membership.team, role=membership.role, user=user), action=action, target=user.email)
 
 
 @transaction.atomic

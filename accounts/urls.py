@@ -11,6 +11,13 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("invite/<str:secret>/", views.invite_accept, name="invite-accept"),
     path("account/password/", views.password_change, name="password-change"),
+    path("password/forgot/", views.PasswordForgotView.as_view(), name="password-forgot"),
+    path(
+        "password/forgot/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_forgot_sent.html"),
+        name="password-forgot-sent",
+    ),
+    path("password/reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password-reset-confirm"),
     path("password-reset/<str:secret>/", views.password_reset, name="password-reset"),
     path("team/", views.team_detail, name="team"),
     path("team/audit/", views.audit_list, name="audit"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -11,7 +12,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
@@ -333,3 +334,29 @@ def password_reset(request, secret: str):
             messages.success(request, "Password set. Log in with it now.")
             return redirect("accounts:login")
     return render(request, "accounts/password_reset.html", {"reset": reset, "form": form})
+
+
+class PasswordForgotView(auth_views.PasswordResetView):
+    """Django's reset mail, when this portal can send mail; otherwise a pointer to the admin's link.
+    The page says the same for known and unknown addresses, so it reveals no accounts."""
+
+    template_name = "accounts/password_forgot.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password-forgot-sent")
+
+    def dispatch(self, request, *args, **kwargs):
+        if not settings.EMAIL_URL:
+            return render(request, "accounts/password_forgot.html", {"email_off": True})
+        return super().dispatch(request, *args, **kwargs)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset.html"
+    success_url = reverse_lazy("accounts:login")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.password_changed_audit(user=form.user, action="user.password_reset")
+        messages.success(self.request, "Password set. Log in with it now.")
+        return response
