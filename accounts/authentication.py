@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from accounts.services import token_authenticate
+from accounts.services import TokenExpired, token_authenticate
 
 
 class ServiceAccountUser:
@@ -39,7 +39,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         secret = secret.strip()
         if not secret or " " in secret:
             raise exceptions.AuthenticationFailed("Malformed Authorization header; send: Bearer <token>.")
-        actor = token_authenticate(secret)
+        try:
+            actor = token_authenticate(secret)
+        except TokenExpired as e:
+            raise exceptions.AuthenticationFailed(f"{e}.") from None
         if actor is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
         request._request.actor = actor

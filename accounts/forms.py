@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django import forms
+from django.utils import timezone
 
 from accounts.models import Role, TokenAccess
 
@@ -37,13 +40,36 @@ class TeamForm(forms.Form):
     name = forms.CharField(max_length=200, label="Team name")
 
 
-class TokenForm(forms.Form):
+EXPIRY_CHOICES = [("", "Never"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")]
+
+
+class _TokenExpiryForm(forms.Form):
+    expires_in = forms.TypedChoiceField(
+        choices=EXPIRY_CHOICES,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        label="Expires",
+        help_text="After that it is refused; create a new one.",
+    )
+
+    def token_kwargs(self) -> dict:
+        """The cleaned data as token_create takes it: an expiry time instead of a number of days."""
+        data = dict(self.cleaned_data)
+        days = data.pop("expires_in", None)
+        expires_at: datetime | None = timezone.now() + timedelta(days=days) if days else None
+        return {**data, "expires_at": expires_at}
+
+
+class TokenForm(_TokenExpiryForm):
     name = forms.CharField(max_length=200, help_text="What it is for, e.g. “CI pipeline”.")
+    field_order = ["name", "expires_in"]
 
 
-class ServiceAccountForm(forms.Form):
+class ServiceAccountForm(_TokenExpiryForm):
     name = forms.CharField(max_length=200, help_text="e.g. “release-bot”.")
     access = forms.ChoiceField(choices=TokenAccess.choices, initial=TokenAccess.READ_ONLY)
+    field_order = ["name", "access", "expires_in"]
 
 
 class InviteForm(forms.Form):
@@ -53,3 +79,38 @@ class InviteForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class PasswordChangeForm(forms.Form):
+    current_password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+        error_messages={"required": "Enter your current password."},
+    )
+    new_password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 10 characters; not a common password, not all digits.",
+        error_messages={"required": "Enter a new password."},
+    )
+    new_password_again = forms.CharField(
+        strip=False,
+        label="New password again",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        error_messages={"required": "Type the new password again."},
+    )
+
+
+class PasswordResetForm(forms.Form):
+    new_password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password", "autofocus": True}),
+        help_text="At least 10 characters; not a common password, not all digits.",
+        error_messages={"required": "Enter a new password."},
+    )
+    new_password_again = forms.CharField(
+        strip=False,
+        label="New password again",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        error_messages={"required": "Type the new password again."},
+    )

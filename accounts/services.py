@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import password_validation
@@ -15,11 +15,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.access import SERVICE_ACCESS_ROLE, Actor, Perm
-from accounts.models import ApiToken, Invite, Membership, Role, Team, TokenAccess, TokenKind, User
+from accounts.models import ApiToken, Invite, Membership, PasswordReset, Role, Team, TokenAccess, TokenKind, User
 
 TOKEN_PREFIXES = {TokenKind.USER: "vpu_", TokenKind.SERVICE: "vps_"}
 DISPLAY_PREFIX_LENGTH = 12
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+PASSWORD_RESET_LIFETIME = timedelta(hours=24)
 
 
 def hash_secret(value: str) -> str:
@@ -255,7 +256,107 @@ def membership_remove(*, actor: Actor, membership: Membership) -> None:
     )
 
 
+# Passwords --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_password_change(*, user: User, current_password: str, new_password: str, new_password_again: str) -> None:
+    """Set a new password after checking the current one; every team the user is in gets an
+    audit entry, since each team's admins should see who changed their credentials."""
+    errors: dict[str, list[str]] = {}
+    if not current_password:
+        errors["current_password"] = ["Enter your current password."]
+    elif not user.check_password(current_password):
+        errors["current_password"] = ["That is not your current password."]
+    try:
+        _check_password(new_password, user, field="new_password")
+    except ValidationError as e:
+        errors.update(e.message_dict)
+    if not errors and new_password == current_password:
+        errors["new_password"] = ["Choose a password different from your current one."]
+    if "new_password" not in errors and new_password != new_password_again:
+        errors["new_password_again"] = ["The two new passwords differ; type the same one twice."]
+    if errors:
+        raise ValidationError(errors)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    password_changed_audit(user=user, action="user.password_change")
+
+
+def password_changed_audit(*, user: User, action: str) -> None:
+    """An entry in every team the user is in: each team's admins should see credential changes."""
+    for membership in Membership.objects.filter(user=user).select_related("team"):
+        audit(actor=Actor(team=membership.team, role=membership.role, user=user), action=action, target=user.email)
+
+
+@transaction.atomic
+def password_reset_create(*, actor: Actor, membership: Membership) -> tuple[PasswordReset, str]:
+    """A one-time link that lets `membership`'s user set a new password; shown once, valid a day.
+
+    Refused for someone who is also in another team: an admin of one team must not be able
+    to take over an account that reaches teams they do not administer."""
+    _require_admin(actor, membership.team_id, "issue password reset links")
+    user = membership.user
+    if Membership.objects.filter(user=user).exclude(team_id=membership.team_id).exists():
+        raise ValidationError(
+            f"{user.email} is also in other teams, so only they can reset their password: "
+            "send them to “Forgot your password?” on the log-in page."
+        )
+    secret = secrets.token_urlsafe(32)
+    reset = PasswordReset.objects.create(
+        user=user,
+        team=membership.team,
+        token_hash=hash_secret(secret),
+        created_by=actor.user,
+        expires_at=timezone.now() + PASSWORD_RESET_LIFETIME,
+    )
+    audit(actor=actor, action="member.password_reset_link", target=user.email, reset=reset.pk)
+    return reset, secret
+
+
+def password_reset_lookup(secret: str) -> PasswordReset | None:
+    """The usable reset a link stands for, or None (unknown, used or expired)."""
+    if not secret:
+        return None
+    reset = PasswordReset.objects.select_related("user", "team").filter(token_hash=hash_secret(secret)).first()
+    return reset if reset is not None and reset.is_usable else None
+
+
+@transaction.atomic
+def password_reset_complete(*, secret: str, new_password: str, new_password_again: str) -> User:
+    """Set the password a reset link is for, and use the link up (with any other open link)."""
+    reset = PasswordReset.objects.select_for_update().filter(token_hash=hash_secret(secret or "")).first()
+    if reset is None or not reset.is_usable:
+        raise ValidationError("This reset link is invalid, expired or already used. Ask your admin for a new one.")
+    user = reset.user
+    _check_password(new_password, user, field="new_password")
+    if new_password != new_password_again:
+        raise ValidationError({"new_password_again": "The two new passwords differ; type the same one twice."})
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    PasswordReset.objects.filter(user=user, used_at__isnull=True).update(used_at=timezone.now())
+    membership = Membership.objects.filter(user=user, team=reset.team).first()
+    if membership is not None:
+        audit(
+            actor=Actor(team=reset.team, role=membership.role, user=user),
+            action="user.password_reset",
+            target=user.email,
+            reset=reset.pk,
+        )
+    return user
+
+
 # API tokens -------------------------------------------------------------------------
+
+
+class TokenExpired(Exception):
+    """A known, unrevoked token past its expiry: every door tells the caller so, with the date."""
+
+    def __init__(self, token: ApiToken) -> None:
+        when = token.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        super().__init__(f"API token expired on {when}; create a new one")
+        self.token = token
+
 
 _TOKEN_AUDIT = {TokenKind.USER: "token", TokenKind.SERVICE: "service_account"}  # audit action prefix
 
@@ -267,10 +368,12 @@ def token_create(
     kind: str,
     name: str,
     access: str = TokenAccess.READ_WRITE,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """A new token; the plaintext is returned once and only its hash is stored.
 
     User tokens belong to the acting user; service accounts need an admin (PermissionDenied).
+    `expires_at` None: the token works until revoked.
     """
     name = " ".join((name or "").split())
     if not name:
@@ -281,16 +384,20 @@ def token_create(
         raise ValidationError({"kind": f"Choose one of: {', '.join(TokenKind.values)}."})
     if access not in TokenAccess.values:
         raise ValidationError({"access": f"Choose one of: {', '.join(TokenAccess.values)}."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "Choose an expiry in the future, or none for a token that never expires."})
     if actor.user is None:
         raise ValidationError("Only a person can create tokens; service accounts cannot.")
     if kind == TokenKind.SERVICE:
         _require_admin(actor, actor.team.pk, "create service accounts")
-    if (
-        kind == TokenKind.SERVICE
-        and ApiToken.objects.filter(
-            team=actor.team, kind=TokenKind.SERVICE, name=name, revoked_at__isnull=True
-        ).exists()
-    ):
+    same_name = (
+        ApiToken.objects.filter(team=actor.team, kind=TokenKind.SERVICE, name=name, revoked_at__isnull=True).first()
+        if kind == TokenKind.SERVICE
+        else None
+    )
+    if same_name is not None and same_name.is_expired:
+        raise ValidationError({"name": f"A service account named “{name}” exists (expired); revoke it first."})
+    if same_name is not None:
         raise ValidationError({"name": f"A service account named “{name}” already exists."})
     secret = TOKEN_PREFIXES[kind] + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
@@ -302,9 +409,15 @@ def token_create(
         prefix=secret[:DISPLAY_PREFIX_LENGTH],
         token_hash=hash_secret(secret),
         created_by=actor.user,
+        expires_at=expires_at,
     )
     audit(
-        actor=actor, action=f"{_TOKEN_AUDIT[kind]}.create", target=token.name, prefix=token.prefix, access=token.access
+        actor=actor,
+        action=f"{_TOKEN_AUDIT[kind]}.create",
+        target=token.name,
+        prefix=token.prefix,
+        access=token.access,
+        **({"expires_at": expires_at.isoformat()} if expires_at else {}),
     )
     return token, secret
 
@@ -321,7 +434,8 @@ def token_revoke(*, actor: Actor, token: ApiToken) -> None:
 
 
 def token_authenticate(secret: str) -> Actor | None:
-    """The actor a bearer token stands for, or None when it is unknown, revoked or orphaned."""
+    """The actor a bearer token stands for, or None when it is unknown, revoked or orphaned.
+    TokenExpired for a token past its expiry, so the caller can say why it is refused."""
     if not secret or not secret.startswith(tuple(TOKEN_PREFIXES.values())):
         return None
     token = (
@@ -331,6 +445,8 @@ def token_authenticate(secret: str) -> Actor | None:
     )
     if token is None:
         return None
+    if token.is_expired:
+        raise TokenExpired(token)
     if token.kind == TokenKind.SERVICE:
         actor = Actor(team=token.team, role=SERVICE_ACCESS_ROLE[token.access], token=token)
     else:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
@@ -11,7 +12,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
@@ -22,6 +23,8 @@ from accounts.decorators import team_view
 from accounts.forms import (
     InviteForm,
     InviteSignupForm,
+    PasswordChangeForm,
+    PasswordResetForm,
     RoleForm,
     ServiceAccountForm,
     SignupForm,
@@ -239,7 +242,7 @@ def token_list(request):
             form = token_form = TokenForm(request.POST, prefix="token")
         if form.is_valid():
             try:
-                token, secret = services.token_create(actor=actor, kind=kind or TokenKind.USER, **form.cleaned_data)
+                token, secret = services.token_create(actor=actor, kind=kind or TokenKind.USER, **form.token_kwargs())
             except ValidationError as e:
                 apply_errors(form, e)
             else:
@@ -291,3 +294,77 @@ def audit_list(request):
     events = audit_events(request.actor.team, **filters)
     page = Paginator(events, AUDIT_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "accounts/audit_list.html", {"page": page, "filters": filters})
+
+
+@login_required
+@sensitive_post_parameters("current_password", "new_password", "new_password_again")
+def password_change(request):
+    form = PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_password_change(user=request.user, **form.cleaned_data)
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            # Keeps this session logged in; every other session's stored hash no longer
+            # matches, so Django logs those out at their next request.
+            update_session_auth_hash(request, request.user)
+            messages.success(request, "Password changed. Your other sessions are logged out.")
+            return redirect("accounts:password-change")
+    return render(request, "accounts/password_change.html", {"form": form})
+
+
+@team_view(Perm.ADMIN, write=Perm.ADMIN)
+@require_POST
+def member_password_reset(request, pk: int):
+    membership = get_object_or_404(Membership.objects.select_related("user"), pk=pk, team=request.actor.team)
+    try:
+        _, secret = services.password_reset_create(actor=request.actor, membership=membership)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+        return redirect("accounts:team")
+    url = request.build_absolute_uri(reverse("accounts:password-reset", args=[secret]))
+    return render(request, "accounts/password_reset_created.html", {"member": membership.user, "url": url})
+
+
+@sensitive_post_parameters("new_password", "new_password_again")
+def password_reset(request, secret: str):
+    reset = services.password_reset_lookup(secret)
+    if reset is None:
+        return render(request, "accounts/password_reset_invalid.html", status=404)
+    form = PasswordResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.password_reset_complete(secret=secret, **form.cleaned_data)
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, "Password set. Log in with it now.")
+            return redirect("accounts:login")
+    return render(request, "accounts/password_reset.html", {"reset": reset, "form": form})
+
+
+class PasswordForgotView(auth_views.PasswordResetView):
+    """Django's reset mail, when this portal can send mail; otherwise a pointer to the admin's link.
+    The page says the same for known and unknown addresses, so it reveals no accounts."""
+
+    template_name = "accounts/password_forgot.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password-forgot-sent")
+
+    def dispatch(self, request, *args, **kwargs):
+        if not settings.EMAIL_URL:
+            return render(request, "accounts/password_forgot.html", {"email_off": True})
+        return super().dispatch(request, *args, **kwargs)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset.html"
+    success_url = reverse_lazy("accounts:login")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.password_changed_audit(user=form.user, action="user.password_reset")
+        messages.success(self.request, "Password set. Log in with it now.")
+        return response

@@ -14,7 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods
 
 from accounts import lockout
-from accounts.services import TOKEN_PREFIXES, actor_for_user, memberships_of, token_authenticate
+from accounts.services import TOKEN_PREFIXES, TokenExpired, actor_for_user, memberships_of, token_authenticate
 from delivery import customer_auth
 from delivery import scopes as tokens
 from delivery.customer_auth import Denial, Verdict
@@ -64,6 +64,8 @@ def token(request):
         )
     except lockout.AccountLocked as e:
         return oci_error(429, "TOOMANYREQUESTS", str(e), headers={"Retry-After": str(e.seconds)})
+    except TokenExpired as e:
+        return oci_error(401, "UNAUTHORIZED", str(e), headers={"WWW-Authenticate": 'Basic realm="portal"'})
     if subject is None:
         if license is not None and service == settings.PROXY_SERVICE:
             _log_refused_license(verdict, scopes)
@@ -103,7 +105,7 @@ def _identify(request, verdict: Verdict, username: str, password: str, *, vendor
 
     Customers log in with their license ID as password (customer_auth.token_request has
     looked it up). At the private registry vendors may also use an API token (any user name)
-    or their email and password; AccountLocked when that email's password logins are
+    or their email and password; TokenExpired for an expired API token; AccountLocked when that email's password logins are
     locked (accounts/lockout.py)."""
     if vendors and password.startswith(tuple(TOKEN_PREFIXES.values())):
         actor = token_authenticate(password)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -92,3 +93,35 @@ def env_ports(name: str) -> list[tuple[int, int]] | None:
             raise ImproperlyConfigured(f"{name}: {item!r} must be ports from 1 to 65535, the lower first")
         ranges.append((low, high))
     return ranges
+
+
+EMAIL_SCHEMES = {
+    "smtp": {},
+    "smtp+tls": {"EMAIL_USE_TLS": True},
+    "smtps": {"EMAIL_USE_SSL": True},
+}
+
+
+def email_settings(url: str) -> dict[str, object]:
+    """Django's e-mail settings from one URL: smtp://user:password@host:587 (STARTTLS with
+    smtp+tls://, implicit TLS with smtps://), console:// (mails go to the log), or "" for none.
+    The user name and password are percent-decoded, so they may contain @ or :."""
+    if not url:
+        return {"EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
+    parts = urlsplit(url)
+    if parts.scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if parts.scheme not in EMAIL_SCHEMES or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL: use smtp://user:password@host:587, smtp+tls://, smtps:// or console://, not {parts.scheme}://"
+        )
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname,
+        "EMAIL_PORT": parts.port or (465 if parts.scheme == "smtps" else 25),
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_TLS": False,
+        "EMAIL_USE_SSL": False,
+        **EMAIL_SCHEMES[parts.scheme],
+    }

@@ -11,7 +11,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env_bool, env_float, env_int, env_list, env_networks, env_ports, env_str
+from portal.env import email_settings, env_bool, env_float, env_int, env_list, env_networks, env_ports, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -289,6 +289,23 @@ REGISTRIES_ALLOW_HTTP = env_bool("REGISTRIES_ALLOW_HTTP", DEBUG)
 REGISTRIES_ALLOWED_PORTS = env_ports("REGISTRIES_ALLOWED_PORTS")
 
 INVITE_TTL_DAYS = env_int("INVITE_TTL_DAYS", 7)
+
+# E-mail, for "Forgot your password?": EMAIL_URL=smtp://user:password@host:587 (smtp+tls://,
+# smtps://) or console:// (printed to the log; the default with DEBUG). Unset: no mail is sent
+# and the page sends people to a team admin for a reset link instead.
+EMAIL_URL = env_str("EMAIL_URL", "console://" if DEBUG else "")
+_email = email_settings(EMAIL_URL)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str(
+    "DEFAULT_FROM_EMAIL", f"Vendor portal <portal@{urlsplit(PORTAL_URL).hostname or 'localhost'}>"
+)
 
 # Docker token auth (the portal's /v2/token) for the registry proxy and the private registry.
 REGISTRY_TOKEN_TTL = env_int("REGISTRY_TOKEN_TTL", 300)

@@ -9,7 +9,7 @@ class TokenSerializer(serializers.ModelSerializer):
     """A token as listed: never its secret, only the prefix that identifies it."""
 
     created_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
-    active = serializers.BooleanField(source="is_active", read_only=True)
+    active = serializers.BooleanField(source="is_active", read_only=True, help_text="Neither revoked nor expired.")
 
     class Meta:
         model = ApiToken
@@ -24,6 +24,7 @@ class TokenSerializer(serializers.ModelSerializer):
             "created_by",
             "last_used_at",
             "revoked_at",
+            "expires_at",
         ]
         read_only_fields = fields
 
@@ -40,10 +41,12 @@ class NewTokenSerializer(TokenSerializer):
 
 class TokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="Refused from then on; omit or null: never expires."
+    )
 
 
-class ServiceAccountCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+class ServiceAccountCreateSerializer(TokenCreateSerializer):
     access = serializers.ChoiceField(choices=TokenAccess.choices, default=TokenAccess.READ_ONLY)
 
 

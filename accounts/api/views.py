@@ -58,9 +58,7 @@ class TokenViewSet(
         self.get_queryset()  # the same refusal for service accounts
         data = TokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token, secret = services.token_create(
-            actor=request.actor, kind=TokenKind.USER, name=data.validated_data["name"]
-        )
+        token, secret = services.token_create(actor=request.actor, kind=TokenKind.USER, **data.validated_data)
         token.token = secret
         return Response(NewTokenSerializer(token).data, status=status.HTTP_201_CREATED)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -15,10 +17,28 @@ TOKEN_COLUMNS = [
     Column("ID", "id"),
     Column("NAME", "name"),
     Column("PREFIX", lambda t: f"{t['prefix']}…" if t.get("prefix") else None),
-    Column("STATUS", lambda t: "active" if t.get("active") else "revoked"),
+    Column("STATUS", lambda t: "active" if t.get("active") else "revoked" if t.get("revoked_at") else "expired"),
     Column("CREATED", lambda t: when(t.get("created_at"))),
     Column("LAST USED", lambda t: when(t.get("last_used_at")) if t.get("last_used_at") else "never"),
+    Column("EXPIRES", lambda t: when(t.get("expires_at")) if t.get("expires_at") else "never"),
 ]
+
+_DURATION = re.compile(r"(\d+)([hdw])")
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+def _expiry(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`30d` (or `12h`, `8w`) as the absolute time the API takes, from this machine's clock."""
+    if value is None:
+        return None
+    match = _DURATION.fullmatch(value.strip().lower())
+    if match is None or int(match.group(1)) == 0:
+        raise click.BadParameter(f"{value!r} is not a duration; use a number and a unit: 12h, 30d or 8w")
+    try:
+        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return (datetime.now(UTC) + delta).isoformat(timespec="seconds")
+    except OverflowError:
+        raise click.BadParameter(f"{value!r} is too far in the future") from None
 
 
 @click.group()
@@ -29,10 +49,17 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("name")
+@click.option(
+    "--expires-in",
+    "expires_at",
+    metavar="DURATION",
+    callback=_expiry,
+    help="Refuse the token after this long: 12h, 30d, 8w. Default: never expires.",
+)
 @common_options
-def token_create(name: str) -> None:
+def token_create(name: str, expires_at: str | None) -> None:
     """Create a token; prints only the token, which is never shown again."""
-    created = client().post("tokens/", {"name": name})
+    created = client().post("tokens/", {"name": name, "expires_at": expires_at})
     emit_value(output_format(), created, created["token"])
     if sys.stderr.isatty():
         click.echo("Store this token now; the portal keeps only its hash.", err=True)

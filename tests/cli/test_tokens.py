@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -36,7 +37,7 @@ def test_token_list_and_revoke(portal):
     table = portal("token", "ls")
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "PREFIX", "STATUS", "CREATED", "LAST", "USED"]
+    assert lines[0].split() == ["ID", "NAME", "PREFIX", "STATUS", "CREATED", "LAST", "USED", "EXPIRES"]
     assert any("deploy" in line and new[:12] + "…" in line and "active" in line for line in lines)
     assert new not in table.stdout
 
@@ -94,3 +95,33 @@ def test_whoami(portal, live_server):
         "role": "admin",
         "acting_as": "admin@acme.test",
     }
+
+
+def test_token_create_expires_in_sets_the_expiry_and_ls_shows_it(portal):
+    before = datetime.now(UTC)
+    result = portal("token", "create", "deploy", "--expires-in", "30d", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    expires = datetime.fromisoformat(json.loads(result.stdout)["expires_at"].replace("Z", "+00:00"))
+    assert before + timedelta(days=30) - timedelta(seconds=1) <= expires <= datetime.now(UTC) + timedelta(days=30)
+    assert ApiToken.objects.get(name="deploy").expires_at == expires
+    table = portal("token", "ls").stdout.splitlines()
+    row = next(line for line in table if "deploy" in line)
+    assert row.endswith(expires.astimezone().strftime("%Y-%m-%d %H:%M"))
+    assert next(line for line in table if "cli tests" in line).endswith("never")
+
+
+@pytest.mark.parametrize("value", ["30", "soon", "0d", "-3d", "30y"])
+def test_token_create_refuses_an_expiry_that_is_no_duration(portal, value):
+    result = portal("token", "create", "deploy", "--expires-in", value)
+    assert result.returncode == 2
+    assert "use a number and a unit: 12h, 30d or 8w" in result.stderr
+    assert not ApiToken.objects.filter(name="deploy").exists()
+
+
+def test_an_expired_token_is_refused_naming_its_expiry(portal, cli_token):
+    ApiToken.objects.filter(name="cli tests").update(expires_at="2024-01-01T00:00:00Z")
+    result = portal("app", "ls")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: API token expired on 2024-01-01 00:00 UTC; create a new one; check PORTAL_API_TOKEN\n"
+    )
