@@ -81,26 +81,6 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
-class PasswordChangeForm(forms.Form):
-    current_password = forms.CharField(
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
-        error_messages={"required": "Enter your current password."},
-    )
-    new_password = forms.CharField(
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 10 characters; not a common password, not all digits.",
-        error_messages={"required": "Enter a new password."},
-    )
-    new_password_again = forms.CharField(
-        strip=False,
-        label="New password again",
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        error_messages={"required": "Type the new password again."},
-    )
-
-
 class PasswordResetForm(forms.Form):
     new_password = forms.CharField(
         strip=False,
@@ -114,3 +94,19 @@ class PasswordResetForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         error_messages={"required": "Type the new password again."},
     )
+
+
+class PasswordChangeForm(PasswordResetForm):
+    """The reset form with the current password first (it takes the focus)."""
+
+    field_order = ["current_password", "new_password", "new_password_again"]
+
+    current_password = forms.CharField(
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+        error_messages={"required": "Enter your current password."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["new_password"].widget.attrs.pop("autofocus", None)
