@@ -119,3 +119,20 @@ class LockoutGuard:
             except AccountLocked:
                 raise PermissionDenied from None
         return None
+
+
+PASSWORD_FORGOT_MAILS_PER_HOUR = 3
+
+
+def forgot_mail_over_limit(email: str) -> bool:
+    """Count one reset mail asked for this address; True past the hourly limit. Without the
+    shared cache nothing is counted (the mail goes out)."""
+    try:
+        count = ratelimit.hit(caches["default"], _key("forgot-mail", email), window=3600)
+    except Exception:
+        logger.warning("shared cache unavailable; reset mails are not counted")
+        return False
+    if count > PASSWORD_FORGOT_MAILS_PER_HOUR:
+        logger.warning("reset mails for one address over the hourly limit; not sent")
+        return True
+    return False

@@ -358,6 +358,13 @@ class PasswordForgotView(auth_views.PasswordResetView):
             return render(request, "accounts/password_forgot.html", {"email_off": True})
         return super().dispatch(request, *args, **kwargs)
 
+    def form_valid(self, form):
+        # At most PASSWORD_FORGOT_MAILS_PER_HOUR mails per address, so the page cannot flood an
+        # inbox. Past it the page answers as always (it reveals nothing) and sends nothing.
+        if lockout.forgot_mail_over_limit(form.cleaned_data["email"]):
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
+
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset.html"

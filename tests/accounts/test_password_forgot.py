@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 from django.core import mail
+from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
@@ -18,6 +20,12 @@ pytestmark = pytest.mark.django_db
 
 FORGOT = reverse("accounts:password-forgot")
 NEW = "a-Mailed-passw0rd-1"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mail_counts():
+    """The hourly reset-mail counts live in the shared cache and outlive a run."""
+    caches["default"].clear()
 
 
 @pytest.fixture
@@ -85,3 +93,11 @@ def test_email_url_forms():
     assert email_settings("")["EMAIL_BACKEND"].endswith("dummy.EmailBackend")
     with pytest.raises(ImproperlyConfigured, match="EMAIL_URL: use smtp://"):
         email_settings("http://mail.x.test")
+
+
+def test_an_address_gets_at_most_three_reset_mails_an_hour_and_the_page_never_says_so(client, mail_on, team):
+    member = factories.add_member(team, "developer", factories.make_user(f"m{secrets.token_hex(6)}@acme.test"))
+    for _ in range(5):
+        response = client.post(FORGOT, {"email": member.email})
+        assert response.status_code == 302 and response["Location"] == reverse("accounts:password-forgot-sent")
+    assert len(mail.outbox) == 3
