@@ -61,6 +61,17 @@ def check(email: str) -> None:
         raise AccountLocked(left)
 
 
+def forget(email: str) -> None:
+    """Unlock `email` and forget its failures: its owner just set a new password through a
+    reset link, which proves more than a guesser has."""
+    try:
+        caches["default"].delete_many(
+            [_key("locked", email), ratelimit.slot(_key("failures", email), settings.LOGIN_FAILURE_WINDOW)]
+        )
+    except Exception as e:
+        logger.warning("login lockout unavailable (%s); it ends on its own", type(e).__name__)
+
+
 def record_failure(email: str, *, address: str = "") -> None:
     """Count a failed password login for `email`; at the limit, lock it (and audit that once)."""
     cooldown = settings.LOGIN_COOLDOWN

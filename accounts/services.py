@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts import lockout
 from accounts.access import SERVICE_ACCESS_ROLE, Actor, Perm
 from accounts.models import ApiToken, Invite, Membership, PasswordReset, Role, Team, TokenAccess, TokenKind, User
 
@@ -335,6 +336,7 @@ def password_reset_complete(*, secret: str, new_password: str, new_password_agai
     user.set_password(new_password)
     user.save(update_fields=["password"])
     PasswordReset.objects.filter(user=user, used_at__isnull=True).update(used_at=timezone.now())
+    lockout.forget(user.email)
     membership = Membership.objects.filter(user=user, team=reset.team).first()
     if membership is not None:
         audit(

@@ -373,5 +373,6 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
         services.password_changed_audit(user=form.user, action="user.password_reset")
+        lockout.forget(form.user.email)
         messages.success(self.request, "Password set. Log in with it now.")
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -98,3 +99,19 @@ def test_no_link_for_a_member_who_is_also_in_another_team(admin_client, develope
     response = admin_client.post(reverse("accounts:member-password-reset", args=[membership.pk]), follow=True)
     assert "is also in other teams" in response.content.decode()
     assert not PasswordReset.objects.exists()
+
+
+def test_setting_a_password_with_a_link_unlocks_a_locked_account(admin_client, team, settings):
+    from accounts import lockout
+
+    settings.LOGIN_FAILURE_LIMIT = 2
+    # An address of its own per run: lockout counts outlive a run in Redis.
+    member = factories.add_member(team, "developer", factories.make_user(f"l{secrets.token_hex(6)}@acme.test"))
+    for _ in range(2):
+        lockout.record_failure(member.email)
+    with pytest.raises(lockout.AccountLocked):
+        lockout.check(member.email)
+    assert _set(Client(), _issue(admin_client, member)).status_code == 302
+    lockout.check(member.email)  # no longer locked
+    visitor = Client()
+    assert visitor.post(reverse("accounts:login"), {"username": member.email, "password": NEW}).status_code == 302
