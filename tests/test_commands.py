@@ -73,3 +73,15 @@ def test_seed_demo_is_idempotent_and_prints_the_login():
     _run("seed_demo")
     assert "demo@example.com" in first
     assert Team.objects.filter(name="Demo Vendor").count() == 1
+
+
+def test_createtoken_can_make_a_token_that_expires(admin, team):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    secret = _run("createtoken", "--email", "admin@acme.test", "--team", "Acme", "--expires-in-days", "30").strip()
+    expires_at = ApiToken.objects.get(prefix=secret[:12]).expires_at
+    assert abs(expires_at - (timezone.now() + timedelta(days=30))) < timedelta(minutes=1)
+    with pytest.raises(CommandError, match="--expires-in-days: give a number of days from 1 to 3650"):
+        _run("createtoken", "--email", "admin@acme.test", "--team", "Acme", "--expires-in-days", "0")
