@@ -215,7 +215,7 @@ def test_ls_and_show(portal, actor, app, release_dir):
     assert people.returncode == 0, people.stderr
     assert "status      resolving" in people.stdout
     image_row = next(line for line in people.stdout.splitlines() if line.startswith("public"))
-    assert image_row.split()[:3] == ["public", "redis", "7.2"] and "41.5 MB" in image_row
+    assert image_row.split()[:3] == ["public", "redis", "7.2"] and "39.6 MB" in image_row
     assert "linux/amd64, linux/arm64" in image_row
 
 
