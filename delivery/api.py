@@ -69,8 +69,7 @@ class LicenseInstallKitViewSet(TeamScopedMixin, viewsets.GenericViewSet):
         """The license's install kit (.tar.gz), byte for byte what its customer downloads from
         /customer/v1/install-kit.tar.gz; it holds the license ID."""
         license = self.get_object()
-        sequence = installkit.validate_sequence(request.query_params.get("sequence", "").strip())
-        secret_name = installkit.validate_secret_name(request.query_params.get("secret_name", "").strip())
+        sequence, secret_name = installkit.kit_options(request.query_params)
         try:
             license_id = services.license_id_of(license)
         except DecryptionError:

@@ -50,8 +50,7 @@ def install_kit(request):
     if not verdict.allowed or verdict.license is None or credentials is None:
         return _refused(verdict if not verdict.allowed else Verdict(Denial.NO_CREDENTIALS))
     try:
-        sequence = installkit.validate_sequence(request.GET.get("sequence", "").strip())
-        secret_name = installkit.validate_secret_name(request.GET.get("secret_name", "").strip())
+        sequence, secret_name = installkit.kit_options(request.GET)
     except ValidationError as e:
         errors = e.message_dict
         message = "; ".join(f"{field}: {' '.join(texts)}" for field, texts in errors.items())

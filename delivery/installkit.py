@@ -442,6 +442,24 @@ def validate_sequence(value: str | None) -> int | None:
     return int(value)
 
 
+def kit_options(query) -> tuple[int | None, str | None]:
+    """(sequence, secret_name) from a request's query, the same at every door (customer,
+    page, API); one ValidationError naming every bad parameter."""
+    errors: dict[str, list] = {}
+    sequence = secret_name = None
+    try:
+        sequence = validate_sequence(query.get("sequence", "").strip())
+    except ValidationError as e:
+        errors.update(e.error_dict)
+    try:
+        secret_name = validate_secret_name(query.get("secret_name", "").strip())
+    except ValidationError as e:
+        errors.update(e.error_dict)
+    if errors:
+        raise ValidationError(errors)
+    return sequence, secret_name
+
+
 def license_release(license: License, sequence: int | None) -> Release:
     """The release of the license's channel the kit is made of (its current one, or
     `sequence` if it was ever promoted there); NoRelease says why not."""

@@ -78,8 +78,7 @@ def license_install_kit(request, pk: int):
     license = team_license(request.actor.team, pk)
     back = reverse("delivery:license-detail", args=[license.pk]) + "#install-kit"
     try:
-        sequence = installkit.validate_sequence(request.GET.get("sequence", "").strip())
-        secret_name = installkit.validate_secret_name(request.GET.get("secret_name", "").strip())
+        sequence, secret_name = installkit.kit_options(request.GET)
     except ValidationError as e:
         for texts in e.message_dict.values():
             messages.error(request, " ".join(texts))

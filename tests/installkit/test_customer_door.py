@@ -165,6 +165,8 @@ def test_bad_parameters_are_400_naming_the_parameter(customer_license, actor, ap
     response = _get(customer_license.license_id, sequence="latest")
     _assert_refused(response, 400, "sequence: A release sequence is a whole number")
     assert list(response.json()["errors"]) == ["sequence"]
+    both = _get(customer_license.license_id, sequence="latest", secret_name="Globex_Key")
+    assert both.status_code == 400 and sorted(both.json()["errors"]) == ["secret_name", "sequence"]
 
 
 def test_parameters_are_not_judged_before_the_license(customer_license):
