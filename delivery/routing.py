@@ -19,7 +19,8 @@ from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from licenses import signals
-from licenses.models import App, Channel, ImageSource, Promotion, Release, ReleaseImage
+from licenses.models import App, Channel, Promotion, Release
+from licenses.releases import external_image_refs
 from portal import ocispec
 from portal.cache import shared_cache
 from portal.lru import LRU
@@ -194,25 +195,8 @@ def app_routes(slug: str) -> AppRoutes | None:
     return routes
 
 
-def channel_repositories(app_id: int) -> dict[int, set[str]]:
-    """`host/repository` of the images of the releases ever promoted to each channel of the
-    app, by channel id, in one query (as licenses.releases.image_refs_of_channel does for one
-    channel). Images of the portal's own registry are left out: they are pulled there, never
-    through the proxy."""
-    rows = (
-        ReleaseImage.objects.filter(release__app_id=app_id, release__promotions__isnull=False)
-        .exclude(source=ImageSource.PRIVATE)
-        .values_list("release__promotions__channel_id", "host", "repository")
-        .distinct()
-    )
-    refs: dict[int, set[str]] = {}
-    for channel_id, host, repository in rows:
-        refs.setdefault(channel_id, set()).add(f"{host}/{repository}")
-    return refs
-
-
 def _load_routes(app: App) -> AppRoutes:
-    refs = channel_repositories(app.pk)
+    refs = external_image_refs(app.pk)
     channels = {
         pk: ChannelAccess(name=name, repositories=frozenset(refs.get(pk, ())))
         for pk, name in app.channels.values_list("pk", "name")

@@ -5,7 +5,7 @@ registry. The license page shows them."""
 from __future__ import annotations
 
 from licenses.models import App
-from licenses.releases import image_refs_of_channel
+from licenses.releases import external_image_refs
 from licenses.selectors import app_registries
 from portal import ocispec
 from registries.models import PrivateTag
@@ -27,7 +27,7 @@ def pull_examples(app: App, proxy_host: str, channel_id: int | None = None) -> l
     """One `docker pull` line per repository a license on `channel_id` may pull through each
     registry serving the app: the images of the releases promoted to that channel, then the
     app's rules (a `/*` rule as `<image>`). The proxy picks a registry by host and prefix."""
-    released = sorted(image_refs_of_channel(channel_id)) if channel_id is not None else []
+    released = sorted(external_image_refs(app.pk).get(channel_id, ())) if channel_id is not None else []
     rules = app.repository_rules or []
     examples = []
     for registry in app_registries(app).order_by("name"):

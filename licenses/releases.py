@@ -20,6 +20,7 @@ from licenses.lint import LintResult, lint
 from licenses.models import (
     App,
     Channel,
+    ImageSource,
     Promotion,
     Release,
     ReleaseFile,
@@ -182,7 +183,17 @@ def channel_release(channel: Channel, sequence: int | None = None) -> Release | 
     return Release.objects.filter(app_id=channel.app_id, sequence=sequence, promotions__channel=channel).first()
 
 
-def image_refs_of_channel(channel_id: int) -> set[str]:
-    """`host/repository` of every image of every release ever promoted to the channel."""
-    rows = ReleaseImage.objects.filter(release__promotions__channel_id=channel_id).values_list("host", "repository")
-    return {f"{host}/{repository}" for host, repository in rows}
+def external_image_refs(app_id: int) -> dict[int, set[str]]:
+    """`host/repository` of the external images (not the portal's own registry's, which are
+    never pulled through the proxy) of every release ever promoted to each channel of the app,
+    by channel id, in one query."""
+    rows = (
+        ReleaseImage.objects.filter(release__app_id=app_id, release__promotions__isnull=False)
+        .exclude(source=ImageSource.PRIVATE)
+        .values_list("release__promotions__channel_id", "host", "repository")
+        .distinct()
+    )
+    refs: dict[int, set[str]] = {}
+    for channel_id, host, repository in rows:
+        refs.setdefault(channel_id, set()).add(f"{host}/{repository}")
+    return refs
