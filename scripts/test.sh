@@ -16,4 +16,6 @@ echo "== migrations are up to date"
 DATABASE_URL=sqlite://:memory: .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
   echo "error: models changed without a migration; run: .venv/bin/python manage.py makemigrations" >&2; exit 1; }
 echo "== pytest"
-exec .venv/bin/pytest "$@"
+# Four pytest-xdist workers: most tests wait on real parts (registries, skopeo, Chromium, a
+# Celery worker), so four overlap well even on two CPUs. TEST_WORKERS=0 runs in one process.
+exec .venv/bin/pytest -n "${TEST_WORKERS:-4}" "$@"

@@ -19,6 +19,25 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/portal_{os.getpid()}")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+
+
+def _own_database(url: str, worker: int) -> str:
+    """The same Redis, two databases lower per xdist worker (gw0 keeps the given ones)."""
+    base, _, number = url.rpartition("/")
+    if not number.isdigit() or int(number) < 2 * worker:
+        raise SystemExit(f"error: {url} leaves no Redis database for xdist worker {worker}; use a higher one")
+    return f"{base}/{int(number) - 2 * worker}"
+
+
+# Under pytest-xdist each worker is a run of its own: its own Redis databases (tests clear the
+# cache and count queue lengths), its own var/ (keys are generated on first use); pytest-django
+# already gives each worker its own test database.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and _worker[2:].isdigit():
+    _index = int(_worker[2:])
+    os.environ["REDIS_URL"] = _own_database(os.environ["REDIS_URL"], _index)
+    os.environ["CELERY_BROKER_URL"] = _own_database(os.environ["CELERY_BROKER_URL"], _index)
+    os.environ["PORTAL_VAR_DIR"] = str(Path(os.environ["PORTAL_VAR_DIR"]) / _worker)
 # Every test client is 127.0.0.1: the per-address token limit is tested with its own value.
 os.environ.setdefault("TOKEN_RATE_PER_ADDRESS", "100000")
 # Accounts of the cast (admin@acme.test…) exist in every run and Redis outlives a run: the

@@ -134,6 +134,9 @@ def test_malformed_key_is_refused_without_echoing_values(service_account_key, ch
         (f'["{SECRET}"]', "not_object"),
         (json.dumps({"type": "service_account", "private_key": SECRET, "pad": "x" * (5 * 1024 * 1024)}), "too_large"),
     ],
+    # Names of their own: the texts hold a random canary, and pytest-xdist's workers must
+    # collect the same test ids.
+    ids=["truncated", "bare-canary", "empty", "not-utf8", "array", "over-5-mib"],
 )
 def test_unparseable_key_is_refused_without_echoing_values(text, reason):
     with pytest.raises(GcrInputError) as caught:
