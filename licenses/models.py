@@ -24,6 +24,8 @@ class App(models.Model):
     # Upstream repositories this app's licenses may pull besides the images of the releases
     # promoted to their channel: "host/repo" exactly, or "host/prefix/*" for everything below.
     repository_rules = models.JSONField(default=list, blank=True)
+    # The platforms air-gap bundles carry of each multi-arch image (["linux/amd64"]); empty: all.
+    airgap_platforms = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -148,6 +150,8 @@ class Channel(models.Model):
 
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="channels")
     name = models.CharField(max_length=40)
+    # Every release promoted here gets its air-gap bundle built at once.
+    airgap = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -7,3 +7,6 @@ from django.dispatch import Signal
 release_created = Signal()
 # Sent once a promotion is committed (kwargs: promotion): a channel's pullable images changed.
 release_promoted = Signal()
+# Sent once resolving a release has ended (kwargs: release, whose status is ready or failed):
+# an air-gap channel's bundle can be built now.
+release_resolved = Signal()

@@ -322,6 +322,13 @@ REGISTRY_URL = env_str("REGISTRY_URL", "http://127.0.0.1:5000").rstrip("/")
 REGISTRY_REFRESH_SECONDS = env_int("REGISTRY_REFRESH_SECONDS", 10)
 # The Ed25519 key license files are signed with; generated there on first use.
 LICENSE_SIGNING_KEY_FILE = env_str("LICENSE_SIGNING_KEY_FILE", str(VAR_DIR / "license_signing_key.pem"))
+# Air-gap bundles: where finished bundles are kept ("" → files under var/airgap; file:///path;
+# s3://bucket/prefix with the usual AWS variables), where a build stages the blobs it fetched
+# (kept between attempts, so a retry fetches only what is missing), and how long a presigned
+# download link to the bucket lives.
+AIRGAP_STORAGE_URL = env_str("AIRGAP_STORAGE_URL")
+AIRGAP_WORK_DIR = Path(env_str("AIRGAP_WORK_DIR", str(VAR_DIR / "airgap-work")))
+AIRGAP_LINK_SECONDS = env_int("AIRGAP_LINK_SECONDS", 300, minimum=10)
 # Token requests per minute before 429, per client address and per credential tried.
 TOKEN_RATE_PER_ADDRESS = env_int("TOKEN_RATE_PER_ADDRESS", 300)
 TOKEN_RATE_PER_CREDENTIAL = env_int("TOKEN_RATE_PER_CREDENTIAL", 120)

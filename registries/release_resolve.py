@@ -23,6 +23,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Actor
 from accounts.services import audit
+from licenses import signals
 from licenses.models import (
     FindingLevel,
     ImageSource,
@@ -244,6 +245,9 @@ def _resolve(release: Release, *, final: bool) -> ResolveResult:
     finished = None if status == ReleaseStatus.RESOLVING else timezone.now()
     Release.objects.filter(pk=release.pk).update(status=status, resolved_at=finished)
     _audit(release, status, images=len(images), errors=len(problems))
+    if status != ReleaseStatus.RESOLVING:
+        release.refresh_from_db()
+        signals.release_resolved.send(sender=Release, release=release)
     retry_after = max((p.retry_after or 0 for p in problems), default=0) if retry else None
     return ResolveResult(status, len(images), len(problems), retry_after)
 

@@ -1,0 +1,68 @@
+"""Bundles for tests that need one without a build: images from OCI layouts written by
+tests/realparts/images.py, through the portal's own writer (delivery/airgap/layout.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from delivery.airgap.layout import BundleWriter
+from portal_cli import bundleformat as fmt
+from tests.realparts.images import LayoutImage
+
+
+def _walk(layout: Path, digest: str, media_type: str) -> list[str]:
+    """Every digest the image needs, children first."""
+    blob = layout / "blobs" / "sha256" / digest.split(":", 1)[1]
+    found: list[str] = []
+    if media_type in fmt.MANIFEST_TYPES:
+        for child in fmt.children(json.loads(blob.read_bytes())):
+            found += _walk(layout, child["digest"], child.get("mediaType", ""))
+    return [*found, digest]
+
+
+def write_bundle(
+    path: Path,
+    images: list[tuple[str, LayoutImage]],
+    *,
+    signing_key: Ed25519PrivateKey,
+    files: dict[str, str] | None = None,
+    app: str = "acme",
+    sequence: int = 1,
+) -> Path:
+    """A signed bundle at `path` holding each (reference, image) and the install `files`."""
+    with open(path, "wb") as out:
+        writer = BundleWriter(out, mtime=0)
+        writer.add_json(fmt.OCI_LAYOUT, {"imageLayoutVersion": fmt.LAYOUT_VERSION})
+        entries, listed = [], []
+        for reference, image in images:
+            for digest in _walk(image.directory, image.digest, image.media_type):
+                name = fmt.blob_path(digest)
+                if not writer.has(name):
+                    writer.add_file(name, image.directory / name)
+            size = (image.directory / fmt.blob_path(image.digest)).stat().st_size
+            entries.append(
+                {
+                    "mediaType": image.media_type,
+                    "digest": image.digest,
+                    "size": size,
+                    "annotations": {fmt.REF_NAME: reference},
+                }
+            )
+            name, _, tag = reference.rpartition(":")
+            listed.append(
+                {"reference": reference, "source": "public", "name": name, "tag": tag, "digest": image.digest,
+                 "platforms": list(image.platforms) or ["linux/amd64"], "size": size}
+            )  # fmt: skip
+        writer.add_json(fmt.INDEX, {"schemaVersion": 2, "mediaType": fmt.OCI_INDEX, "manifests": entries})
+        writer.add_json(
+            fmt.IMAGES,
+            {"apiVersion": fmt.API_VERSION, "kind": fmt.KIND, "app": app,
+             "release": {"sequence": sequence, "version": ""}, "images": listed},
+        )  # fmt: skip
+        for file_path, content in sorted((files or {}).items()):
+            writer.add_bytes(fmt.INSTALL + file_path, content.encode())
+        writer.finish(signing_key)
+    return path
