@@ -77,6 +77,57 @@ class BundleError(ValueError):
     """A bundle that is malformed, incomplete, tampered with, or not signed by the key given."""
 
 
+# --- images.json --------------------------------------------------------------------------------
+
+
+def image_entry(
+    *,
+    reference: str,
+    source: str,
+    name: str,
+    tag: str,
+    digest: str,
+    media_type: str,
+    repository: str,
+    spellings: list[str],
+    platforms: list[str],
+    size: int,
+    resolved_digest: str = "",
+) -> dict[str, Any]:
+    """One image in images.json (the same order as index.json's entries).
+
+    `reference` is the image as listed (index.json's ref.name); `digest` the manifest or index
+    the bundle holds (the resolved digest, or a new index when the app keeps only some
+    platforms; then `resolved_digest` is the release's); `repository` the path the image
+    takes in the customer's registry below its namespace (`acme/api`, `library/nginx`);
+    `spellings` every name the release's manifests use for it, without tag or digest (what a
+    kustomization's `images:` entries match); `size` of every blob of the image together.
+    """
+    return {
+        "reference": reference,
+        "source": source,
+        "name": name,
+        "tag": tag,
+        "digest": digest,
+        "resolvedDigest": resolved_digest or digest,
+        "mediaType": media_type,
+        "repository": repository,
+        "spellings": spellings,
+        "platforms": platforms,
+        "size": size,
+    }
+
+
+def images_document(*, app: str, sequence: int, version: str, images: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "app": app,
+        "release": {"sequence": sequence, "version": version},
+        "images": images,
+    }
+
+
 # --- signing (the portal) ---------------------------------------------------------------------
 
 

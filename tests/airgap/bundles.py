@@ -52,16 +52,16 @@ def write_bundle(
                 }
             )
             name, _, tag = reference.rpartition(":")
+            host, _, repository = name.partition("/")
             listed.append(
-                {"reference": reference, "source": "public", "name": name, "tag": tag, "digest": image.digest,
-                 "platforms": list(image.platforms) or ["linux/amd64"], "size": size}
+                fmt.image_entry(
+                    reference=reference, source="public", name=name, tag=tag, digest=image.digest,
+                    media_type=image.media_type, repository=repository, spellings=[name],
+                    platforms=list(image.platforms) or ["linux/amd64"], size=size,
+                )
             )  # fmt: skip
         writer.add_json(fmt.INDEX, {"schemaVersion": 2, "mediaType": fmt.OCI_INDEX, "manifests": entries})
-        writer.add_json(
-            fmt.IMAGES,
-            {"apiVersion": fmt.API_VERSION, "kind": fmt.KIND, "app": app,
-             "release": {"sequence": sequence, "version": ""}, "images": listed},
-        )  # fmt: skip
+        writer.add_json(fmt.IMAGES, fmt.images_document(app=app, sequence=sequence, version="", images=listed))
         for file_path, content in sorted((files or {}).items()):
             writer.add_bytes(fmt.INSTALL + file_path, content.encode())
         writer.finish(signing_key)
