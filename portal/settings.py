@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "licenses",
     "registries",
     "delivery",
+    "insights",
 ]
 
 MIDDLEWARE = [

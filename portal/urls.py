@@ -5,6 +5,8 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import views as accounts_api
 from delivery import api as delivery_api
+from insights import api as insights_api
+from insights import views as insights_views
 from licenses.api import licenses as license_api
 from licenses.api import releases as release_api
 from licenses.api import views as licenses_api
@@ -46,6 +48,7 @@ api_urls = [
         release_api.RepositoryRulesView.as_view(),
         name="app-repository-rules",
     ),
+    re_path(r"^analytics/pulls/?$", insights_api.pull_analytics, name="pull-analytics"),
     re_path(r"^health/?$", views.health_detail, name="health"),
     re_path(r"^license-signing-key/?$", license_api.license_signing_key, name="license-signing-key"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
@@ -66,7 +69,7 @@ api_urls = [
 ]
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", insights_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("", include("delivery.proxy.urls")),
     path("api/v1/", include((api_urls, "api"))),
@@ -75,6 +78,7 @@ urlpatterns = [
     path("", include("licenses.urls")),
     path("", include("delivery.urls")),
     path("", include("registries.urls")),
+    path("", include("insights.urls")),
 ]
 
 handler404 = "portal.views.not_found"

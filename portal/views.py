@@ -7,7 +7,7 @@ import sys
 import psycopg
 from django.db import Error as DjangoDatabaseError
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.template import loader
 from django.views import defaults
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -17,10 +17,6 @@ from rest_framework.response import Response
 
 from portal.health import health_checks
 from portal.ocierrors import oci_error
-
-
-def home(request):
-    return redirect("licenses:app-list" if request.user.is_authenticated else "accounts:login")
 
 
 def healthz(request):

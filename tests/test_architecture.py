@@ -18,6 +18,7 @@ LAYERS = {
     "licenses": 3,  # the vendor's catalogue
     "registries": 4,
     "delivery": 5,  # customer-facing
+    "insights": 6,  # what the vendor sees across everything: dashboard, pull analytics
 }
 # The composition root wires every layer together and nothing imports it.
 WIRING = {"portal.urls", "portal.asgi", "portal.celery"}
