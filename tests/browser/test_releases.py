@@ -52,7 +52,7 @@ def test_upload_a_folder_with_subfolders_see_lint_errors_then_the_release_resolv
     page.get_by_label("Email").fill("admin@acme.test")
     page.get_by_label("Password").fill(factories.PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/apps/")
+    page.get_by_role("heading", name="Dashboard").wait_for()  # a login lands on the dashboard
     page.goto(f"/apps/{app.slug}/")
     page.locator("#releases").get_by_role("link", name="Releases").click()
     assert page.get_by_role("heading", name="No releases yet").is_visible()
