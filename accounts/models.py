@@ -181,6 +181,7 @@ class AuditEvent(models.Model):
     action = models.CharField(max_length=64)
     target = models.CharField(max_length=255)
     detail = models.JSONField(default=dict, blank=True)
+    address = models.GenericIPAddressField(null=True, blank=True)  # where the request came from
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

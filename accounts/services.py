@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from accounts import lockout
 from accounts.access import SERVICE_ACCESS_ROLE, Actor, Perm
 from accounts.models import ApiToken, Invite, Membership, PasswordReset, Role, Team, TokenAccess, TokenKind, User
+from portal.requestcontext import client_address
 
 TOKEN_PREFIXES = {TokenKind.USER: "vpu_", TokenKind.SERVICE: "vps_"}
 DISPLAY_PREFIX_LENGTH = 12
@@ -467,4 +468,7 @@ def token_authenticate(secret: str) -> Actor | None:
 def audit(*, actor: Actor, action: str, target: str, **detail) -> None:
     from accounts.models import AuditEvent
 
-    AuditEvent.objects.create(team=actor.team, actor=actor.label, action=action, target=target, detail=detail)
+    AuditEvent.objects.create(
+        team=actor.team, actor=actor.label, action=action, target=target, detail=detail,
+        address=client_address() or None,
+    )  # fmt: skip

@@ -102,5 +102,5 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = ["id", "created_at", "actor", "action", "target", "detail"]
+        fields = ["id", "created_at", "actor", "action", "target", "detail", "address"]
         read_only_fields = fields

@@ -21,6 +21,7 @@ AUDIT_COLUMNS = [
     Column("ACTION", "action"),
     Column("TARGET", "target"),
     Column("DETAILS", _summary),
+    Column("FROM", lambda e: e.get("address") or "portal"),
 ]
 
 

@@ -36,7 +36,7 @@ def test_admin_sees_the_teams_events_newest_first_with_who_did_them_in_the_api(a
     assert ("admin@acme.test", "app.create", "billing") in mine
     assert "license.revoke" in [action for _, action, _ in mine]
     assert ("admin@acme.test", "token.create", "laptop") in mine
-    assert set(rows[0]) == {"id", "created_at", "actor", "action", "target", "detail"}
+    assert set(rows[0]) == {"id", "created_at", "actor", "action", "target", "detail", "address"}
     stamps = [r["created_at"] for r in rows]
     assert stamps == sorted(stamps, reverse=True)
     assert (
@@ -141,3 +141,21 @@ def test_a_registry_password_never_shows_in_the_audit_api(admin_api, actor):
     body = admin_api.get(API, {"action": "registry."}).content.decode()
     assert "registry.create" in body and "registry.update" in body
     assert created not in body and changed not in body
+
+
+def test_each_event_says_where_the_request_came_from(admin_client, admin_api, app):
+    """From where: the client's address for pages and the API; a job on the server has none."""
+    admin_client.post(reverse("licenses:license-create"), {"app": app.slug, "customer_name": "Hooli", "type": "paid"}, REMOTE_ADDR="203.0.113.7")  # fmt: skip
+    admin_api.post("/api/v1/tokens/", {"name": "ci"}, format="json", REMOTE_ADDR="198.51.100.9")
+    events = {}
+    for row in admin_api.get(API).json()["results"]:  # newest first: keep each action's newest
+        events.setdefault(row["action"], row)
+    assert events["license.create"]["address"] == "203.0.113.7"
+    assert events["token.create"]["address"] == "198.51.100.9"
+    page = admin_client.get(reverse("accounts:audit")).content.decode()
+    assert "<code>203.0.113.7</code>" in page
+
+
+def test_an_event_outside_a_request_has_no_address(actor):
+    licenses.app_create(actor=actor, name="Offline")
+    assert AuditEvent.objects.get(action="app.create", target="offline").address is None

@@ -21,7 +21,7 @@ def test_audit_ls_lists_the_teams_events_filtered_by_action_prefix(portal, actor
     table = portal("audit", "ls", "--since", "2000-01-01")
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["WHEN", "WHO", "ACTION", "TARGET", "DETAILS"]
+    assert lines[0].split() == ["WHEN", "WHO", "ACTION", "TARGET", "DETAILS", "FROM"]
     assert any("token.create" in line and "laptop" in line for line in lines)
     assert lines.index(next(x for x in lines if "token.create" in x and "laptop" in x)) < lines.index(
         next(x for x in lines if "app.create" in x)
