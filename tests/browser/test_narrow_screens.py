@@ -84,6 +84,10 @@ def test_no_page_a_vendor_uses_scrolls_sideways(page, screenshot, live_server, t
         ("license-new", "/licenses/new/"),
         ("team", "/team/"),
         ("tokens", "/tokens/"),
+        ("audit", "/team/audit/"),
+        ("password", "/account/password/"),
+        ("dashboard", "/"),
+        ("analytics", "/analytics/"),
     ]
     for name, url in pages:
         page.goto(url)
