@@ -31,8 +31,10 @@ def write_bundle(
     files: dict[str, str] | None = None,
     app: str = "acme",
     sequence: int = 1,
+    facts: dict[str, dict] | None = None,
 ) -> Path:
-    """A signed bundle at `path` holding each (reference, image) and the install `files`."""
+    """A signed bundle at `path` holding each (reference, image) and the install `files`;
+    `facts` replaces images.json fields of an image, by reference (its spellings, repository…)."""
     with open(path, "wb") as out:
         writer = BundleWriter(out, mtime=0)
         writer.add_json(fmt.OCI_LAYOUT, {"imageLayoutVersion": fmt.LAYOUT_VERSION})
@@ -58,7 +60,7 @@ def write_bundle(
                     reference=reference, source="public", name=name, tag=tag, digest=image.digest,
                     media_type=image.media_type, repository=repository, spellings=[name],
                     platforms=list(image.platforms) or ["linux/amd64"], size=size,
-                )
+                ) | (facts or {}).get(reference, {})
             )  # fmt: skip
         writer.add_json(fmt.INDEX, {"schemaVersion": 2, "mediaType": fmt.OCI_INDEX, "manifests": entries})
         writer.add_json(fmt.IMAGES, fmt.images_document(app=app, sequence=sequence, version="", images=listed))
