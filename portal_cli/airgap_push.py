@@ -255,19 +255,20 @@ class Registry:
 
     def _fail(self, response: httpx.Response, name: str, doing: str) -> PushError:
         code, message = _oci_error(response)
-        said = f"{code}: {message}" if code else f"HTTP {response.status_code}"
+        said = f"{code}: {message}" if code else f"HTTP {response.status_code}"  # message ends with the status
+        _, challenge = _challenge(response.headers.get("WWW-Authenticate", ""))
+        if response.status_code == 403 or code == "DENIED" or challenge.get("error") == "insufficient_scope":
+            return PushError(
+                f"the registry {self.host} denied {self.who} permission to push to {name} while {doing} ({said})"
+            )
         if response.status_code == 401 and not self.username:
             return PushError(
                 f"the registry {self.host} needs credentials to push to {name}: "
                 "pass --dest-creds USER:PASS or --dest-creds-stdin"
             )
         if response.status_code == 401:
-            return PushError(f"the registry {self.host} refused {self.who} while {doing} to {name} ({said})")
-        if response.status_code == 403 or code == "DENIED":
-            return PushError(
-                f"the registry {self.host} denied {self.who} permission to push to {name} while {doing} ({said})"
-            )
-        return PushError(f"the registry {self.host} refused {doing} to {name}: {said}")
+            return PushError(f"the registry {self.host} refused {self.who} while {doing} in {name} ({said})")
+        return PushError(f"the registry {self.host} refused {doing} in {name}: {said}")
 
     def has_blob(self, name: str, digest: str) -> bool:
         response = self._request("HEAD", f"/v2/{name}/blobs/{digest}", name)
@@ -354,12 +355,15 @@ def _challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 def _oci_error(response: httpx.Response) -> tuple[str, str]:
+    """(code, message and detail) of an OCI error answer, ("", "") for another body."""
     try:
-        errors = response.json().get("errors") or []
-        first = errors[0]
-        return str(first.get("code", "")), str(first.get("message", ""))
+        first = (response.json().get("errors") or [])[0]
+        code, message, detail = first.get("code", ""), first.get("message", ""), first.get("detail")
     except (ValueError, AttributeError, IndexError, TypeError, KeyError):
         return "", ""
+    if isinstance(detail, str) and detail:
+        message = f"{message}: {detail}" if message else detail
+    return str(code), f"{message} (HTTP {response.status_code})"
 
 
 def _reason(error: httpx.TransportError) -> str:

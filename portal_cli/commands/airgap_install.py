@@ -65,7 +65,7 @@ IMAGE_COLUMNS = [
     Column("SIZE", lambda r: human(r["size"]) if r.get("size") is not None else None),
 ]
 SUMMARY_FIELDS = [
-    Column("valid", lambda s: f"yes: signed by the portal's key {s['key_id']}"),
+    Column("valid", lambda s: "yes: complete, undamaged, signed by the portal's key"),
     Column("app", "app"),
     Column("release", "release"),
     Column("images", lambda s: len(s["images"])),
