@@ -427,7 +427,9 @@ def push_bundle(
                 if registry.has_manifest(name, digest):
                     report.manifests_skipped += 1
                 else:
-                    registry.put_manifest(name, digest, reader.read(fmt.blob_path(digest)), media_type)
+                    registry.put_manifest(
+                        name, digest, reader.read(fmt.blob_path(digest), limit=fmt.MAX_MANIFEST), media_type
+                    )
                     report.manifests_pushed += 1
             elif registry.has_blob(name, digest):
                 report.blobs_skipped += 1
@@ -439,7 +441,9 @@ def push_bundle(
                 if size > chunk_size:
                     progress(f"  blob {digest[:19]}… {human(size)} pushed")
         if tag:
-            registry.put_manifest(name, tag, reader.read(fmt.blob_path(image.digest)), image.media_type)
+            registry.put_manifest(
+                name, tag, reader.read(fmt.blob_path(image.digest), limit=fmt.MAX_MANIFEST), image.media_type
+            )
         progress(
             f"  blobs: {report.blobs_pushed} pushed ({human(report.bytes_pushed)}), {report.blobs_skipped} already there;"
             f" manifests: {report.manifests_pushed} pushed, {report.manifests_skipped} already there"

@@ -183,6 +183,9 @@ def test_push_stores_every_image_by_digest_and_by_its_tag(bundle, layouts, custo
     assert report["bytes_pushed"] == sum(i["bytes_pushed"] for i in report["images"]) > 0
     assert "image 1/3: quay.io/acme/api:1.0.0 → " in result.stderr and "image 3/3: " in result.stderr
     assert "its signature was not checked: pass --public-key" in result.stderr
+    requests = [line for line in registry.log_tail(10_000).splitlines() if '"portal-cli/' in line]
+    assert not [line for line in requests if '"PATCH ' in line], "small blobs go up in one PUT each"
+    assert len([line for line in requests if '"PUT ' in line and "digest=sha256:" in line]) == 11
 
 
 def test_a_second_push_skips_every_blob_and_manifest(bundle, customer_registry):
@@ -437,5 +440,7 @@ def test_a_large_layer_is_pushed_in_chunks_with_flat_memory(customer_registry, t
     assert f"blob {big.layer_digests[0][:19]}… 9" in result.stderr, "a large blob's progress line"
     peak = int(result.stderr.rsplit("maxrss ", 1)[1]) * 1024
     assert peak < size * 0.8, f"peak RSS {peak / 2**20:.0f} MiB for a {size / 2**20:.0f} MiB layer"
+    patches = [line for line in registry.log_tail(10_000).splitlines() if '"PATCH /v2/acme/big/blobs/uploads/' in line]
+    assert len(patches) == -(-size // (16 * 1024 * 1024)), "one PATCH per 16 MiB chunk"
     raw = skopeo_raw(f"{registry.netloc}/acme/big@{big.digest}", None)
     assert sha256(raw) == big.digest
