@@ -38,13 +38,12 @@ from delivery.selectors import proxy_image_name
 from licenses import releases
 from licenses.imagerefs import parse_reference
 from licenses.models import ImageSource, License, Release, Visibility
-from licenses.release_spec import is_settings
-from licenses.yamldocs import YAMLSyntaxError, load_documents
+from portal_cli import kitfiles
+from portal_cli.kitfiles import split_manifests
 
 # A Secret's name is a DNS-1123 subdomain: lowercase alphanumerics, `-` and `.`, at most 253.
 SECRET_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 SECRET_NAME_MAX = 253
-CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
 # Workloads of current API versions and where their pod spec sits; kustomize merges each
 # patch's imagePullSecrets by name into what the manifest already lists.
 # (Selectors are anchored regular expressions; each patch is one pass over every resource.)
@@ -57,9 +56,6 @@ WORKLOAD_TARGETS = (
     ({"version": "v1", "kind": "Pod"}, ()),  # no group: an empty one would match any, and only core has Pods
 )
 KIT_PATH = "/customer/v1/install-kit.tar.gz"
-
-
-_Loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
@@ -118,17 +114,6 @@ class KitSpec:
 # --- image references ----------------------------------------------------------------------
 
 
-def split_reference(reference: str) -> tuple[str, str, str]:
-    """(name, tag, digest) of an image reference as a manifest writes it."""
-    name, _, digest = reference.partition("@")
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    tag = ""
-    if colon > slash:
-        name, tag = name[:colon], name[colon + 1 :]
-    return name, tag, digest
-
-
 def location(name: str) -> tuple[str, str]:
     """(host, repository) a name pulls from, as ReleaseImage stores them (`redis` is
     index.docker.io/library/redis); ("", "") for what is not an image name."""
@@ -136,113 +121,21 @@ def location(name: str) -> tuple[str, str]:
     return ref.location if ref is not None else ("", "")
 
 
-def image_names(data: object, found: set[str]) -> None:
-    """Add to `found` the name (no tag or digest) of every container image in a document,
-    wherever its containers are (kustomize rewrites them anywhere, custom resources too)."""
-    stack = [data]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in CONTAINER_KEYS and isinstance(value, list):
-                    for container in value:
-                        image = container.get("image") if isinstance(container, dict) else None
-                        if isinstance(image, str) and image.strip():
-                            found.add(split_reference(image.strip())[0])
-                if isinstance(value, dict | list):
-                    stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(item for item in node if isinstance(item, dict | list))
-
-
 def image_entries(spec: KitSpec, names: set[str]) -> list[dict]:
-    """Kustomize `images:` entries sending each private external image to the proxy: one per
-    spelling of it in `names`, the names the manifests use (each entry is one more pass of
-    kustomize over every resource, so none for names nobody writes). A digest goes with it
-    when every listing of that image pins the same one."""
-    private: dict[tuple[str, str], set[str]] = {}
-    for image in spec.images:
-        if image.private_external:
-            private.setdefault((image.host, image.repository), set()).add(image.digest)
+    """Kustomize `images:` entries sending each private external image to the proxy, one per
+    spelling of it in `names`, the names the manifests use (portal_cli/kitfiles.py)."""
     spellings: dict[tuple[str, str], set[str]] = {}
     for name in names:
-        key = location(name)
-        if key in private:
-            spellings.setdefault(key, set()).add(name)
-    entries = []
-    for (host, repository), digests in sorted(private.items()):
-        new_name = proxy_image_name(spec.proxy_host, spec.app_slug, host, repository)
-        digest = next(iter(digests)) if len(digests) == 1 else ""
-        for name in sorted(spellings.get((host, repository), ())):
-            entry = {"name": name, "newName": new_name}
-            if digest:
-                entry["digest"] = digest
-            entries.append(entry)
-    return entries
+        spellings.setdefault(location(name), set()).add(name)
+    return kitfiles.image_entries(
+        ((image.host, image.repository), proxy_image_name(spec.proxy_host, spec.app_slug, image.host, image.repository),
+         spellings.get((image.host, image.repository), ()), image.digest)
+        for image in spec.images
+        if image.private_external
+    )  # fmt: skip
 
 
 # --- the files -----------------------------------------------------------------------------
-
-
-def split_manifests(files: dict[str, str]) -> tuple[dict[str, str], set[str]]:
-    """The files to apply (path → text; the settings document left out) and every container
-    image name they use. Files passed the lint on upload; one that no longer parses is kept
-    as it is and kubectl names its error."""
-    manifests: dict[str, str] = {}
-    names: set[str] = set()
-    for path, text in sorted(files.items()):
-        if "image" not in text and "additionalNamespaces" not in text:
-            manifests[path] = text  # no containers, no settings: nothing to read
-            continue
-        try:
-            documents = _documents(text)
-        except YAMLSyntaxError:
-            manifests[path] = text
-            continue
-        settings = 0
-        for data in documents:
-            if is_settings(data):
-                settings += 1
-            else:
-                image_names(data, names)
-        if not settings:
-            manifests[path] = text
-        elif settings < len(documents):
-            manifests[path] = _without_settings(text)
-    return manifests, names
-
-
-def _documents(text: str) -> list[object]:
-    """A file's non-empty documents, every scalar a string. libyaml's base loader, without the
-    line numbers findings need, parses a release ~30% faster than load_documents; a text that
-    might hold an alias goes through load_documents, which refuses them (the lint did on
-    upload, so this is defence in depth)."""
-    if "&" in text or "*" in text:
-        return [doc.data for doc in load_documents(text, strings=True)]
-    try:
-        return [data for data in yaml.load_all(text, Loader=_Loader) if data is not None]
-    except yaml.YAMLError as e:
-        raise YAMLSyntaxError(str(e).splitlines()[0] if str(e) else type(e).__name__, None) from None
-
-
-def _without_settings(text: str) -> str:
-    """A file's text without its settings document (the app's settings sharing a file with
-    manifests): cut at the `---` lines, each piece judged on its own."""
-    pieces: list[list[str]] = [[]]
-    for line in text.splitlines(keepends=True):
-        if line.startswith("---") and (len(line) == 3 or line[3] in " \t\r\n"):
-            pieces.append([])
-        pieces[-1].append(line)
-    kept = []
-    for piece in pieces:
-        chunk = "".join(piece)
-        try:
-            documents = _documents(chunk)
-        except YAMLSyntaxError:
-            documents = []
-        if not any(is_settings(data) for data in documents):
-            kept.append(chunk)
-    return "".join(kept)
 
 
 def workload_patches(secret_name: str) -> list[dict]:

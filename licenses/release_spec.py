@@ -22,8 +22,8 @@ from licenses.findings import Finding
 from licenses.models import ImageSource
 from licenses.yamldocs import LineDict, YAMLSyntaxError, load_documents
 from portal import ocispec
+from portal_cli.kitfiles import is_settings  # the one rule, shared with the CLI
 
-SETTINGS_KEYS = ("images", "additionalNamespaces")
 NAMESPACE_MAX = 63
 
 
@@ -42,10 +42,6 @@ class Settings:
     file: str = ""  # where they were found ("" when the release has none)
     images: list[ImageSpec] = field(default_factory=list)
     additional_namespaces: list[str] = field(default_factory=list)
-
-
-def is_settings(data: object) -> bool:
-    return isinstance(data, dict) and "kind" not in data and any(key in data for key in SETTINGS_KEYS)
 
 
 def split_host(name: str) -> tuple[str, str]:

@@ -223,7 +223,7 @@ class BundleImage:
 
 @dataclass
 class VerifiedBundle:
-    key_id: str
+    key_id: str  # "" when the signature was not checked
     images: list[BundleImage]
     blobs: int
     files: list[str]  # install/… paths
@@ -361,14 +361,17 @@ def walk(reader: BundleReader, digest: str, media_type: str, size: int) -> Itera
     yield digest, media_type, size
 
 
-def verify_bundle(path: str, public_key: Ed25519PublicKey) -> VerifiedBundle:
-    """Check a bundle completely (see the module docstring); BundleError says what is wrong."""
+def verify_bundle(path: str, public_key: Ed25519PublicKey | None) -> VerifiedBundle:
+    """Check a bundle completely (see the module docstring); BundleError says what is wrong.
+
+    Without `public_key` everything but the signature is checked (key_id is ""): that proves
+    the bundle arrived whole, not who made it."""
     with BundleReader(path) as reader:
         for required in (OCI_LAYOUT, INDEX, IMAGES, SUMS, SIGNATURE):
             if required not in reader.members:
                 raise BundleError(f"the bundle has no {required}: it is incomplete or not an air-gap bundle")
         sums = reader.read(SUMS)
-        key = check_signature(sums, reader.read(SIGNATURE, limit=4096), public_key)
+        key = check_signature(sums, reader.read(SIGNATURE, limit=4096), public_key) if public_key else ""
         listed = parse_sums(sums)
         present = set(reader.members) - {SUMS, SIGNATURE}
         if missing := sorted(set(listed) - present):

@@ -3,9 +3,13 @@ tests/realparts/images.py, through the portal's own writer (delivery/airgap/layo
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from delivery.airgap.layout import BundleWriter
@@ -31,14 +35,17 @@ def write_bundle(
     files: dict[str, str] | None = None,
     app: str = "acme",
     sequence: int = 1,
+    facts: dict[str, dict] | None = None,
 ) -> Path:
-    """A signed bundle at `path` holding each (reference, image) and the install `files`."""
+    """A signed bundle at `path` holding each (reference, image) and the install `files`;
+    `facts` replaces images.json fields of an image, by reference (its spellings, repository…)."""
     with open(path, "wb") as out:
         writer = BundleWriter(out, mtime=0)
         writer.add_json(fmt.OCI_LAYOUT, {"imageLayoutVersion": fmt.LAYOUT_VERSION})
         entries, listed = [], []
         for reference, image in images:
-            for digest in _walk(image.directory, image.digest, image.media_type):
+            needed = dict.fromkeys(_walk(image.directory, image.digest, image.media_type))
+            for digest in needed:
                 name = fmt.blob_path(digest)
                 if not writer.has(name):
                     writer.add_file(name, image.directory / name)
@@ -57,8 +64,9 @@ def write_bundle(
                 fmt.image_entry(
                     reference=reference, source="public", name=name, tag=tag, digest=image.digest,
                     media_type=image.media_type, repository=repository, spellings=[name],
-                    platforms=list(image.platforms) or ["linux/amd64"], size=size,
-                )
+                    platforms=list(image.platforms) or ["linux/amd64"],
+                    size=sum((image.directory / fmt.blob_path(d)).stat().st_size for d in needed),
+                ) | (facts or {}).get(reference, {})
             )  # fmt: skip
         writer.add_json(fmt.INDEX, {"schemaVersion": 2, "mediaType": fmt.OCI_INDEX, "manifests": entries})
         writer.add_json(fmt.IMAGES, fmt.images_document(app=app, sequence=sequence, version="", images=listed))
@@ -66,3 +74,21 @@ def write_bundle(
             writer.add_bytes(fmt.INSTALL + file_path, content.encode())
         writer.finish(signing_key)
     return path
+
+
+def pem(key: Ed25519PrivateKey, path: Path) -> Path:
+    """The key's public half as a PEM file at `path`."""
+    path.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return path
+
+
+def rewrite(source: Path, target: Path, change: Callable[[str, bytes], bytes]) -> Path:
+    """A copy of a bundle with `change(name, data)` applied to each member's bytes."""
+    with tarfile.open(source) as src, tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as dst:
+        for member in src.getmembers():
+            data = change(member.name, src.extractfile(member).read())
+            member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    return target

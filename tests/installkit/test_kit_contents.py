@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 
 from delivery import installkit
 from delivery.installkit import KitImage, KitSpec
+from portal_cli import kitfiles
 from tests.installkit import kits
 
 PROXY = "portal.example.test:8443"
@@ -317,7 +318,7 @@ def test_no_parameters_mean_the_defaults():
     ],
 )
 def test_image_references_split_into_name_tag_and_digest(reference, expected):
-    assert installkit.split_reference(reference) == expected
+    assert kitfiles.split_reference(reference) == expected
 
 
 @pytest.mark.parametrize(
