@@ -18,6 +18,7 @@ from licenses.models import Release, ReleaseStatus
 from portal_cli import bundleformat as fmt
 from registries import release_resolve
 from tests.realparts.images import LayoutImage, build_image, push
+from tests.registries.conftest import ecr_basic_registry, gcr_token_registry  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

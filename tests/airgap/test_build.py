@@ -211,9 +211,7 @@ def test_refused_credentials_fail_the_build_in_resolvings_words(actor, app, airg
     bundle = build(actor, release)
 
     assert bundle.status == BundleStatus.FAILED
-    assert bundle.error.startswith(
-        f"basic/acme/api:1.0.0: {basic_registry.url} refused registry “basic”'s credentials"
-    )
+    assert bundle.error.startswith(f"basic/acme/api:1.0.0: {basic_registry.url} refused registry “basic”'s credentials")
     assert "changed-since" not in bundle.error
 
 
@@ -246,7 +244,9 @@ def test_a_blob_that_does_not_match_its_digest_fails_the_build_as_a_digest_misma
     assert bundle.status == BundleStatus.FAILED
     assert bundle.error.startswith(f"{server.netloc}/acme/api:1.0.0: digest mismatch: ")
     staged = airgap / "work" / f"bundle-{bundle.pk}" / "blobs" / "sha256"
-    assert sorted(p.name for p in staged.iterdir()) == sorted([layout.digest.split(":")[1], config.split(":")[1]]), bundle.error
+    assert sorted(p.name for p in staged.iterdir()) == sorted([layout.digest.split(":")[1], config.split(":")[1]]), (
+        bundle.error
+    )
 
 
 @pytest.mark.django_db
