@@ -16,6 +16,7 @@ import asyncio
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -135,8 +136,15 @@ def _build(bundle: AirgapBundle, *, final: bool) -> AirgapBundle:
     stage = fetch.Stage(Path(settings.AIRGAP_WORK_DIR) / f"bundle-{bundle.pk}")
     progress = fetch.Progress()
     try:
+        started = time.monotonic()
         plans = _fetch_all(bundle, release, images, stage, progress)
+        fetched = time.monotonic()
         key, sha256, size = _write_and_store(release, images, plans, stage)
+        logger.info(
+            "air-gap bundle %s: %s bytes fetched (%s reused) in %.1f s, written and stored in %.1f s",
+            bundle.pk, progress.bytes_done - progress.bytes_reused, progress.bytes_reused, fetched - started,
+            time.monotonic() - fetched,
+        )  # fmt: skip
     except _Failure as failure:
         _save_progress(bundle.pk, progress)
         return _failed(bundle, failure, final=final)
@@ -279,7 +287,8 @@ def _write_and_store(
             for image, plan in zip(images, plans, strict=True):
                 for digest in (*plan.manifests, *plan.blobs):
                     if not writer.has(fmt.blob_path(digest)):
-                        writer.add_file(fmt.blob_path(digest), stage.path(digest))
+                        # Staged only once its digest checked out: the hash is its name.
+                        writer.add_file(fmt.blob_path(digest), stage.path(digest), sha256=digest.split(":", 1)[1])
                 entries.append(
                     {
                         "mediaType": plan.media_type,
@@ -298,7 +307,7 @@ def _write_and_store(
                 writer.add_bytes(fmt.INSTALL + path, content.encode())
             sha256, size = writer.finish(signing_key())
         key = bundle_key(release.app.team_id, release.pk)
-        bundle_store().put_file(key, tar)
+        bundle_store().put_file(key, tar, move=True)
     except OSError as e:
         raise _Failure(f"The bundle could not be written in the work folder ({e.strerror}).") from None
     except StorageError as e:
