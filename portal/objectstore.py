@@ -38,7 +38,7 @@ class Stat:
 class ObjectStore(Protocol):
     kind: str  # "file" or "s3"
 
-    def put_file(self, key: str, path: Path) -> None: ...
+    def put_file(self, key: str, path: Path, *, move: bool = False) -> None: ...
 
     def stat(self, key: str) -> Stat | None: ...
 
@@ -69,9 +69,17 @@ class FileStore:
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, *, move: bool = False) -> None:
+        """Copy `path` in; with `move` (the caller no longer needs it) rename it in when it is on
+        the same file system: writing a large file a second time is what took the time."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if move:
+            try:
+                os.replace(path, target)
+                return
+            except OSError:
+                pass  # another file system: copied below
         partial = target.with_name(target.name + ".partial")
         try:
             shutil.copyfile(path, partial)
@@ -145,7 +153,7 @@ class S3Store:
     def _error(self, what: str, key: str, e: Exception) -> StorageError:
         return StorageError(f"bucket {self.bucket}: {what} {self._name(key)} failed: {_describe(e)}")
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, *, move: bool = False) -> None:
         try:
             self.client.upload_file(str(path), self.bucket, self._name(key))
         except Exception as e:  # boto3 raises many kinds; every one is "could not write"

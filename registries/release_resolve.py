@@ -5,6 +5,8 @@ ends `ready` (no errors) or `failed`.
 
 The database is read and written on the calling thread only; the registry calls run on a few
 threads of their own (one event loop and one guarded client per image), each under a deadline.
+Where and with which login each image is asked for comes from image_access.py, shared with the
+air-gap build.
 """
 
 from __future__ import annotations
@@ -15,18 +17,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
-from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Actor
 from accounts.services import audit
 from licenses import signals
 from licenses.models import (
     FindingLevel,
-    ImageSource,
     Release,
     ReleaseFinding,
     ReleaseImage,
@@ -34,23 +33,27 @@ from licenses.models import (
     Visibility,
 )
 from licenses.release_spec import read_settings
-from portal import crypto, ocispec
-from portal.outbound.addresses import GuardPolicy, parse_ip_literal
 from portal.outbound.errors import ErrorCategory, RegistryError
-from registries import services
+from registries import image_access
 from registries.clients import oci
 from registries.clients.distribution import AsyncPrivateRegistry, PrivateRegistry
-from registries.models import ExternalRegistry
+from registries.image_access import (
+    CREDENTIALS_REJECTED,
+    DIGEST_MISMATCH,
+    IMAGE_NOT_FOUND,
+    INVALID_MANIFEST,
+    UPSTREAM_UNREACHABLE,
+    Problem,
+    Target,
+    explain,
+    problem_of,
+    with_fresh_token,
+)
 
 logger = logging.getLogger(__name__)
 
 # The findings resolving writes (all errors, each about one image). A new run deletes these
 # and only these: the lint's findings, written at upload, stay.
-IMAGE_NOT_FOUND = "image-not-found"
-CREDENTIALS_REJECTED = "credentials-rejected"
-UPSTREAM_UNREACHABLE = "upstream-unreachable"
-DIGEST_MISMATCH = "digest-mismatch"
-INVALID_MANIFEST = "invalid-manifest"
 RESOLVE_RULES = (IMAGE_NOT_FOUND, CREDENTIALS_REJECTED, UPSTREAM_UNREACHABLE, DIGEST_MISMATCH, INVALID_MANIFEST)
 
 # Images looked up at once, and how long one may take (anonymous try, login, manifests and
@@ -66,57 +69,6 @@ GIVE_UP_AFTER = timedelta(days=1)
 # One run per release at a time: a sweep's duplicate finds the lock taken and returns.
 LOCK_SECONDS = 30 * 60
 ACTOR = "release resolver"
-
-_RULES = {
-    ErrorCategory.MANIFEST_UNKNOWN: IMAGE_NOT_FOUND,
-    ErrorCategory.REPOSITORY_UNKNOWN: IMAGE_NOT_FOUND,
-    ErrorCategory.BLOB_UNKNOWN: IMAGE_NOT_FOUND,
-    ErrorCategory.UNAUTHORIZED: CREDENTIALS_REJECTED,
-    ErrorCategory.FORBIDDEN: CREDENTIALS_REJECTED,
-    ErrorCategory.REALM_NOT_ALLOWED: CREDENTIALS_REJECTED,
-    ErrorCategory.INVALID_RESPONSE: INVALID_MANIFEST,
-}
-TRANSIENT = frozenset(
-    {
-        ErrorCategory.DNS,
-        ErrorCategory.CONNECT,
-        ErrorCategory.TIMEOUT,
-        ErrorCategory.RATE_LIMITED,
-        ErrorCategory.UPSTREAM_ERROR,
-        ErrorCategory.BUSY,
-    }
-)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A failure known before or after asking the registry, as a finding will say it."""
-
-    rule: str
-    message: str
-    transient: bool = False
-    retry_after: int | None = None
-
-
-@dataclass(frozen=True)
-class Target:
-    """One image to look up, prepared on the calling thread (rows, credentials)."""
-
-    image_id: int
-    label: str  # the reference as listed, for messages
-    source: str
-    repository: str = ""
-    reference: str = ""
-    endpoint: oci.Endpoint | None = None  # None: the private registry at private_url
-    private_url: str = ""
-    username: str = ""
-    password: str = ""
-    realm_hosts: tuple[str, ...] = ()
-    registry_id: int | None = None
-    problem: Problem | None = None  # known without asking (no such registry, unreadable secret)
-
-    def __repr__(self) -> str:
-        return f"Target({self.label!r}, {self.source!r})"
 
 
 @dataclass(frozen=True)
@@ -212,7 +164,7 @@ def _resolve(release: Release, *, final: bool) -> ResolveResult:
         ReleaseFinding.objects.filter(release=release, rule__in=RESOLVE_RULES).delete()
         release.images.update(resolved_digest="", media_type="", platforms=[], size=None, visibility="")
     where = _where_listed(release, images)
-    targets = _targets(release, images)
+    targets = image_access.targets(release.app.team, images)
     problems: list[Problem] = []
     retried: set[int] = set()  # registries whose minted token was refreshed in this run
     with ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix=f"resolve-{release.pk}") as pool:
@@ -227,7 +179,7 @@ def _resolve(release: Release, *, final: bool) -> ResolveResult:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 outcome = future.result()
-                again = _with_fresh_token(outcome, retried)
+                again = with_fresh_token(outcome.target, outcome.error, retried)
                 if again is not None:
                     pending.add(pool.submit(_look_up, again))
                     continue
@@ -267,121 +219,6 @@ def _where_listed(release: Release, images: list[ReleaseImage]) -> dict[int, tup
     if len(specs.images) != len(images):
         return {}
     return {image.pk: (spec.file, spec.line) for image, spec in zip(images, specs.images, strict=True)}
-
-
-# --- what to ask where -----------------------------------------------------------------------
-
-
-def _targets(release: Release, images: list[ReleaseImage]) -> list[Target]:
-    registries = {r.name: r for r in release.app.team.registries.all()}
-    logins: dict[str, tuple[services.Credentials | None, Problem | None]] = {}
-    policy = GuardPolicy.from_settings()
-    targets = []
-    for image in images:
-        label = _listed(image)
-        if image.source == ImageSource.PRIVATE:
-            reference = image.tag or image.digest
-            targets.append(
-                Target(image.pk, label, image.source, image.repository, reference, private_url=settings.REGISTRY_URL)
-            )
-            continue
-        registry = registries.get(image.source) if image.source != ImageSource.PUBLIC else None
-        if image.source != ImageSource.PUBLIC and registry is None:
-            problem = Problem(
-                UPSTREAM_UNREACHABLE,
-                f"{label}: this team has no registry named “{image.source}” any more (deleted or renamed "
-                "since the upload); connect it and upload the release again.",
-            )
-            targets.append(Target(image.pk, label, image.source, problem=problem))
-            continue
-        try:
-            if registry is None:
-                endpoint = oci.parse_endpoint(_public_address(image.host, policy), policy=policy)
-                name = image.repository
-            else:
-                endpoint = oci.parse_endpoint(registry.endpoint, policy=policy)
-                name = image.name
-            repository, reference = oci.parse_image(
-                f"{name}:{image.tag}" if image.tag else f"{name}@{image.digest}", endpoint
-            )
-        except (RegistryError, ValueError) as e:
-            message = e.message if isinstance(e, RegistryError) else str(e)
-            problem = Problem(UPSTREAM_UNREACHABLE, f"{label}: the portal may not reach it: {message}.")
-            targets.append(Target(image.pk, label, image.source, problem=problem))
-            continue
-        target = Target(image.pk, label, image.source, repository, reference, endpoint)
-        if registry is not None:
-            if registry.name not in logins:
-                logins[registry.name] = _login(registry)
-            credentials, problem = logins[registry.name]
-            if problem is not None:
-                target = replace(target, problem=replace(problem, message=f"{label}: {problem.message}"))
-            else:
-                assert credentials is not None
-                target = _with_login(target, registry, credentials)
-        targets.append(target)
-    return targets
-
-
-def _listed(image: ReleaseImage) -> str:
-    reference = image.name + (f":{image.tag}" if image.tag else "") + (f"@{image.digest}" if image.digest else "")
-    return reference if image.source == ImageSource.PUBLIC else f"{image.source}/{reference}"
-
-
-def _public_address(host: str, policy: GuardPolicy) -> str:
-    """Where a public image's registry answers: https, except a loopback host over plain http
-    where the settings allow plain http (Docker's own default: 127.0.0.0/8 is insecure)."""
-    bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    ip = parse_ip_literal(bare)
-    loopback = bare == "localhost" or (ip is not None and ip.is_loopback)
-    if loopback and policy.allow_http:
-        return f"http://{host}"
-    return host if host != ocispec.DOCKER_HUB else ocispec.DOCKER_HUB_API_HOST
-
-
-@sensitive_variables("credentials")
-def _login(registry: ExternalRegistry) -> tuple[services.Credentials | None, Problem | None]:
-    try:
-        return services.registry_credentials(registry), None
-    except crypto.DecryptionError:
-        return None, Problem(
-            CREDENTIALS_REJECTED,
-            f"the stored credentials of registry “{registry.name}” cannot be read (the encryption key "
-            "changed?); enter them again on the registry's page, then upload the release again.",
-        )
-    except RegistryError as e:
-        problem = _problem_of(e, f"registry “{registry.name}” could not mint a login token: {e.message}")
-        return None, problem
-
-
-@sensitive_variables("credentials")
-def _with_login(target: Target, registry: ExternalRegistry, credentials: services.Credentials) -> Target:
-    return replace(
-        target,
-        username=credentials.username,
-        password=credentials.password,
-        realm_hosts=(registry.realm_host,) if registry.realm_host else (),
-        registry_id=registry.pk,
-    )
-
-
-def _with_fresh_token(outcome: Outcome, retried: set[int]) -> Target | None:
-    """A minted ECR/GCR token the registry refused is minted again, once per registry and run
-    (as the connection test does); the target to look up again with it, or None."""
-    target, error = outcome.target, outcome.error
-    if error is None or error.category not in (ErrorCategory.UNAUTHORIZED, ErrorCategory.FORBIDDEN):
-        return None
-    if target.registry_id is None or target.registry_id in retried:
-        return None
-    registry = ExternalRegistry.objects.filter(pk=target.registry_id).first()
-    if registry is None or not registry.mints_tokens:
-        return None
-    retried.add(registry.pk)
-    services.registry_token_invalidate(registry)
-    try:
-        return _with_login(target, registry, services.registry_credentials(registry, fresh=True))
-    except (crypto.DecryptionError, RegistryError):
-        return None
 
 
 # --- on the worker threads (no database here) -----------------------------------------------
@@ -428,41 +265,7 @@ def _problem(outcome: Outcome) -> Problem | None:
     error = outcome.error
     if error is None:
         return None
-    target = outcome.target
-    return _problem_of(error, _explain(target, error))
-
-
-def _problem_of(error: RegistryError, message: str) -> Problem:
-    return Problem(
-        _RULES.get(error.category, UPSTREAM_UNREACHABLE),
-        message,
-        transient=error.category in TRANSIENT,
-        retry_after=error.retry_after,
-    )
-
-
-def _explain(target: Target, error: RegistryError) -> str:
-    """The finding's message: what happened, then what to do about it."""
-    label, rule = target.label, _RULES.get(error.category, UPSTREAM_UNREACHABLE)
-    where = "the portal's private registry" if target.endpoint is None else str(target.endpoint)
-    if rule == IMAGE_NOT_FOUND:
-        return f"{label} is not in {where} ({error.message}): push it, or correct the name and tag, then upload the release again."
-    if rule == CREDENTIALS_REJECTED:
-        if target.endpoint is None:
-            return f"{label}: {error.message}."
-        if target.source == ImageSource.PUBLIC:
-            return (
-                f"{label} cannot be pulled anonymously from {where} ({error.message}): it does not exist or is private; "
-                "a private image is listed under the registry that holds its credentials, not `public`."
-            )
-        return (
-            f"{label}: {where} refused registry “{target.source}”'s credentials ({error.message}): update them "
-            "on the registry's page (its Test checks them), then upload the release again."
-        )
-    if rule == INVALID_MANIFEST:
-        return f"{label}: {where} did not answer with a usable image manifest ({error.message})."
-    retry = " The portal tries again a few times." if error.category in TRANSIENT else ""
-    return f"{label}: {where} could not be reached ({error.category.value}: {error.message}).{retry}"
+    return problem_of(error, explain(outcome.target, error))
 
 
 def _record(

@@ -10,6 +10,7 @@ Plain values in, dataclasses out, RegistryError on failure.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -205,6 +206,32 @@ class PrivateRegistry:
             raise RegistryError(f"blob {descriptor.digest} does not match its digest", ErrorCategory.INVALID_RESPONSE)
         return response.content
 
+    def stream_blob(self, repository: str, descriptor: oci.Descriptor) -> Iterator[memoryview]:
+        """GET a blob of any size in pieces of at most oci.BLOB_CHUNK, size and digest checked
+        while it streams as OciClient.stream_blob does (an error after the last piece means:
+        discard what was written); a redirect to the storage backend is followed without the
+        token.
+
+        Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-blobs
+        """
+        verifier = oci.BlobVerifier(descriptor)
+        access = _repository_access(repository, "pull")
+        headers = {"Authorization": f"Bearer {_token(access)}"}
+        path = f"/v2/{_path(repository)}/blobs/{descriptor.digest}"
+        try:
+            with self._http.stream("GET", self.base_url + path, headers=headers, follow_redirects=True) as response:
+                if response.status_code >= 300:
+                    response.read()
+                    raise _status_error(response, what="blob", name=descriptor.digest)
+                verifier.check_length(response.headers)
+                for chunk in response.iter_raw():
+                    yield from verifier.pieces(chunk)
+        except httpx.TimeoutException:
+            raise RegistryError("the private registry did not answer in time", ErrorCategory.TIMEOUT) from None
+        except httpx.TransportError:
+            raise RegistryError("the private registry is not reachable", ErrorCategory.CONNECT) from None
+        verifier.finish()
+
     def catalog(self) -> list[str]:
         """Every repository name, following the catalog's `Link` pages.
 
@@ -315,6 +342,8 @@ def _status_error(response: httpx.Response, *, what: str, name: str) -> Registry
         )
     if status == 404 and what == "manifest":
         return RegistryError(f"{name} not found", ErrorCategory.MANIFEST_UNKNOWN, status_code=status)
+    if status == 404 and what == "blob":
+        return RegistryError(f"blob {name} not found", ErrorCategory.BLOB_UNKNOWN, status_code=status)
     if status == 405:
         return RegistryError(
             "the private registry does not allow deleting (storage.delete.enabled is off)",
@@ -333,7 +362,8 @@ def _status_error(response: httpx.Response, *, what: str, name: str) -> Registry
 
 
 class AsyncPrivateRegistry:
-    """A PrivateRegistry for oci.describe_image, which awaits its reads. The calls block (with
+    """A PrivateRegistry for code that awaits its reads (oci.describe_image, the air-gap build's
+    fetch). The calls block (with
     this client's short timeouts): use it on a loop of its own, one image per loop."""
 
     def __init__(self, registry: PrivateRegistry) -> None:
@@ -344,3 +374,7 @@ class AsyncPrivateRegistry:
 
     async def get_blob(self, repository: str, descriptor: oci.Descriptor, *, max_bytes: int) -> bytes:
         return self._registry.get_blob(repository, descriptor, max_bytes=max_bytes)
+
+    async def stream_blob(self, repository: str, descriptor: oci.Descriptor) -> AsyncIterator[memoryview]:
+        for piece in self._registry.stream_blob(repository, descriptor):
+            yield piece

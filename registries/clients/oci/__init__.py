@@ -1,7 +1,8 @@
 """The client of OCI Distribution registries (external registries and the proxy's upstreams).
 
 endpoint: where a registry lives and what an image reference names; auth: challenges, token
-realms and tokens; errors: what an error answer means; client: OciClient; check: the
+realms and tokens; errors: what an error answer means; client: OciClient (manifests, small
+blobs read whole, any blob streamed and verified); check: the
 connection test; describe: an image's digest, platforms, size and visibility. Callers use the
 public API below, through `from registries.clients import oci`.
 """
@@ -18,7 +19,9 @@ from .check import (
     verify_credentials_sync,
 )
 from .client import (
+    BLOB_CHUNK,
     BlobInfo,
+    BlobVerifier,
     Descriptor,
     Manifest,
     OciClient,
@@ -32,8 +35,10 @@ from .endpoint import Endpoint, parse_endpoint, parse_image
 from .errors import error_codes, status_error
 
 __all__ = [
+    "BLOB_CHUNK",
     "KNOWN_REALM_HOSTS",
     "BlobInfo",
+    "BlobVerifier",
     "Challenge",
     "CheckResult",
     "Descriptor",

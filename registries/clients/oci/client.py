@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,14 +18,19 @@ import httpx
 
 from portal import ocispec, safejson
 from portal.outbound.async_client import GuardedClient
-from portal.outbound.client_base import MAX_BODY_BYTES
+from portal.outbound.client_base import MAX_BODY_BYTES, with_body
 from portal.outbound.errors import ErrorCategory, RegistryError
+from portal.outbound.httperrors import as_registry_error, where
 
 from .auth import Challenge, fetch_token, parse_www_authenticate, pick_challenge
 from .endpoint import Endpoint
 from .errors import error_codes, status_error
 
 _HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+# A streamed blob is handed on in pieces of at most this size (memory stays flat at any size).
+BLOB_CHUNK = 1024 * 1024
+# Of an error answer to a streamed GET, only this much is read (for its error codes).
+ERROR_BODY_BYTES = 64 * 1024
 
 
 # --- results ---------------------------------------------------------------------------
@@ -155,6 +160,52 @@ def verify_digest(body: bytes, *expected: str | None) -> str:
     return computed["sha256"]
 
 
+class BlobVerifier:
+    """Checks a blob while it streams: never more bytes than its descriptor says, and at the end
+    exactly that many with its digest. Both clients (OciClient, PrivateRegistry) use it."""
+
+    def __init__(self, descriptor: Descriptor) -> None:
+        algorithm = descriptor.digest.split(":", 1)[0]
+        if algorithm not in _HASHES:
+            raise RegistryError(f"unsupported digest algorithm {algorithm[:20]}", ErrorCategory.INVALID_RESPONSE)
+        self.descriptor = descriptor
+        self.size = 0
+        self._hash = _HASHES[algorithm]()
+
+    def check_length(self, headers: httpx.Headers) -> None:
+        """A Content-Length other than the descriptor's size is refused before the body."""
+        length = headers.get("content-length", "")
+        if length.isdigit() and self.descriptor.size >= 0 and int(length) != self.descriptor.size:
+            raise RegistryError(
+                f"blob {self.descriptor.digest} has {length} bytes, not {self.descriptor.size}",
+                ErrorCategory.INVALID_RESPONSE,
+            )
+
+    def pieces(self, chunk: bytes) -> Iterator[memoryview]:
+        """`chunk` counted and hashed, in pieces of at most BLOB_CHUNK (views, not copies)."""
+        self.size += len(chunk)
+        if 0 <= self.descriptor.size < self.size:
+            raise RegistryError(
+                f"blob {self.descriptor.digest} is longer than its {self.descriptor.size} bytes",
+                ErrorCategory.INVALID_RESPONSE,
+            )
+        self._hash.update(chunk)
+        view = memoryview(chunk)
+        for start in range(0, len(view), BLOB_CHUNK):
+            yield view[start : start + BLOB_CHUNK]
+
+    def finish(self) -> None:
+        """After the last byte: a short blob is a broken connection (worth trying again), a wrong
+        digest damaged content."""
+        digest = self.descriptor.digest
+        if self.descriptor.size >= 0 and self.size != self.descriptor.size:
+            raise RegistryError(
+                f"blob {digest} ended after {self.size} of {self.descriptor.size} bytes", ErrorCategory.CONNECT
+            )
+        if f"{digest.split(':', 1)[0]}:{self._hash.hexdigest()}" != digest:
+            raise RegistryError(f"blob {digest} does not match its digest", ErrorCategory.INVALID_RESPONSE)
+
+
 def manifest_from_response(response: httpx.Response, reference: str, name: str) -> Manifest:
     """The Manifest in a 200 answer to a manifest GET: digest verified (against the header and a
     digest reference), JSON, a manifest type this portal knows."""
@@ -235,11 +286,10 @@ class OciClient:
     async def _get_authorized(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """_get, re-fetching a token once if the registry asks for a scope we do not hold yet."""
         response = await self._get(method, path, **kwargs)
-        if response.status_code == 401 and self.challenge and self.challenge.scheme == "bearer":
-            retry = pick_challenge(parse_www_authenticate(response.headers.get_list("www-authenticate")))
-            if retry and retry.scheme == "bearer" and retry.scope and retry.scope not in self._scopes:
-                await self._bearer(retry, retry.scope)
-                response = await self._get(method, path, **kwargs)
+        retry = self._new_scope(response) if response.status_code == 401 else None
+        if retry is not None and retry.scope:
+            await self._bearer(retry, retry.scope)
+            response = await self._get(method, path, **kwargs)
         return response
 
     async def ping(self) -> Challenge | None:
@@ -351,3 +401,58 @@ class OciClient:
         except RegistryError:
             raise RegistryError(f"blob {descriptor.digest} does not match its digest", "invalid_response") from None
         return response.content
+
+    async def stream_blob(self, repository: str, descriptor: Descriptor) -> AsyncIterator[memoryview]:
+        """GET a blob of any size, handed on in pieces of at most BLOB_CHUNK as it arrives.
+
+        Its size and digest are checked while it streams: too many bytes stop it at once, and a
+        wrong digest or a short body raises RegistryError after the last piece, so the caller
+        keeps what it wrote only when the iteration ends without an error. Redirects to storage
+        are followed under the guard, without the credentials (GuardedClient.stream).
+        """
+        # Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-blobs
+        url = f"{self.endpoint.base_url}/v2/{repository}/blobs/{descriptor.digest}"
+        verifier = BlobVerifier(descriptor)
+        for attempt in (1, 2):
+            headers = {"Authorization": self._authorization} if self._authorization else {}
+            retry: Challenge | None = None
+            async with self.http.stream("GET", url, headers=headers) as response:
+                self.rate_limit = rate_limit_of(response.headers) or self.rate_limit
+                if response.status_code == 401 and attempt == 1:
+                    retry = self._new_scope(response)
+                if retry is None:
+                    if response.status_code != 200:
+                        raise status_error(await _error_answer(response), what="blob", name=descriptor.digest)
+                    verifier.check_length(response.headers)
+                    try:
+                        async for chunk in response.aiter_raw():
+                            for piece in verifier.pieces(chunk):
+                                yield piece
+                    except httpx.HTTPError as exc:
+                        raise as_registry_error(exc, where(response.url)) from None
+                    verifier.finish()
+                    return
+            assert retry is not None and retry.scope
+            await self._bearer(retry, retry.scope)
+
+    def _new_scope(self, response: httpx.Response) -> Challenge | None:
+        """The challenge of a 401 asking for a bearer scope this client does not hold yet."""
+        if not (self.challenge and self.challenge.scheme == "bearer"):
+            return None
+        retry = pick_challenge(parse_www_authenticate(response.headers.get_list("www-authenticate")))
+        if retry and retry.scheme == "bearer" and retry.scope and retry.scope not in self._scopes:
+            return retry
+        return None
+
+
+async def _error_answer(response: httpx.Response) -> httpx.Response:
+    """A streamed error answer with (at most ERROR_BODY_BYTES of) its body read, for status_error."""
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_raw():
+            body += chunk
+            if len(body) >= ERROR_BODY_BYTES:
+                break
+    except httpx.HTTPError:
+        pass
+    return with_body(response, bytes(body[:ERROR_BODY_BYTES]))
