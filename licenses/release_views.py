@@ -8,7 +8,7 @@ import posixpath
 from collections import Counter
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,6 +25,7 @@ from portal import safejson
 from portal.forms import apply_errors
 
 RELEASES_PER_PAGE = 25
+AIRGAP_DOWNLOADS_SHOWN = 20
 FILE_SHOWN_MAX = 256 * 1024  # characters of one file on the release page; the rest is cut
 
 
@@ -181,8 +182,21 @@ def release_detail(request, slug: str, sequence: int):
         "previous": release_selectors.previous_release(release),
         "promote_form": PromoteForm(app=app),
         "failed": release.status == ReleaseStatus.FAILED,
+        **_airgap_context(release),
     }
     return render(request, "licenses/release_detail.html", context)
+
+
+def _airgap_context(release: Release) -> dict:
+    """The air-gap bundle card's rows, read through reverse relations: the bundle and the
+    download log belong to delivery/, a layer above (its views serve the card's actions)."""
+    try:
+        bundle = release.airgap_bundle
+    except ObjectDoesNotExist:
+        bundle = None
+    # "airgap" is delivery.models.DownloadKind.AIRGAP, named here without importing it.
+    downloads = release.downloads.filter(kind="airgap").select_related("license")[:AIRGAP_DOWNLOADS_SHOWN]
+    return {"bundle": bundle, "airgap_downloads": downloads}
 
 
 @team_view(Perm.READ)
