@@ -19,8 +19,8 @@ from accounts.access import Perm
 from accounts.decorators import team_view
 from licenses import release_files, release_selectors, releases
 from licenses.findings import ERROR
-from licenses.forms import ChannelForm, PromoteForm, ReleaseUploadForm
-from licenses.models import App, Release, ReleaseStatus
+from licenses.forms import ChannelEditForm, ChannelForm, PromoteForm, ReleaseUploadForm
+from licenses.models import App, Channel, Release, ReleaseStatus
 from portal import safejson
 from portal.forms import apply_errors
 
@@ -259,7 +259,9 @@ def channel_list(request, slug: str):
     form = ChannelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            channel = releases.channel_create(actor=request.actor, app=app, name=form.cleaned_data["name"])
+            channel = releases.channel_create(
+                actor=request.actor, app=app, name=form.cleaned_data["name"], airgap=form.cleaned_data["airgap"]
+            )
         except ValidationError as e:
             apply_errors(form, e)
         else:
@@ -271,3 +273,24 @@ def channel_list(request, slug: str):
             return redirect("licenses:channel-list", slug=app.slug)
     context = {"app": app, "summaries": release_selectors.channel_summaries(app), "form": form}
     return render(request, "licenses/channel_list.html", context)
+
+
+@team_view(Perm.READ)
+def channel_edit(request, slug: str, name: str):
+    """POST (writers): the channel's air-gap flag."""
+    app = _team_app(request, slug)
+    channel = get_object_or_404(Channel, app=app, name=name)
+    back = reverse("licenses:channel-list", args=[app.slug]) + f"#channel-{channel.name}"
+    if request.method == "POST":
+        form = ChannelEditForm(request.POST)
+        if form.is_valid():
+            releases.channel_update(actor=request.actor, channel=channel, airgap=form.cleaned_data["airgap"])
+            if channel.airgap:
+                messages.success(
+                    request,
+                    f"Channel “{channel.name}” is an air-gap channel: each release promoted to it gets its bundle "
+                    "built (build the current one from its page).",
+                )
+            else:
+                messages.success(request, f"Channel “{channel.name}” is no longer an air-gap channel.")
+    return redirect(back)

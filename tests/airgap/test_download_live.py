@@ -37,7 +37,9 @@ def _rows(count: int, timeout: float = 10) -> list[Download]:
         time.sleep(0.2)
 
 
-def test_a_cut_download_resumed_with_curl_gives_the_identical_file(portal_server, actor, app, customer_license, tmp_path):
+def test_a_cut_download_resumed_with_curl_gives_the_identical_file(
+    portal_server, actor, app, customer_license, tmp_path
+):
     release = stored.ready_release(actor, app)
     bundle = stored.store_ready_bundle(release, tmp_path / "bundles", layer_size=3 * 1024 * 1024)
     url = portal_server.url + LATEST
