@@ -159,7 +159,8 @@ class ReleaseAirgapView(APIView):
         if bundle is None:
             raise exceptions.NotFound(
                 f"Release {release.sequence} has no air-gap bundle yet; build it with POST (or: "
-                f"portal airgap build --app {release.app.slug} --release {release.sequence})."
+                f"portal airgap build --app {release.app.slug} --release {release.sequence}).",
+                code="no_bundle",
             )
         bundle.release = release
         return Response(AirgapBundleSerializer(bundle).data)
