@@ -73,10 +73,10 @@ IMAGE_COLUMNS = [
 
 CHANNEL_COLUMNS = [
     Column("NAME", "name"),
-    Column("AIR GAP", "airgap"),
     Column("CURRENT", "current_release"),
     Column("VERSION", "current_version"),
     Column("LICENSES", "license_count"),
+    Column("AIR GAP", "airgap"),
     Column("CREATED", lambda c: when(c.get("created_at"))),
 ]
 

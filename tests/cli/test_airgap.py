@@ -132,7 +132,8 @@ def test_channel_create_airgap_and_edit_toggle_the_flag(portal, app):
     on = portal("channel", "edit", "--app", "acme-api", "stable", "--airgap", "-o", "json")
     assert json.loads(on.stdout)["airgap"] is True
     listed = portal("channel", "ls", "--app", "acme-api")
-    assert "AIR GAP" in listed.stdout.splitlines()[0]
+    assert listed.stdout.splitlines()[0].split()[4:6] == ["AIR", "GAP"]
+    assert [row.split()[4] for row in listed.stdout.splitlines()[1:]] == ["yes", "no", "no", "no"]
 
 
 def test_channel_edit_needs_a_change_and_an_existing_channel(portal, app):
