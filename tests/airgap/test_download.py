@@ -8,7 +8,9 @@ import hashlib
 import itertools
 import logging
 import secrets
+import time
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
@@ -293,3 +295,33 @@ def test_install_kit_downloads_land_in_the_download_log(actor, customer_license,
         ("install-kit", 401, None, None, 0),
     ]
     assert Download.objects.order_by("pk").first().user_agent == "kit-fetcher"
+
+
+# --- S3 storage (moto's server) -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_with_s3_storage_the_answer_is_a_short_lived_link_and_a_missing_object_is_503(
+    s3_bundles, customer_license, release, tmp_path, settings, caplog
+):
+    import httpx
+
+    settings.AIRGAP_LINK_SECONDS = 120
+    bundle = stored.store_ready_bundle(release, tmp_path / "s3")
+    response = _get(customer_license, HTTP_RANGE="bytes=0-9")
+    assert response.status_code == 302
+    location = response["Location"]
+    query = parse_qs(urlsplit(location).query)
+    assert bundle.storage_key in location
+    assert abs(int(query["Expires"][0]) - (time.time() + 120)) < 30  # AIRGAP_LINK_SECONDS from now
+    assert response["X-Bundle-Sha256"] == bundle.sha256 and response["Repr-Digest"].startswith("sha-256=:")
+    fetched = httpx.get(location, headers={"Range": "bytes=0-9"})
+    assert fetched.status_code == 206 and len(fetched.content) == 10
+    assert hashlib.sha256(httpx.get(location).content).hexdigest() == bundle.sha256
+    row = Download.objects.get()
+    assert (row.status, row.range, row.bytes) == (302, "bytes=0-9", bundle.size)
+
+    bundle_store().delete(bundle.storage_key)
+    with caplog.at_level(logging.ERROR, logger="delivery.airgap.download"):
+        _error(_get(customer_license), 503, "storage_unavailable", "missing from the portal's storage")
+    assert "S3Store" in caplog.text and "missing" in caplog.text
