@@ -10,8 +10,10 @@ from django.http import JsonResponse
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_safe
 
-from delivery import customer_auth, installkit
+from delivery import customer_auth, downloads, installkit
+from delivery.airgap import download
 from delivery.customer_auth import Denial, Verdict
+from delivery.models import DownloadKind
 
 CHALLENGE = 'Basic realm="portal", charset="UTF-8"'
 
@@ -48,7 +50,8 @@ def install_kit(request):
     verdict = customer_auth.authorize(request)
     credentials = customer_auth.basic_credentials(request)
     if not verdict.allowed or verdict.license is None or credentials is None:
-        return _refused(verdict if not verdict.allowed else Verdict(Denial.NO_CREDENTIALS))
+        return _refused_logged(request, verdict, DownloadKind.INSTALL_KIT, None)
+    license = verdict.license
     try:
         sequence, secret_name = installkit.kit_options(request.GET)
     except ValidationError as e:
@@ -56,7 +59,43 @@ def install_kit(request):
         message = "; ".join(f"{field}: {' '.join(texts)}" for field, texts in errors.items())
         return _error(400, "invalid", message, errors=errors)
     license_id = credentials[1]
+    kind = DownloadKind.INSTALL_KIT
     try:
-        return installkit.download(request, verdict.license, license_id, sequence=sequence, secret_name=secret_name)
+        release = installkit.license_release(license, sequence)
+        response = installkit.download(request, license, license_id, sequence=release.sequence, secret_name=secret_name)
     except installkit.NoRelease as e:
+        downloads.download_record(request, license, kind=kind, status=404, sequence=sequence)
         return _error(404, "not_found", str(e))
+    sent = len(response.content) if request.method != "HEAD" else 0
+    downloads.download_record(request, license, kind=kind, status=200, release=release, bytes_sent=sent)
+    return response
+
+
+def _refused_logged(request, verdict: Verdict, kind: str, sequence: int | None) -> JsonResponse:
+    """The refusal; a license that exists but may not be used now (revoked, expired) gets the
+    attempt in its download log."""
+    if verdict.allowed:
+        verdict = Verdict(Denial.NO_CREDENTIALS)
+    response = _refused(verdict)
+    if verdict.license is not None:
+        downloads.download_record(request, verdict.license, kind=kind, status=response.status_code, sequence=sequence)
+    return response
+
+
+@require_safe
+def airgap_bundle(request, sequence: int | None = None):
+    """GET|HEAD /customer/v1/airgap/latest.tar or /customer/v1/airgap/<sequence>.tar: the
+    air-gap bundle of a release of the license's channel (see delivery/airgap/download.py)."""
+    verdict = customer_auth.authorize(request)
+    kind = DownloadKind.AIRGAP
+    if not verdict.allowed or verdict.license is None:
+        return _refused_logged(request, verdict, kind, sequence)
+    license = verdict.license
+    try:
+        return download.bundle_response(request, license, sequence)
+    except download.Unavailable as e:
+        downloads.download_record(request, license, kind=kind, status=e.status, release=e.release, sequence=sequence)
+        response = _error(e.status, e.code, e.message)
+        if e.retry_after:
+            response["Retry-After"] = str(e.retry_after)
+        return response

@@ -12,10 +12,13 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.access import Perm
 from accounts.decorators import team_view
-from delivery import installkit, pullsecret, selectors
+from delivery import downloads, installkit, pullsecret, selectors
+from delivery.airgap import download as airgap_download
 from licenses import releases, services
 from licenses.selectors import team_license
 from portal import crypto
+
+DOWNLOADS_SHOWN = 20
 
 
 @never_cache
@@ -46,6 +49,9 @@ def license_detail(request, pk: int):
         "pulls": license.pulls.all()[:50],
         "private_images": selectors.private_image_lines(license.app, pullsecret.registry_host()),
         "kit_release": releases.channel_current(license.channel),
+        "downloads": downloads.license_downloads(license)[:DOWNLOADS_SHOWN],
+        "download_count": license.downloads.count(),
+        "airgap_path": airgap_download.LATEST_PATH,
     }
     return render(request, "delivery/license_detail.html", context)
 

@@ -164,6 +164,19 @@ class RepositoryRulesForm(forms.Form):
         return self.cleaned_data["repository_rules"].splitlines()
 
 
+class AirgapPlatformsForm(forms.Form):
+    airgap_platforms = forms.CharField(
+        label="Air-gap platforms",
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "linux/amd64 linux/arm64", "spellcheck": "false"}),
+        help_text="The platforms an air-gap bundle keeps of each multi-arch image, os/arch or os/arch/variant, "
+        "separated by spaces or commas. Empty: every platform.",
+    )
+
+    def platforms(self) -> list[str]:
+        return self.cleaned_data["airgap_platforms"].replace(",", " ").split()
+
+
 # --- releases and channels ------------------------------------------------------------------
 
 
@@ -236,4 +249,18 @@ class ChannelForm(forms.Form):
         max_length=40,
         widget=forms.TextInput(attrs={"placeholder": "lts-2026", "spellcheck": "false"}),
         help_text="Lowercase letters, digits and hyphens.",
+    )
+    airgap = forms.BooleanField(
+        label="Air gap",
+        required=False,
+        help_text="Each release promoted to this channel gets its air-gap bundle built, for customers "
+        "without internet access.",
+    )
+
+
+class ChannelEditForm(forms.Form):
+    airgap = forms.BooleanField(
+        label="Air gap",
+        required=False,
+        help_text="Each release promoted to this channel gets its air-gap bundle built.",
     )

@@ -8,7 +8,7 @@ import posixpath
 from collections import Counter
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,12 +19,13 @@ from accounts.access import Perm
 from accounts.decorators import team_view
 from licenses import release_files, release_selectors, releases
 from licenses.findings import ERROR
-from licenses.forms import ChannelForm, PromoteForm, ReleaseUploadForm
-from licenses.models import App, Release, ReleaseStatus
+from licenses.forms import ChannelEditForm, ChannelForm, PromoteForm, ReleaseUploadForm
+from licenses.models import App, Channel, Release, ReleaseStatus
 from portal import safejson
 from portal.forms import apply_errors
 
 RELEASES_PER_PAGE = 25
+AIRGAP_DOWNLOADS_SHOWN = 20
 FILE_SHOWN_MAX = 256 * 1024  # characters of one file on the release page; the rest is cut
 
 
@@ -181,8 +182,21 @@ def release_detail(request, slug: str, sequence: int):
         "previous": release_selectors.previous_release(release),
         "promote_form": PromoteForm(app=app),
         "failed": release.status == ReleaseStatus.FAILED,
+        **_airgap_context(release),
     }
     return render(request, "licenses/release_detail.html", context)
+
+
+def _airgap_context(release: Release) -> dict:
+    """The air-gap bundle card's rows, read through reverse relations: the bundle and the
+    download log belong to delivery/, a layer above (its views serve the card's actions)."""
+    try:
+        bundle = release.airgap_bundle
+    except ObjectDoesNotExist:
+        bundle = None
+    # "airgap" is delivery.models.DownloadKind.AIRGAP, named here without importing it.
+    downloads = release.downloads.filter(kind="airgap").select_related("license")[:AIRGAP_DOWNLOADS_SHOWN]
+    return {"bundle": bundle, "airgap_downloads": downloads}
 
 
 @team_view(Perm.READ)
@@ -245,7 +259,9 @@ def channel_list(request, slug: str):
     form = ChannelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            channel = releases.channel_create(actor=request.actor, app=app, name=form.cleaned_data["name"])
+            channel = releases.channel_create(
+                actor=request.actor, app=app, name=form.cleaned_data["name"], airgap=form.cleaned_data["airgap"]
+            )
         except ValidationError as e:
             apply_errors(form, e)
         else:
@@ -257,3 +273,24 @@ def channel_list(request, slug: str):
             return redirect("licenses:channel-list", slug=app.slug)
     context = {"app": app, "summaries": release_selectors.channel_summaries(app), "form": form}
     return render(request, "licenses/channel_list.html", context)
+
+
+@team_view(Perm.READ)
+def channel_edit(request, slug: str, name: str):
+    """POST (writers): the channel's air-gap flag."""
+    app = _team_app(request, slug)
+    channel = get_object_or_404(Channel, app=app, name=name)
+    back = reverse("licenses:channel-list", args=[app.slug]) + f"#channel-{channel.name}"
+    if request.method == "POST":
+        form = ChannelEditForm(request.POST)
+        if form.is_valid():
+            releases.channel_update(actor=request.actor, channel=channel, airgap=form.cleaned_data["airgap"])
+            if channel.airgap:
+                messages.success(
+                    request,
+                    f"Channel “{channel.name}” is an air-gap channel: each release promoted to it gets its bundle "
+                    "built (build the current one from its page).",
+                )
+            else:
+                messages.success(request, f"Channel “{channel.name}” is no longer an air-gap channel.")
+    return redirect(back)

@@ -156,7 +156,8 @@ def channel_get(app: App, name: str) -> Channel:
     return channel
 
 
-def channel_create(*, actor: Actor, app: App, name: str) -> Channel:
+def channel_create(*, actor: Actor, app: App, name: str, airgap: bool = False) -> Channel:
+    """A new channel; `airgap`: each release promoted to it gets its air-gap bundle built."""
     name = (name or "").strip().lower()
     if not CHANNEL_RE.match(name):
         raise ValidationError(
@@ -165,8 +166,19 @@ def channel_create(*, actor: Actor, app: App, name: str) -> Channel:
     if app.channels.filter(name=name).exists():
         raise ValidationError({"name": [f"{app.slug} already has a channel “{name}”."]})
     with transaction.atomic():
-        channel = Channel.objects.create(app=app, name=name)
-        audit(actor=actor, action="channel.create", target=f"{app.slug}/{name}")
+        channel = Channel.objects.create(app=app, name=name, airgap=airgap)
+        audit(actor=actor, action="channel.create", target=f"{app.slug}/{name}", airgap=airgap)
+    return channel
+
+
+def channel_update(*, actor: Actor, channel: Channel, airgap: bool | None = None) -> Channel:
+    """Mark a channel air gap or not (None: leave as is). Marking it builds nothing by itself:
+    the next promotion to it does (or a Build on a release's page)."""
+    if airgap is not None and airgap != channel.airgap:
+        with transaction.atomic():
+            channel.airgap = airgap
+            channel.save(update_fields=["airgap"])
+            audit(actor=actor, action="channel.update", target=f"{channel.app.slug}/{channel.name}", airgap=airgap)
     return channel
 
 

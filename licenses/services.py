@@ -68,8 +68,16 @@ def app_create(*, actor: Actor, name: str, slug: str = "") -> App:
 
 
 @transaction.atomic
-def app_update(*, actor: Actor, app: App, name: str | None = None, repository_rules: list[str] | None = None) -> App:
-    """Rename the app and/or set its repository rules (None: leave as is); all or nothing."""
+def app_update(
+    *,
+    actor: Actor,
+    app: App,
+    name: str | None = None,
+    repository_rules: list[str] | None = None,
+    airgap_platforms: list[str] | None = None,
+) -> App:
+    """Rename the app, set its repository rules and/or its air-gap platforms (None: leave as
+    is); all or nothing."""
     if name is not None:
         name = _clean_name(name)
         if name != app.name:
@@ -78,6 +86,8 @@ def app_update(*, actor: Actor, app: App, name: str | None = None, repository_ru
             audit(actor=actor, action="app.rename", target=app.slug, name=name, was=was)
     if repository_rules is not None:
         app_set_repository_rules(actor=actor, app=app, rules=repository_rules)
+    if airgap_platforms is not None:
+        app_set_airgap_platforms(actor=actor, app=app, platforms=airgap_platforms)
     return app
 
 
@@ -306,4 +316,37 @@ def app_set_repository_rules(*, actor: Actor, app: App, rules: list[str]) -> App
     app.repository_rules = sorted(set(cleaned))
     app.save(update_fields=["repository_rules"])
     audit(actor=actor, action="app.repository_rules", target=app.slug, rules=app.repository_rules)
+    return app
+
+
+# os/arch or os/arch/variant as OCI image indexes name them: linux/amd64, linux/arm64/v8.
+PLATFORM_RE = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?$")
+PLATFORMS_MAX = 32
+
+
+def app_set_airgap_platforms(*, actor: Actor, app: App, platforms: list[str]) -> App:
+    """The platforms an air-gap bundle keeps of each multi-arch image (empty: every platform);
+    each `os/arch` or `os/arch/variant`."""
+    cleaned: list[str] = []
+    for number, platform in enumerate(platforms, start=1):
+        platform = (platform or "").strip().lower()
+        if not platform:
+            continue
+        if not PLATFORM_RE.match(platform):
+            raise ValidationError(
+                {
+                    "airgap_platforms": [
+                        f"Platform {number} “{platform[:50]}” must look like os/arch or os/arch/variant "
+                        "(linux/amd64, linux/arm64/v8)."
+                    ]
+                }
+            )
+        if platform not in cleaned:
+            cleaned.append(platform)
+    if len(cleaned) > PLATFORMS_MAX:
+        raise ValidationError({"airgap_platforms": [f"At most {PLATFORMS_MAX} platforms."]})
+    if cleaned != app.airgap_platforms:
+        app.airgap_platforms = cleaned
+        app.save(update_fields=["airgap_platforms"])
+        audit(actor=actor, action="app.airgap_platforms", target=app.slug, platforms=cleaned)
     return app

@@ -14,7 +14,14 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.access import Perm
 from accounts.decorators import team_view
 from licenses import licensefile, release_selectors, selectors, services
-from licenses.forms import AppForm, AppRenameForm, LicenseCreateForm, LicenseEditForm, RepositoryRulesForm
+from licenses.forms import (
+    AirgapPlatformsForm,
+    AppForm,
+    AppRenameForm,
+    LicenseCreateForm,
+    LicenseEditForm,
+    RepositoryRulesForm,
+)
 from licenses.models import App, License, RetiredSlug
 from licenses.validators import validate_app_slug
 from portal import crypto
@@ -76,14 +83,18 @@ def app_detail(request, slug: str):
     return _render_app_detail(request, app, form=form)
 
 
-def _render_app_detail(request, app: App, *, form=None, rules_form=None):
+def _render_app_detail(request, app: App, *, form=None, rules_form=None, platforms_form=None):
     form = form or AppRenameForm(initial={"name": app.name})
     rules_form = rules_form or RepositoryRulesForm(initial={"repository_rules": "\n".join(_rules_text(app))})
+    platforms_form = platforms_form or AirgapPlatformsForm(
+        initial={"airgap_platforms": " ".join(app.airgap_platforms or [])}
+    )
     counts = selectors.license_status_counts(License.objects.filter(app=app))
     context = {
         "app": app,
         "form": form,
         "rules_form": rules_form,
+        "platforms_form": platforms_form,
         "rules": _rules_text(app),
         "registries": selectors.app_registries(app).order_by("name"),
         "recent_licenses": License.objects.filter(app=app).select_related("channel")[:5],
@@ -121,6 +132,26 @@ def app_repository_rules(request, slug: str):
                 )
             return redirect(reverse("licenses:app-detail", args=[app.slug]) + "#repository-access")
     return _render_app_detail(request, app, rules_form=form)
+
+
+@team_view(Perm.READ)
+def app_airgap_platforms(request, slug: str):
+    """POST (writers): the platforms air-gap bundles keep of each multi-arch image."""
+    app = _team_app(request, slug)
+    back = reverse("licenses:app-detail", args=[app.slug]) + "#airgap-platforms"
+    if request.method != "POST":
+        return redirect(back)
+    form = AirgapPlatformsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.app_update(actor=request.actor, app=app, airgap_platforms=form.platforms())
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            shown = ", ".join(app.airgap_platforms) or "every platform"
+            messages.success(request, f"Air-gap bundles of {app.name} keep: {shown}.")
+            return redirect(back)
+    return _render_app_detail(request, app, platforms_form=form)
 
 
 @team_view(Perm.WRITE)

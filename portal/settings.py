@@ -250,7 +250,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Two `status` choice sets (a registry test's, a release's) would get a made-up name.
-    "ENUM_NAME_OVERRIDES": {"ReleaseStatusEnum": "licenses.models.ReleaseStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "ReleaseStatusEnum": "licenses.models.ReleaseStatus",
+        "DownloadKindEnum": "delivery.models.DownloadKind",
+        "TokenKindEnum": "accounts.models.TokenKind",  # both are fields named `kind`
+        "BundleStatusEnum": "delivery.models.BundleStatus",
+    },
 }
 
 # Celery: Redis when CELERY_BROKER_URL is set, else a broker that needs no server.

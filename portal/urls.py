@@ -40,6 +40,16 @@ api_urls = [
         delivery_api.LicenseInstallKitViewSet.as_view({"get": "retrieve"}),
         name="license-install-kit",
     ),
+    re_path(
+        r"^licenses/(?P<pk>\d+)/downloads/?$",
+        delivery_api.LicenseDownloadViewSet.as_view({"get": "list"}),
+        name="license-downloads",
+    ),
+    re_path(
+        r"^apps/(?P<app_slug>[^/]+)/releases/(?P<sequence>\d+)/airgap/?$",
+        delivery_api.ReleaseAirgapView.as_view(),
+        name="release-airgap",
+    ),
     path("", include("registries.api.urls")),
     path("", include(router.urls)),
     path("team/", accounts_api.team_detail, name="team"),

@@ -155,10 +155,13 @@ class ChannelSerializer(serializers.ModelSerializer):
     )
     current_version = serializers.CharField(read_only=True, allow_null=True)
     license_count = serializers.IntegerField(read_only=True, help_text="Licenses that follow this channel.")
+    airgap = serializers.BooleanField(
+        read_only=True, help_text="Each release promoted to it gets its air-gap bundle built."
+    )
 
     class Meta:
         model = Channel
-        fields = ["name", "current_release", "current_version", "license_count", "created_at"]
+        fields = ["name", "airgap", "current_release", "current_version", "license_count", "created_at"]
         read_only_fields = fields
 
 
@@ -183,6 +186,13 @@ class ChannelDetailSerializer(ChannelSerializer):
 
 class ChannelCreateSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="Lowercase letters, digits and hyphens, like lts-2026.")
+    airgap = serializers.BooleanField(
+        required=False, default=False, help_text="Build the air-gap bundle of each release promoted to it."
+    )
+
+
+class ChannelUpdateSerializer(serializers.Serializer):
+    airgap = serializers.BooleanField(help_text="Build the air-gap bundle of each release promoted to it.")
 
 
 class RepositoryRulesSerializer(serializers.Serializer):
@@ -263,7 +273,7 @@ class ChannelViewSet(AppScopedMixin, mixins.ListModelMixin, mixins.RetrieveModel
     queryset = Channel.objects.all()
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
-    http_method_names = ["get", "post", "head", "options"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_serializer_class(self):
         return ChannelDetailSerializer if self.action == "retrieve" else ChannelSerializer
@@ -290,8 +300,19 @@ class ChannelViewSet(AppScopedMixin, mixins.ListModelMixin, mixins.RetrieveModel
     def create(self, request, *args, **kwargs):
         data = ChannelCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        channel = releases.channel_create(actor=request.actor, app=self.app(), name=data.validated_data["name"])
+        channel = releases.channel_create(
+            actor=request.actor, app=self.app(), name=data.validated_data["name"], airgap=data.validated_data["airgap"]
+        )
         return Response(ChannelSerializer(self.get_queryset().get(pk=channel.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ChannelUpdateSerializer, responses=ChannelSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        """Mark the channel air gap (its promoted releases get their bundles built) or not."""
+        channel = self.get_object()
+        data = ChannelUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        releases.channel_update(actor=request.actor, channel=channel, airgap=data.validated_data["airgap"])
+        return Response(ChannelSerializer(self.get_queryset().get(pk=channel.pk)).data)
 
 
 class ReleaseViewSet(AppScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

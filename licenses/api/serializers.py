@@ -4,6 +4,11 @@ from rest_framework import serializers
 
 from licenses.models import App
 
+AIRGAP_PLATFORMS_HELP = (
+    "The platforms (os/arch or os/arch/variant, like linux/amd64) an air-gap bundle keeps of each "
+    "multi-arch image; empty: every platform."
+)
+
 
 class AppSerializer(serializers.ModelSerializer):
     slug = serializers.CharField(
@@ -16,10 +21,15 @@ class AppSerializer(serializers.ModelSerializer):
         help_text="Repositories licenses may pull besides the images of the releases promoted to their channel: "
         "host/repo or host/prefix/*.",
     )
+    airgap_platforms = serializers.ListField(
+        child=serializers.CharField(max_length=100, allow_blank=True),
+        read_only=True,
+        help_text=AIRGAP_PLATFORMS_HELP,
+    )
 
     class Meta:
         model = App
-        fields = ["slug", "name", "repository_rules", "created_at", "created_by"]
+        fields = ["slug", "name", "repository_rules", "airgap_platforms", "created_at", "created_by"]
         read_only_fields = ["created_at", "created_by"]
         extra_kwargs = {
             "name": {
@@ -36,6 +46,13 @@ class AppUpdateSerializer(AppSerializer):
         max_length=500,
         help_text="Repositories licenses may pull besides the images of the releases promoted to their channel: "
         "host/repo or host/prefix/*.",
+    )
+
+    airgap_platforms = serializers.ListField(
+        child=serializers.CharField(max_length=100, allow_blank=True),
+        required=False,
+        max_length=100,
+        help_text=AIRGAP_PLATFORMS_HELP,
     )
 
     class Meta(AppSerializer.Meta):

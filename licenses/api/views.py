@@ -39,6 +39,7 @@ class AppViewSet(TeamScopedMixin, viewsets.ModelViewSet):
             app=app,
             name=serializer.validated_data.get("name"),
             repository_rules=serializer.validated_data.get("repository_rules"),
+            airgap_platforms=serializer.validated_data.get("airgap_platforms"),
         )
         return Response(AppSerializer(app).data)
 

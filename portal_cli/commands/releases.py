@@ -76,6 +76,7 @@ CHANNEL_COLUMNS = [
     Column("CURRENT", "current_release"),
     Column("VERSION", "current_version"),
     Column("LICENSES", "license_count"),
+    Column("AIR GAP", "airgap"),
     Column("CREATED", lambda c: when(c.get("created_at"))),
 ]
 
@@ -363,10 +364,44 @@ def channel_ls(app_slug: str) -> None:
 @channel.command("create")
 @app_option
 @click.argument("name")
+@click.option("--airgap", is_flag=True, help="Build the air-gap bundle of each release promoted to it.")
 @common_options
-def channel_create(app_slug: str, name: str) -> None:
+def channel_create(app_slug: str, name: str, airgap: bool) -> None:
     """Add a channel (lowercase letters, digits and hyphens, like lts-2026); prints its name."""
     fmt = output_format()
     api = client()
-    created = _call(api, app_slug, lambda path: api.post(f"{path}/channels/", {"name": name}))
+    created = _call(api, app_slug, lambda path: api.post(f"{path}/channels/", {"name": name, "airgap": airgap}))
     emit_value(fmt, created, created["name"])
+
+
+@channel.command("edit")
+@app_option
+@click.argument("name")
+@click.option(
+    "--airgap/--no-airgap",
+    default=None,
+    help="Build (or stop building) the air-gap bundle of each release promoted to it.",
+)
+@common_options
+def channel_edit(app_slug: str, name: str, airgap: bool | None) -> None:
+    """Change a channel: whether it is an air-gap channel."""
+    if airgap is None:
+        raise CliError("nothing to change: give --airgap or --no-airgap", exit_code=2)
+    fmt = output_format()
+    api = client()
+    try:
+        channel_path = segment(name)
+    except ValueError:
+        raise CliError(f"no channel “{text(name)}” in app {text(app_slug)}; see: portal channel ls") from None
+    changed = _call(
+        api,
+        app_slug,
+        lambda path: api.patch(f"{path}/channels/{channel_path}/", {"airgap": airgap}),
+        what=f"channel {text(name)}",
+        hint=f"portal channel ls --app {text(app_slug)}",
+    )
+    if fmt == "json":
+        emit_json(changed)
+    else:
+        state = "an air-gap channel" if changed.get("airgap") else "not an air-gap channel"
+        click.echo(f"Channel {text(changed['name'])} of {text(app_slug)} is {state}.")

@@ -1,10 +1,13 @@
-"""What the build tests share: a work folder and a file store of the test's own, releases made
-and resolved as a vendor's would be, and images for the cases the seeded registries lack (a
-layer shared by two images, a large layer)."""
+"""What the air-gap tests share. For the build: a work folder and a file store of the test's
+own, releases made and resolved as a vendor's would be, and images for the cases the seeded
+registries lack (a layer shared by two images, a large layer). For the download and the
+vendor's surfaces: a ready release on stable with a READY bundle in the portal's storage
+(tests/airgap/stored.py), and bundle storage in moto's S3."""
 
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from licenses.licensefile import signing_key
 from licenses.models import Release, ReleaseStatus
 from portal_cli import bundleformat as fmt
 from registries import release_resolve
+from tests.airgap import stored
 from tests.realparts.images import LayoutImage, build_image, push
 from tests.registries.conftest import ecr_basic_registry, gcr_token_registry  # noqa: F401 (fixtures)
 
@@ -83,3 +87,28 @@ def shared_layer_images(tmp_path_factory, open_registry) -> dict[str, LayoutImag
     push(base, open_registry.netloc, "airgap/base")
     push(plus, open_registry.netloc, "airgap/plus")
     return {"base": base, "plus": plus}
+
+
+@pytest.fixture
+def release(actor, app):
+    return stored.ready_release(actor, app)
+
+
+@pytest.fixture
+def bundle(release, tmp_path):
+    """A READY bundle of `release`, a few hundred KiB: ranges cross the 1 MiB read chunks only
+    in the tests that ask for a larger one."""
+    return stored.store_ready_bundle(release, tmp_path / "bundles")
+
+
+@pytest.fixture
+def s3_bundles(moto_ecr, monkeypatch, settings):
+    """Bundle storage in a bucket of moto's S3 server (the same moto process as the ECR tests):
+    AIRGAP_STORAGE_URL=s3://…, boto3 sent to moto by AWS_ENDPOINT_URL_S3."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_ecr.url)
+    bucket = f"bundles-{secrets.token_hex(4)}"
+    boto3.client("s3", endpoint_url=moto_ecr.url).create_bucket(Bucket=bucket)
+    settings.AIRGAP_STORAGE_URL = f"s3://{bucket}/airgap"
+    return settings.AIRGAP_STORAGE_URL

@@ -26,7 +26,7 @@ def test_create_list_and_remove_an_app(portal):
     assert listed.returncode == 0, listed.stderr
     [app] = json.loads(listed.stdout)
     assert app["slug"] == "widget-pro" and app["name"] == "Widget Pro" and app["created_by"] == "admin@acme.test"
-    assert set(app) == {"slug", "name", "repository_rules", "created_at", "created_by"}
+    assert set(app) == {"slug", "name", "repository_rules", "airgap_platforms", "created_at", "created_by"}
 
     removed = portal("app", "rm", "widget-pro", "--yes")
     assert (removed.returncode, removed.stderr) == (0, ""), removed.stderr

@@ -330,7 +330,7 @@ def test_create_a_channel(developer_api, app):
     response = developer_api.post(f"/api/v1/apps/{app.slug}/channels/", {"name": "LTS-2026"}, format="json")
     assert response.status_code == 201, response.json()
     assert response.json() == {
-        "name": "lts-2026", "current_release": None, "current_version": None, "license_count": 0,
+        "name": "lts-2026", "airgap": False, "current_release": None, "current_version": None, "license_count": 0,
         "created_at": response.json()["created_at"],
     }  # fmt: skip
     assert AuditEvent.objects.filter(action="channel.create", target=f"{app.slug}/lts-2026").exists()
