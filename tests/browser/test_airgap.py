@@ -19,7 +19,7 @@ def test_click_build_on_a_ready_release_and_watch_it_queue_then_progress(page, s
     page.get_by_label("Email").fill("admin@acme.test")
     page.get_by_label("Password").fill(factories.PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/apps/")
+    page.get_by_role("heading", name="Dashboard").wait_for()  # a login lands on the dashboard
     page.goto(f"/apps/{app.slug}/releases/{release.sequence}/")
 
     card = page.locator("#airgap")
