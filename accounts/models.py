@@ -189,3 +189,47 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target}"
+
+
+class DomainKind(models.TextChoices):
+    PROXY = "proxy", "Proxy"  # /v2/ pulls through the proxy, the token service, customer downloads
+    REGISTRY = "registry", "Registry"  # the private registry's host
+
+
+class DomainStatus(models.TextChoices):
+    PENDING = "pending", "pending"  # added; its TXT record not seen yet
+    VERIFIED = "verified", "verified"  # the TXT record was seen; the portal answers on it
+    LOST = "lost", "lost"  # verified once, its record gone at a re-check: no longer used
+
+
+class CustomDomain(models.Model):
+    """A host name of the team's own (proxy.vendor.com) that customers use instead of the
+    portal's. Proven by a TXT record `_portal-challenge.<domain>` holding `challenge`; only a
+    verified domain is answered on, and one per kind may be the team's default."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="custom_domains")
+    domain = models.CharField(max_length=253, unique=True)  # lowercase, IDNA (xn--) form, no port
+    kind = models.CharField(max_length=16, choices=DomainKind.choices)
+    status = models.CharField(max_length=16, choices=DomainStatus.choices, default=DomainStatus.PENDING)
+    challenge = models.CharField(max_length=64)
+    is_default = models.BooleanField(default=False)
+    check_error = models.CharField(max_length=300, blank=True)  # why the last check failed
+    checked_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team", "kind", "domain"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "kind"], condition=models.Q(is_default=True), name="one_default_domain_per_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain} ({self.kind}, {self.status})"
+
+    @property
+    def challenge_name(self) -> str:
+        return f"_portal-challenge.{self.domain}"

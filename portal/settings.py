@@ -336,6 +336,10 @@ LICENSE_SIGNING_KEY_FILE = env_str("LICENSE_SIGNING_KEY_FILE", str(VAR_DIR / "li
 AIRGAP_STORAGE_URL = env_str("AIRGAP_STORAGE_URL")
 AIRGAP_WORK_DIR = Path(env_str("AIRGAP_WORK_DIR", str(VAR_DIR / "airgap-work")))
 AIRGAP_LINK_SECONDS = env_int("AIRGAP_LINK_SECONDS", 300, minimum=10)
+# Custom domains: the name servers their TXT records are looked up with ("ip[:port],…"; empty:
+# the system resolver), and how long each process may keep the map of verified domains.
+PORTAL_DNS_NAMESERVERS = env_list("PORTAL_DNS_NAMESERVERS")
+DOMAIN_CACHE_SECONDS = env_int("DOMAIN_CACHE_SECONDS", 5, minimum=0)
 # Token requests per minute before 429, per client address and per credential tried.
 TOKEN_RATE_PER_ADDRESS = env_int("TOKEN_RATE_PER_ADDRESS", 300)
 TOKEN_RATE_PER_CREDENTIAL = env_int("TOKEN_RATE_PER_CREDENTIAL", 120)

@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: Distribution (private registry, test upstreams), skopeo (a real client),
 # htpasswd, Chromium (browser tests), nginx (benchmark baseline), PostgreSQL and Redis,
-# kubectl (renders install kits in tests: `kubectl kustomize`, offline).
-SYSTEM_PACKAGES="docker-registry skopeo apache2-utils chromium nginx-light postgresql redis-server kubectl"
+# kubectl (renders install kits in tests: `kubectl kustomize`, offline), dnsmasq (a real DNS
+# server for the custom-domain tests).
+SYSTEM_PACKAGES="docker-registry skopeo apache2-utils chromium nginx-light postgresql redis-server kubectl dnsmasq-base"
 missing=""
 for pkg in $SYSTEM_PACKAGES; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
