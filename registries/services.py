@@ -485,8 +485,8 @@ def _finish(test: RegistryTest, *, ok: bool, category: str = "", message: str = 
 def _record_health(
     registry: ExternalRegistry, test: RegistryTest, *, ok: bool, reason: str = "", image: str = ""
 ) -> None:
-    """The registry's credential health after `test`, unless the credentials changed since the
-    test was requested (then it still reads "untested since the credentials changed")."""
+    """The registry's credential health after `test` (recorded before the test reads done, so whoever
+    sees it done sees this), unless the credentials changed since the test was requested."""
     fields: dict[str, Any] = {
         "health": Health.HEALTHY if ok else Health.UNHEALTHY,
         "health_reason": reason[:500],
@@ -520,16 +520,12 @@ def _registry_test_run(test: RegistryTest) -> RegistryTest:
         try:
             credentials = registry_credentials(registry, fresh=attempt == 2)
         except crypto.DecryptionError as e:
-            with transaction.atomic():
-                _record_health(registry, test, ok=False, reason="stored credentials unreadable")
-                _finish(test, ok=False, category="credential_corrupt", message=f"Stored credentials unreadable: {e}.")
+            _record_health(registry, test, ok=False, reason="stored credentials unreadable")
+            _finish(test, ok=False, category="credential_corrupt", message=f"Stored credentials unreadable: {e}.")
             return RegistryTest.objects.get(pk=test.pk)
         except RegistryError as e:
-            with transaction.atomic():
-                _record_health(registry, test, ok=False, reason=e.message)
-                _finish(
-                    test, ok=False, category=e.category.value, message=f"Could not get a registry token: {e.message}"
-                )
+            _record_health(registry, test, ok=False, reason=e.message)
+            _finish(test, ok=False, category=e.category.value, message=f"Could not get a registry token: {e.message}")
             return RegistryTest.objects.get(pk=test.pk)
         result = oci.check_image_sync(
             registry.endpoint,
@@ -549,15 +545,9 @@ def _registry_test_run(test: RegistryTest) -> RegistryTest:
     # A missing image or tag is the test's finding; the registry stays healthy, its login worked.
     credentials_ok = result.ok or steps.is_image_finding(category, stored)
     failed = steps.failed_step(stored)
-    with transaction.atomic():  # whoever sees the test done sees the health it led to
-        _record_health(
-            registry,
-            test,
-            ok=credentials_ok,
-            reason="" if credentials_ok else f"{steps.step_label(failed)}: {message}" if failed else message,
-            image=test.image if result.ok else "",
-        )
-        _finish(test, ok=result.ok, category=category, message=message, result=stored)
+    reason = "" if credentials_ok else f"{steps.step_label(failed)}: {message}" if failed else message
+    _record_health(registry, test, ok=credentials_ok, reason=reason, image=test.image if result.ok else "")
+    _finish(test, ok=result.ok, category=category, message=message, result=stored)
     return RegistryTest.objects.get(pk=test.pk)
 
 

@@ -114,7 +114,11 @@ def registry_detail(request, pk: int):
     pending = list(registry.tests.filter(status__in=(CheckStatus.QUEUED, CheckStatus.RUNNING)).order_by("created_at"))
     latest = registry.tests.values_list("pk", flat=True).first()
     live_version = "-".join(
-        [registry.health, str(registry.last_checked_at.timestamp()) if registry.last_checked_at else "never", str(latest)]
+        [
+            registry.health,
+            str(registry.last_checked_at.timestamp()) if registry.last_checked_at else "never",
+            str(latest),
+        ]
         + [f"{t.pk}{t.status[0]}" for t in pending]
     )
     if request.htmx and request.GET.get("seen") == live_version:
