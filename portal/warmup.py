@@ -15,11 +15,18 @@ TEMPLATE_SUFFIXES = (".html", ".txt")
 
 
 def warm_up() -> None:
-    """Import every view (by loading the URLconf) and compile every template into the cache."""
+    """Import every view (by loading the URLconf), compile every template into the cache and
+    load the registry token key (~36 ms; the private registry listing's first call needs it)."""
     from django.template import TemplateSyntaxError, engines
     from django.urls import get_resolver
 
+    from portal import registry_tokens
+
     get_resolver().url_patterns  # noqa: B018 (the import is the point)
+    try:
+        registry_tokens.signing_key()
+    except OSError:
+        logger.exception("the registry token key could not be loaded at start-up")
     for engine in engines.all():
         for directory in getattr(engine, "template_dirs", ()):
             root = Path(directory)
