@@ -126,7 +126,7 @@ def registry_detail(request, pk: int):
     page = Paginator(registry.tests.all(), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"registry": registry, "page": page, "pending": pending, "live_version": live_version}
     if request.htmx:
-        return render(request, "registries/partials/registry_live.html", {**context, "oob": True})
+        return render(request, "registries/partials/registry_live.html", {**context, "history_oob": True})
     return render(request, "registries/registry_detail.html", context)
 
 

@@ -108,6 +108,9 @@ def test_the_detail_page_polls_while_a_test_is_pending_and_stops_when_it_is_done
     assert 'hx-trigger="registry-test-started from:body"' in html, "done: polling stopped"
     assert '<code class="last-good-image">acme/api:1.0.0</code>' in html
     assert 'id="test-history" aria-labelledby="history-title" hx-swap-oob="true"' in html
+    live = html.split('id="test-history"', 1)[0]
+    assert "hx-swap-oob" not in live, "htmx would pull a nested out-of-band element out of the live part"
+    assert 'data-health="healthy"' in live
     assert "Succeeded" in html.split('id="test-history"', 1)[1]
 
 
