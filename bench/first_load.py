@@ -34,7 +34,11 @@ CHILD = r"""
 import json, os, sys, time
 sys.path.insert(0, os.getcwd())
 started = time.perf_counter()
-import portal.asgi  # noqa: F401  (what uvicorn imports before the first request)
+if os.environ.get("BENCH_NO_WARM_UP"):  # the portal as it started before portal/warmup.py
+    from django.core.asgi import get_asgi_application
+    get_asgi_application()
+else:
+    import portal.asgi  # noqa: F401  (what uvicorn imports before the first request)
 startup = (time.perf_counter() - started) * 1000
 from django.db import connection
 from django.test import Client
@@ -101,11 +105,14 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=1)
     parser.add_argument("--registries", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-warm-up", action="store_true", help="start as before portal/warmup.py, to compare")
     args = parser.parse_args()
     python = str(ROOT / ".venv/bin/python")
     with tempfile.TemporaryDirectory() as tmp:
         db, var = Path(tmp) / "bench.sqlite3", Path(tmp) / "var"
         env = _env(db, var)
+        if args.no_warm_up:
+            env["BENCH_NO_WARM_UP"] = "1"
         quiet = {"cwd": ROOT, "env": env, "check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], **quiet)
         subprocess.run([python, "manage.py", "seed_demo"], **quiet)
@@ -122,7 +129,8 @@ def main() -> None:
                     {**json.loads(out.stdout.strip().splitlines()[-1]), "process_ms": (time.perf_counter() - t) * 1000}
                 )
             rows[url] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-    print(f"{args.apps} apps, {args.registries} registries, median of {args.runs} fresh processes each")
+    warm = "without the start-up warm-up" if args.no_warm_up else "with the start-up warm-up"
+    print(f"{args.apps} apps, {args.registries} registries, {warm}, median of {args.runs} fresh processes each")
     print(f"{'page':<16}{'start-up':>10}{'first':>9}{'queries':>9}{'second':>9}{'queries':>9}")
     for url, r in rows.items():
         missed = "" if r["first_ms"] < AIM_MS else f"  MISSED (aim < {AIM_MS} ms)"

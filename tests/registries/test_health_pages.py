@@ -64,7 +64,9 @@ def test_a_registry_never_tested_has_no_last_image_result(admin_api, registry):
 
 
 def test_pages_show_the_finding_with_the_test_and_the_registry_healthy(admin_client, registry):
-    _test(registry, "acme/api:9.9.9")
+    finding = _test(registry, "acme/api:9.9.9")
+    result = admin_client.get(reverse("registries:test-result", args=[finding.pk])).content.decode()
+    assert "About the image: the portal reached the registry and logged in" in result
     for url in (reverse("registries:image-list"), reverse("registries:detail", args=[registry.pk])):
         page = admin_client.get(url).content.decode()
         assert 'data-health="healthy"' in page, url
