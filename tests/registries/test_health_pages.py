@@ -67,6 +67,7 @@ def test_pages_show_the_finding_with_the_test_and_the_registry_healthy(admin_cli
     finding = _test(registry, "acme/api:9.9.9")
     result = admin_client.get(reverse("registries:test-result", args=[finding.pk])).content.decode()
     assert "About the image: the portal reached the registry and logged in" in result
+    assert '<section class="test-result warn"' in result, "a finding is a warning, not a broken registry"
     for url in (reverse("registries:image-list"), reverse("registries:detail", args=[registry.pk])):
         page = admin_client.get(url).content.decode()
         assert 'data-health="healthy"' in page, url
