@@ -61,7 +61,8 @@ def image_list(request):
     )
     apps = list(App.objects.filter(team=request.actor.team))
     registry_problem = private_images.private_registry_refresh(apps=apps)
-    private_apps = [(app, private_images.private_images(app)) for app in apps]
+    by_app = private_images.private_images_by_app(apps)
+    private_apps = [(app, by_app[app.pk]) for app in apps]
     released_apps = [(app, *released_images(app)) for app in apps]
     context = {
         "registries": registries,
