@@ -12,10 +12,12 @@ from django.core.asgi import get_asgi_application
 from django.core.handlers.asgi import ASGIHandler
 
 from portal.bodylimit import BodySizeLimit
+from portal.warmup import warm_up
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 portal_application = get_asgi_application()
+warm_up()  # the first page a vendor opens should not pay for loading every view and template
 
 
 class RegistryASGIHandler(ASGIHandler):

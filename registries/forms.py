@@ -211,6 +211,14 @@ class RegistryForm(forms.Form):
             )
         return sections
 
+    @property
+    def advanced_open(self) -> bool:
+        """The one "Advanced" disclosure opens when a field in it has an error or a value of its own."""
+        chosen = next((s for s in self.sections() if s.selected), None)
+        if chosen is not None and chosen.advanced_open:
+            return True
+        return any(self[name].errors or self[name].value() for name in ("apps", "realm_host", "skip_validation"))
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         provider = cleaned.get("provider")

@@ -10,14 +10,18 @@ from django.utils import timezone
 
 from accounts.models import Team
 from licenses.models import App
-from registries import providers
+from registries import providers, steps
 from registries.providers import Provider
 
 
 class Health(models.TextChoices):
+    """The registry's credential health: can the portal reach it and log in. What one image's
+    test found (a missing tag) is the test's, shown beside it (`last_image_test`)."""
+
     UNKNOWN = "unknown", "Not tested"
     HEALTHY = "healthy", "Healthy"
     UNHEALTHY = "unhealthy", "Unhealthy"
+    CREDENTIALS_CHANGED = "credentials_changed", "Untested since the credentials changed"
 
 
 class ExternalRegistry(models.Model):
@@ -41,10 +45,17 @@ class ExternalRegistry(models.Model):
     minted_token = models.TextField(blank=True)
     minted_token_expires_at = models.DateTimeField(null=True, blank=True)
 
-    health = models.CharField(max_length=16, choices=Health.choices, default=Health.UNKNOWN)
+    health = models.CharField(max_length=32, choices=Health.choices, default=Health.UNKNOWN)
     health_reason = models.CharField(max_length=500, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_good_image = models.CharField(max_length=500, blank=True)
+    # The last finished test, whatever it found about its image.
+    last_image_test = models.ForeignKey(
+        "RegistryTest", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # When the secret, user name, endpoint, region or realm last changed: a test requested
+    # before then says nothing about the credentials stored now.
+    credentials_changed_at = models.DateTimeField(null=True, blank=True)
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -104,6 +115,15 @@ class RegistryTest(models.Model):
     @property
     def done(self) -> bool:
         return self.status in (CheckStatus.SUCCEEDED, CheckStatus.FAILED)
+
+    @property
+    def image_finding(self) -> bool:
+        """Failed on the image (not found, no access to it) while the credentials worked."""
+        return self.status == CheckStatus.FAILED and steps.is_image_finding(self.category, self.result)
+
+    @property
+    def labelled_steps(self) -> list[dict]:
+        return steps.labelled_steps(self.result)
 
 
 class PrivateImage(models.Model):

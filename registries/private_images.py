@@ -58,11 +58,19 @@ def push_host() -> str:
 
 def private_images(app: App) -> list[PrivateImage]:
     """The app's repositories that have tags, each with `.tags.all()` prefetched."""
-    return list(
-        PrivateImage.objects.filter(app=app, tags__isnull=False)
+    return private_images_by_app([app])[app.pk]
+
+
+def private_images_by_app(apps: Iterable[App]) -> dict[int, list[PrivateImage]]:
+    """private_images for several apps in two queries (the Images page lists every app)."""
+    by_app: dict[int, list[PrivateImage]] = {app.pk: [] for app in apps}
+    for image in (
+        PrivateImage.objects.filter(app_id__in=by_app, tags__isnull=False)
         .distinct()
         .prefetch_related(Prefetch("tags", queryset=PrivateTag.objects.all()))
-    )
+    ):
+        by_app[image.app_id].append(image)
+    return by_app
 
 
 # --- notifications ---------------------------------------------------------------------

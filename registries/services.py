@@ -25,7 +25,7 @@ from portal import crypto, ratelimit
 from portal.encrypted_fields import register_encrypted_field
 from portal.outbound.addresses import GuardPolicy, address_refusal, parse_ip_literal
 from portal.outbound.errors import RegistryError
-from registries import providers
+from registries import providers, steps
 from registries.clients import oci
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
 from registries.providers import Provider
@@ -282,12 +282,18 @@ def registry_update(
         raise recognised.as_given(e) from None
 
 
+def _login_facts(registry: ExternalRegistry) -> tuple[str, ...]:
+    """What, besides the secret, decides whether the portal can log in."""
+    return (registry.endpoint, registry.username, registry.region, registry.realm_host)
+
+
 @sensitive_variables()
 def _registry_update(
     actor: Actor, registry: ExternalRegistry, skip_validation: bool, changes: dict[str, Any]
 ) -> ExternalRegistry:
     old_host = registry.endpoint.removeprefix("http://").split("/")[0]
     was_insecure = registry.insecure
+    login_before = _login_facts(registry)
     if "endpoint" in changes or "region" in changes:
         registry.endpoint, registry.region = _clean_endpoint(
             registry.provider, changes.get("endpoint", registry.endpoint), changes.get("region", registry.region)
@@ -313,6 +319,10 @@ def _registry_update(
         _store_secret(registry, secret)
     if not skip_validation and (secret is not None or new_host != old_host):
         _verify(registry, secret if secret is not None else registry_secret(registry))
+    if secret is not None or _login_facts(registry) != login_before:
+        # Until a test requested from now on finishes, the last health says nothing about these.
+        registry.health, registry.health_reason = Health.CREDENTIALS_CHANGED, ""
+        registry.credentials_changed_at = timezone.now()
     registry.save()
     audit(
         actor=actor,
@@ -472,15 +482,20 @@ def _finish(test: RegistryTest, *, ok: bool, category: str = "", message: str = 
     )
 
 
-def _record_health(registry: ExternalRegistry, *, ok: bool, reason: str = "", image: str = "") -> None:
+def _record_health(
+    registry: ExternalRegistry, test: RegistryTest, *, ok: bool, reason: str = "", image: str = ""
+) -> None:
+    """The registry's credential health after `test` (recorded before the test reads done, so whoever
+    sees it done sees this), unless the credentials changed since the test was requested."""
     fields: dict[str, Any] = {
         "health": Health.HEALTHY if ok else Health.UNHEALTHY,
         "health_reason": reason[:500],
         "last_checked_at": timezone.now(),
+        "last_image_test": test.pk,
     }
-    if ok and image:
+    if image:
         fields["last_good_image"] = image
-    ExternalRegistry.objects.filter(pk=registry.pk).update(**fields)
+    ExternalRegistry.objects.filter(pk=registry.pk).exclude(credentials_changed_at__gt=test.created_at).update(**fields)
 
 
 @sensitive_variables("credentials", "kwargs")  # kwargs: check_image_sync's
@@ -505,12 +520,12 @@ def _registry_test_run(test: RegistryTest) -> RegistryTest:
         try:
             credentials = registry_credentials(registry, fresh=attempt == 2)
         except crypto.DecryptionError as e:
+            _record_health(registry, test, ok=False, reason="stored credentials unreadable")
             _finish(test, ok=False, category="credential_corrupt", message=f"Stored credentials unreadable: {e}.")
-            _record_health(registry, ok=False, reason="stored credentials unreadable")
             return RegistryTest.objects.get(pk=test.pk)
         except RegistryError as e:
+            _record_health(registry, test, ok=False, reason=e.message)
             _finish(test, ok=False, category=e.category.value, message=f"Could not get a registry token: {e.message}")
-            _record_health(registry, ok=False, reason=e.message)
             return RegistryTest.objects.get(pk=test.pk)
         result = oci.check_image_sync(
             registry.endpoint,
@@ -526,8 +541,13 @@ def _registry_test_run(test: RegistryTest) -> RegistryTest:
         break
     assert result is not None
     message = "" if result.ok else (result.error_message or "failed")
-    _record_health(registry, ok=result.ok, reason=message, image=test.image)
-    _finish(test, ok=result.ok, category=result.error_category or "", message=message, result=result.as_dict())
+    category, stored = result.error_category or "", result.as_dict()
+    # A missing image or tag is the test's finding; the registry stays healthy, its login worked.
+    credentials_ok = result.ok or steps.is_image_finding(category, stored)
+    failed = steps.failed_step(stored)
+    reason = "" if credentials_ok else f"{steps.step_label(failed)}: {message}" if failed else message
+    _record_health(registry, test, ok=credentials_ok, reason=reason, image=test.image if result.ok else "")
+    _finish(test, ok=result.ok, category=category, message=message, result=stored)
     return RegistryTest.objects.get(pk=test.pk)
 
 

@@ -20,14 +20,18 @@ from portal.outbound.errors import RegistryError
 from portal.queue import QueueUnavailable
 from registries import private_images, services
 from registries.forms import OTHER_TAB_PROVIDERS, RegistryForm, RegistryTestForm
-from registries.models import ExternalRegistry, PrivateTag, RegistryTest
+from registries.models import CheckStatus, ExternalRegistry, PrivateTag, RegistryTest
 from registries.providers import Provider, recognised_note
 
 HISTORY_PAGE_SIZE = 20
 
 
 def _team_registry(request, pk: int) -> ExternalRegistry:
-    return get_object_or_404(ExternalRegistry.objects.prefetch_related("apps"), pk=pk, team=request.actor.team)
+    return get_object_or_404(
+        ExternalRegistry.objects.select_related("last_image_test", "created_by").prefetch_related("apps"),
+        pk=pk,
+        team=request.actor.team,
+    )
 
 
 def _add_forms(request, bound: RegistryForm | None = None) -> dict:
@@ -50,10 +54,15 @@ def _say_recognised(request, chosen: str, registry: ExternalRegistry) -> None:
 
 @team_view(Perm.READ)
 def image_list(request):
-    registries = ExternalRegistry.objects.filter(team=request.actor.team).prefetch_related("apps")
+    registries = (
+        ExternalRegistry.objects.filter(team=request.actor.team)
+        .select_related("last_image_test")
+        .prefetch_related("apps")
+    )
     apps = list(App.objects.filter(team=request.actor.team))
     registry_problem = private_images.private_registry_refresh(apps=apps)
-    private_apps = [(app, private_images.private_images(app)) for app in apps]
+    by_app = private_images.private_images_by_app(apps)
+    private_apps = [(app, by_app[app.pk]) for app in apps]
     released_apps = [(app, *released_images(app)) for app in apps]
     context = {
         "registries": registries,
@@ -100,9 +109,26 @@ def registry_create(request):
 
 @team_view(Perm.READ)
 def registry_detail(request, pk: int):
+    """The registry's page; for htmx its live part (health, last good image, history), 204 while
+    the `seen` version is still current, as the test result polls."""
     registry = _team_registry(request, pk)
+    pending = list(registry.tests.filter(status__in=(CheckStatus.QUEUED, CheckStatus.RUNNING)).order_by("created_at"))
+    latest = registry.tests.values_list("pk", flat=True).first()
+    live_version = "-".join(
+        [
+            registry.health,
+            str(registry.last_checked_at.timestamp()) if registry.last_checked_at else "never",
+            str(latest),
+        ]
+        + [f"{t.pk}{t.status[0]}" for t in pending]
+    )
+    if request.htmx and request.GET.get("seen") == live_version:
+        return HttpResponse(status=204)
     page = Paginator(registry.tests.all(), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "registries/registry_detail.html", {"registry": registry, "page": page})
+    context = {"registry": registry, "page": page, "pending": pending, "live_version": live_version}
+    if request.htmx:
+        return render(request, "registries/partials/registry_live.html", {**context, "history_oob": True})
+    return render(request, "registries/registry_detail.html", context)
 
 
 @team_view(Perm.WRITE)
@@ -174,6 +200,8 @@ def registry_test(request, pk: int):
         else:
             messages.error(request, " ".join(form.errors.get("image", form.non_field_errors())))
         return redirect("registries:detail", pk=registry.pk)
+    if context["test"] is not None:
+        headers["HX-Trigger"] = "registry-test-started"  # the detail page's live part starts polling
     response = render(request, "registries/partials/test_form.html", context, status=status)
     for name, value in headers.items():
         response[name] = value

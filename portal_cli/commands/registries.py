@@ -27,18 +27,50 @@ from portal_cli.secret_input import read_secret_file, read_stdin_secret
 
 F = Callable[..., Any]
 
+
+def _health(r: dict[str, Any]) -> str:
+    """The credentials' health as the pages say it ("Untested since the credentials changed")."""
+    return r.get("health_label") or r.get("health") or ""
+
+
+def _image_result(r: dict[str, Any]) -> str | None:
+    """What the last test found about its image, apart from the registry's health."""
+    last = r.get("last_image_result")
+    if not last:
+        return None
+    if last.get("status") == "succeeded":
+        return f"{last.get('image')}: pulled"
+    what = "image finding" if last.get("image_finding") else "failed"
+    return f"{last.get('image')}: {what}, {last.get('message') or last.get('category')}"
+
+
 REGISTRY_COLUMNS = [
     Column("NAME", "name"),
     Column("PROVIDER", "provider"),
     Column("ENDPOINT", "endpoint"),
     Column("USERNAME", "username"),
     Column("APPS", lambda r: "all" if r.get("all_apps") else r.get("apps")),
-    Column("HEALTH", "health"),
+    Column("HEALTH", _health),
     Column("CHECKED", lambda r: when(r.get("last_checked_at")) if r.get("last_checked_at") else "never"),
+    Column("LAST IMAGE TEST", _image_result),
+]
+
+REGISTRY_FACTS = [
+    Column("name", "name"),
+    Column("provider", "provider"),
+    Column("endpoint", "endpoint"),
+    Column("username", "username"),
+    Column("apps", lambda r: "all" if r.get("all_apps") else r.get("apps")),
+    Column("secret", lambda r: "set" if r.get("has_secret") else "not set"),
+    Column("health", _health),
+    Column("health reason", "health_reason"),
+    Column("checked", lambda r: when(r.get("last_checked_at")) if r.get("last_checked_at") else "never"),
+    Column("last image test", _image_result),
+    Column("last good image", "last_good_image"),
 ]
 
 STEP_COLUMNS = [
-    Column("STEP", "name"),
+    Column("STEP", lambda s: s.get("label") or s.get("name")),
     Column("OUTCOME", "outcome"),
     Column("LATENCY", lambda s: f"{s['latency_ms']} ms" if s.get("latency_ms") is not None else None),
     Column("DETAIL", lambda s: s.get("category") if s.get("outcome") == "failed" else s.get("detail")),
@@ -324,6 +356,11 @@ def registry_edit(ref: str, key_file: str | None, apps: str | None, all_apps: bo
         emit_json(updated)
     else:
         click.echo(f"Updated registry {text(updated['name'])}.")
+        if updated.get("health") == "credentials_changed":
+            click.echo(
+                f"Health: {text(_health(updated)).lower()}; test it with: "
+                f"portal registry test {text(updated['name'])} --image IMAGE"
+            )
 
 
 def _edit_secret(options: dict[str, Any], key_file: str | None) -> Secret | None:
@@ -362,6 +399,21 @@ def registry_ls() -> None:
         REGISTRY_COLUMNS,
         empty="No registries yet; add one with: portal registry add {dockerhub,ecr,gcr,gar,ghcr,quay,other} …",
     )
+
+
+@registry.command("show")
+@click.argument("ref", metavar="NAME|ENDPOINT")
+@common_options
+def registry_show(ref: str) -> None:
+    """One registry: its credentials' health, and what its last test found about its image."""
+    fmt = output_format()
+    found = _find(client(), ref)
+    if fmt == "json":
+        emit_json(found)
+        return
+    click.echo(record(found, REGISTRY_FACTS))
+    if found.get("health") == "credentials_changed":
+        click.echo(f"Test it with: portal registry test {text(found['name'])} --image IMAGE", err=True)
 
 
 @registry.command("rm")
@@ -460,14 +512,22 @@ def _show_test(fmt: str, test: dict[str, Any], found: dict[str, Any]) -> None:
         emit_json(test)
         return
     result = test.get("result") or {}
-    steps = [s for s in result.get("steps") or [] if isinstance(s, dict)]
+    # The API's steps carry the pages' labels; an older portal sends only the result's.
+    steps = [s for s in test.get("steps") or result.get("steps") or [] if isinstance(s, dict)]
     if steps:
         click.echo(table(steps, STEP_COLUMNS))
         click.echo()
     facts = [
         Column("registry", lambda t: f"{found['name']} ({found['endpoint']})"),
         Column("image", "image"),
-        Column("result", "status"),
+        Column(
+            "result",
+            lambda t: (
+                f"{t.get('status')} (about the image; the credentials worked)"
+                if t.get("image_finding")
+                else t.get("status")
+            ),
+        ),
     ]
     if result.get("digest"):
         facts += [

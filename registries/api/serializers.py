@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from registries.models import ExternalRegistry, RegistryTest
+from registries.models import ExternalRegistry, Health, RegistryTest
 from registries.providers import Provider
 
 
@@ -13,16 +13,46 @@ def _secret_field(help_text: str) -> serializers.CharField:
     )
 
 
+class StepSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="ping, auth, manifest or blob")
+    label = serializers.CharField(help_text="The step's name as the pages show it, e.g. “Log in”.")
+    outcome = serializers.CharField(help_text="ok, failed or skipped")
+    latency_ms = serializers.IntegerField(allow_null=True)
+    detail = serializers.CharField(allow_blank=True)
+    category = serializers.CharField(allow_null=True)
+
+
+class ImageResultSerializer(serializers.ModelSerializer):
+    """The last finished test: what it found about its image, apart from the registry's health."""
+
+    test = serializers.IntegerField(source="pk")
+    image_finding = serializers.BooleanField(
+        help_text="Failed on the image (e.g. not found) while the credentials worked: the registry stays healthy."
+    )
+
+    class Meta:
+        model = RegistryTest
+        fields = ["test", "image", "status", "category", "message", "image_finding", "finished_at"]
+        read_only_fields = fields
+
+
 class ExternalRegistrySerializer(serializers.ModelSerializer):
     apps = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     token_expires_at = serializers.DateTimeField(source="minted_token_expires_at", read_only=True)
+    health = serializers.ChoiceField(
+        choices=Health.choices,
+        help_text="The credentials' health (can the portal reach the registry and log in), not one image's.",
+    )
+    health_label = serializers.CharField(source="get_health_display", help_text="The health as the pages say it.")
+    last_image_result = ImageResultSerializer(source="last_image_test", allow_null=True)
 
     class Meta:
         model = ExternalRegistry
         fields = [
             "id", "name", "provider", "endpoint", "username", "region", "realm_host", "all_apps", "apps",
-            "insecure", "has_secret", "secret_updated_at", "health", "health_reason", "last_checked_at",
-            "last_good_image", "token_expires_at", "created_at", "updated_at",
+            "insecure", "has_secret", "secret_updated_at", "health", "health_label", "health_reason",
+            "last_checked_at", "last_image_result", "last_good_image", "credentials_changed_at",
+            "token_expires_at", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -62,11 +92,15 @@ class RegistryTestRequestSerializer(serializers.Serializer):
 class RegistryTestSerializer(serializers.ModelSerializer):
     registry = serializers.CharField(source="registry.name", read_only=True)
     done = serializers.BooleanField(read_only=True)
+    image_finding = serializers.BooleanField(
+        read_only=True, help_text="Failed on the image while the credentials worked (the registry stays healthy)."
+    )
+    steps = StepSerializer(source="labelled_steps", many=True, read_only=True, help_text="The steps, in order.")
 
     class Meta:
         model = RegistryTest
         fields = [
-            "id", "registry", "image", "status", "done", "category", "message", "result",
-            "requested_by", "created_at", "started_at", "finished_at",
+            "id", "registry", "image", "status", "done", "category", "message", "image_finding", "steps",
+            "result", "requested_by", "created_at", "started_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields

@@ -24,7 +24,7 @@ from registries.models import ExternalRegistry, RegistryTest
 class ExternalRegistryViewSet(TeamScopedMixin, viewsets.ModelViewSet):
     """The team's external registries. Secrets are write-only: send them, never see them again."""
 
-    queryset = ExternalRegistry.objects.prefetch_related("apps")
+    queryset = ExternalRegistry.objects.select_related("last_image_test").prefetch_related("apps")
     serializer_class = ExternalRegistrySerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 

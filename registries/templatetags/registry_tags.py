@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from portal import ocispec
+from registries import steps
 
 register = template.Library()
 
@@ -33,8 +34,6 @@ FAILURES = {
     "queue_unavailable": "the task queue was unavailable",
 }
 
-STEPS = {"ping": "Reach /v2/", "auth": "Log in", "manifest": "Fetch the manifest", "blob": "Check a layer"}
-
 
 @register.filter
 def failure_text(category: str) -> str:
@@ -43,12 +42,18 @@ def failure_text(category: str) -> str:
 
 @register.filter
 def step_label(name: str) -> str:
-    return STEPS.get(name, name)
+    return steps.step_label(name)
 
 
 @register.filter
 def status_class(status: str) -> str:
     return {"succeeded": "ok", "failed": "bad", "healthy": "ok", "unhealthy": "bad"}.get(status, "pending")
+
+
+@register.filter
+def test_class(test) -> str:
+    """A test's badge: a finding about the image is a warning, not a broken registry."""
+    return "warn" if test.image_finding else status_class(test.status)
 
 
 @register.filter

@@ -24,6 +24,19 @@
     if (focus) tab.focus();
   }
 
+  // The first field of the visible tab (not the close button the browser would pick).
+  function focusFirstField(dialog) {
+    var fields = dialog.querySelectorAll(
+      "[role=tabpanel]:not([hidden]) :is(input:not([type=hidden]), select, textarea)"
+    );
+    for (var i = 0; i < fields.length; i++) {
+      if (fields[i].offsetParent !== null && !fields[i].disabled) {
+        fields[i].focus();
+        return;
+      }
+    }
+  }
+
   function init(root) {
     root.querySelectorAll("form[data-registry-form]").forEach(showProvider);
   }
@@ -35,6 +48,7 @@
       if (dialog && dialog.showModal) {
         event.preventDefault();
         dialog.showModal();
+        focusFirstField(dialog);
       }
       return;
     }

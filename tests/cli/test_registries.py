@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from accounts.models import AuditEvent
 from licenses.models import App
 from registries import services
 from registries.models import ExternalRegistry
+from registries.steps import STEPS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,15 +108,18 @@ def test_list_never_shows_the_password(portal, basic_registry):
     table = portal("registry", "ls")
     assert table.returncode == 0, table.stderr
     header, row = table.stdout.splitlines()
-    assert header.split() == ["NAME", "PROVIDER", "ENDPOINT", "USERNAME", "APPS", "HEALTH", "CHECKED"]
+    assert header.split() == ["NAME", "PROVIDER", "ENDPOINT", "USERNAME", "APPS", "HEALTH", "CHECKED", "LAST", "IMAGE",
+                              "TEST"]  # fmt: skip
     assert row.split() == [
         "local",
         "other",
         basic_registry.endpoint,
         basic_registry.username,
         "all",
-        "unknown",
+        "Not",  # the health as the pages say it
+        "tested",
         "never",
+        "-",
     ]
     assert row.index(basic_registry.endpoint) == header.index("ENDPOINT"), "columns are aligned"
 
@@ -429,7 +434,11 @@ def test_edit_replaces_a_wrong_password_and_the_next_test_passes(portal, basic_r
     assert _stored_secret("local") == {"password": "wrong-password"}, "a refused secret is not stored"
 
     edited = portal("registry", "edit", "local", "--password-stdin", input=basic_registry.password + "\n")
-    assert (edited.returncode, edited.stdout, edited.stderr) == (0, "Updated registry local.\n", "")
+    assert (edited.returncode, edited.stderr) == (0, "")
+    assert edited.stdout == (
+        "Updated registry local.\nHealth: untested since the credentials changed; "
+        "test it with: portal registry test local --image IMAGE\n"
+    )
     assert _stored_secret("local") == {"password": basic_registry.password}
     event = AuditEvent.objects.filter(action="registry.update", target="local").get()
     assert event.detail["secret_changed"] is True
@@ -514,7 +523,7 @@ def test_the_new_password_is_never_in_the_process_arguments(portal):
     time.sleep(0.5)  # the CLI is now waiting for the password on stdin
     seen = Path(f"/proc/{proc.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     out, err = proc.communicate("new-" + SECRET + "\n", timeout=60)
-    assert (proc.returncode, out) == (0, "Updated registry one.\n"), err
+    assert proc.returncode == 0 and out.startswith("Updated registry one.\nHealth: untested since"), err
     assert "--password-stdin" in seen and SECRET not in seen
     assert _stored_secret("one") == {"password": "new-" + SECRET}
 
@@ -531,9 +540,12 @@ def test_registry_test_prints_the_steps_and_the_digest(portal, basic_registry, c
     digest = basic_registry.images["api"].digest
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["STEP", "OUTCOME", "LATENCY", "DETAIL"]
-    steps = {line.split()[0]: line.split()[1:] for line in lines[1:5]}
-    assert [s[0] for s in steps.values()] == ["ok"] * 4 and list(steps) == ["ping", "auth", "manifest", "blob"]
-    assert steps["auth"][-1] == "basic" and steps["manifest"][-1] == digest
+    # The steps carry the pages' labels (registries.steps.STEPS), one list for both.
+    width = lines[0].index("OUTCOME")
+    steps = {line[:width].strip(): line[width:].split() for line in lines[1:5]}
+    assert list(steps) == [label for _, label in STEPS]
+    assert [s[0] for s in steps.values()] == ["ok"] * 4
+    assert steps["Log in"][-1] == "basic" and steps["Fetch the manifest"][-1] == digest
     assert f"digest      {digest}" in lines
     assert "result      succeeded" in lines
     assert basic_registry.password not in result.stdout + result.stderr
@@ -557,7 +569,7 @@ def test_registry_test_with_a_wrong_password_exits_1_with_the_reason(portal, bas
     result = portal("registry", "test", "bad", "--image", "acme/api:1.0.0", "--timeout", "30")
     assert result.returncode == 1
     assert result.stderr == f"error: unauthorized: {basic_registry.netloc} rejected the credentials for the registry\n"
-    assert "auth      failed" in result.stdout and "result    failed" in result.stdout
+    assert re.search(r"^Log in +failed", result.stdout, re.M) and "result    failed" in result.stdout
     assert "wrong-password" not in result.stdout + result.stderr
 
     missing = portal("registry", "test", "bad", "--image", "acme/nothing-here:1.0.0", "-o", "json")
@@ -582,3 +594,34 @@ def test_registry_test_rejects_a_bad_image_and_extra_fields_are_not_sent(portal)
     assert result.returncode == 1
     assert result.stderr.startswith("error: image: Not an image reference")
     assert portal("registry", "test", "one").returncode == 2, "--image is required"
+
+
+@pytest.mark.slow
+def test_ls_and_show_give_credential_health_and_the_image_finding_apart(portal, basic_registry, celery_worker_process):
+    assert _add_other(portal, basic_registry, "--name", "local").returncode == 0
+    missing = portal("registry", "test", "local", "--image", "acme/api:9.9.9", "--timeout", "30")
+    assert missing.returncode == 1
+    assert missing.stderr == "error: manifest_unknown: acme/api:9.9.9 not found\n"
+    assert "result    failed (about the image; the credentials worked)" in missing.stdout.splitlines()
+
+    listing = portal("registry", "ls").stdout.splitlines()
+    assert "LAST IMAGE TEST" in listing[0]
+    assert "Healthy" in listing[1] and "acme/api:9.9.9: image finding, acme/api:9.9.9 not found" in listing[1]
+
+    shown = portal("registry", "show", "local")
+    assert shown.returncode == 0, shown.stderr
+    facts = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in shown.stdout.splitlines())
+    assert facts["health"] == "Healthy" and facts["health reason"] == "-"
+    assert facts["last image test"] == "acme/api:9.9.9: image finding, acme/api:9.9.9 not found"
+    assert json.loads(portal("registry", "show", "local", "-o", "json").stdout)["last_image_result"]["image_finding"]
+
+    edited = portal("registry", "edit", "local", "--username", "someone-else", "--skip-validation")
+    assert edited.returncode == 0, edited.stderr
+    after = portal("registry", "show", "local")
+    assert re.search(r"^health +Untested since the credentials changed$", after.stdout, re.M)
+    assert after.stderr == "Test it with: portal registry test local --image IMAGE\n"
+    unknown = portal("registry", "show", "nope")
+    assert (unknown.returncode, unknown.stderr) == (
+        1,
+        "error: no registry “nope” in your team; see: portal registry ls\n",
+    )

@@ -264,3 +264,22 @@ def test_the_license_page_tells_the_customer_how_to_pull_private_images(admin_cl
     assert "docker pull registry.example.com/acme-api/api:1.0.0" in page
     assert "docker login registry.example.com" in page
     assert "No registry serves" not in page
+
+
+@pytest.mark.django_db
+def test_the_images_page_reads_every_apps_private_images_in_two_queries(team, app, django_assert_num_queries):
+    from registries import private_images
+
+    apps = [app, *(factories.make_app(team, f"app-{i}") for i in range(3))]
+    for i, each in enumerate(apps):
+        image = PrivateImage.objects.create(app=each, repository=f"{each.slug}/api")
+        for tag in ("1.0.0", "2.0.0")[: i % 2 + 1]:
+            PrivateTag.objects.create(image=image, tag=tag, digest="sha256:" + "b" * 64)
+    PrivateImage.objects.create(app=app, repository=f"{app.slug}/untagged")  # no tags: not listed
+    with django_assert_num_queries(2):
+        by_app = private_images.private_images_by_app(apps)
+        tags = {
+            slug: [t.tag for image in by_app[a.pk] for t in image.tags.all()] for slug, a in ((a.slug, a) for a in apps)
+        }
+    assert tags == {"acme-api": ["1.0.0"], "app-0": ["1.0.0", "2.0.0"], "app-1": ["1.0.0"], "app-2": ["1.0.0", "2.0.0"]}
+    assert [i.repository for i in private_images.private_images(app)] == ["acme-api/api"]

@@ -197,8 +197,8 @@ def test_service_errors_land_on_the_providers_fields_and_open_the_advanced_ones(
     body = _text(admin_client.post(reverse("registries:create"), data, **HTMX))
     error = body.split('id="reg_ecr_region_error"', 1)[1].split("</div>", 1)[0]
     assert "Region is required when the endpoint is not" in error
-    ecr_section = body.split('data-provider="ecr"', 1)[1].split("</fieldset>", 1)[0]
-    assert '<details class="advanced" open>' in ecr_section
+    advanced = body.split('<details class="advanced" data-advanced open>', 1)[1].split("</details>", 1)[0]
+    assert 'id="reg_ecr_region_error"' in advanced, "the one Advanced disclosure opens on its field's error"
     assert not ExternalRegistry.objects.exists()
 
 

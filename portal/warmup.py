@@ -1,0 +1,39 @@
+"""What a process would otherwise do on its first request, done when it starts.
+
+Measured (bench/first_load.py): a fresh process spent ~430 ms of its first page importing the
+URLconf (every view module, DRF, the API schema generator, psycopg via postgres fields) and
+~90 ms compiling templates; `/images/` then took ~750 ms and `/licenses/new/` ~670 ms."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_SUFFIXES = (".html", ".txt")
+
+
+def warm_up() -> None:
+    """Import every view (by loading the URLconf), compile every template into the cache and
+    load the registry token key (~36 ms; the private registry listing's first call needs it)."""
+    from django.template import TemplateSyntaxError, engines
+    from django.urls import get_resolver
+
+    from portal import registry_tokens
+
+    get_resolver().url_patterns  # noqa: B018 (the import is the point)
+    try:
+        registry_tokens.signing_key()
+    except OSError:
+        logger.exception("the registry token key could not be loaded at start-up")
+    for engine in engines.all():
+        for directory in getattr(engine, "template_dirs", ()):
+            root = Path(directory)
+            for path in root.rglob("*"):
+                if path.suffix not in TEMPLATE_SUFFIXES:
+                    continue
+                try:
+                    engine.get_template(path.relative_to(root).as_posix())
+                except TemplateSyntaxError:
+                    logger.exception("template %s does not compile", path)
