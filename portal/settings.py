@@ -255,6 +255,9 @@ SPECTACULAR_SETTINGS = {
         "DownloadKindEnum": "delivery.models.DownloadKind",
         "TokenKindEnum": "accounts.models.TokenKind",  # both are fields named `kind`
         "BundleStatusEnum": "delivery.models.BundleStatus",
+        "RegistryTestStatusEnum": "registries.models.CheckStatus",
+        "DomainStatusEnum": "accounts.models.DomainStatus",
+        "DomainKindEnum": "accounts.models.DomainKind",
     },
 }
 

@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -75,7 +76,11 @@ def test_download_verify_push_and_install_without_internet(
     assert curl.returncode == 0, curl.stderr
     assert hashlib.sha256(target.read_bytes()).hexdigest() == bundle.sha256
     assert f"x-bundle-sha256: {bundle.sha256}" in curl.stdout.lower()
-    logged = Download.objects.get(license=customer_license.license, kind=DownloadKind.AIRGAP)
+    # The log row is completed once the last byte has left, which may be just after curl ends.
+    deadline = time.monotonic() + 10
+    while (logged := Download.objects.get(license=customer_license.license, kind=DownloadKind.AIRGAP)).bytes == 0:
+        assert time.monotonic() < deadline, "the download's row never got its byte count"
+        time.sleep(0.1)
     assert (logged.status, logged.bytes, logged.sequence) == (200, bundle.size, release.sequence)
 
     # 2. Verify: complete, undamaged, signed by this portal's key (fetched without a token).
