@@ -146,3 +146,11 @@ def test_the_api_gives_the_same_figures(admin_api, traffic):
 
 def test_the_api_needs_a_member(client):
     assert client.get("/api/v1/analytics/pulls/").status_code in (401, 403)
+
+
+def test_the_license_and_app_pages_link_to_their_analytics(admin_client, customer_license):
+    license = customer_license.license
+    license_page = admin_client.get(f"/licenses/{license.pk}/").content.decode()
+    assert f'href="/analytics/?license={license.pk}"' in license_page
+    app_page = admin_client.get(f"/apps/{license.app.slug}/").content.decode()
+    assert f'href="/analytics/?app={license.app.slug}"' in app_page
