@@ -12,6 +12,7 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import customer_hosts
 from delivery import downloads, installkit, pullsecret
 from delivery.airgap import download
 from delivery.airgap.bundles import bundle_of, bundle_request
@@ -120,13 +121,16 @@ class AirgapBundleSerializer(serializers.ModelSerializer):
     download_path = serializers.SerializerMethodField(
         help_text="Where a license on a channel this release was promoted to downloads it."
     )
+    download_url = serializers.SerializerMethodField(
+        help_text="The same on the host the team's customers are shown (its default custom proxy domain, if any)."
+    )
     downloads = serializers.SerializerMethodField(help_text=f"The latest {RELEASE_DOWNLOADS_SHOWN}, newest first.")
 
     class Meta:
         model = AirgapBundle
         fields = [
             "sequence", "status", "progress", "platforms", "size", "sha256", "blob_count", "error", "attempts",
-            "requested_by", "requested_at", "started_at", "finished_at", "download_path", "downloads",
+            "requested_by", "requested_at", "started_at", "finished_at", "download_path", "download_url", "downloads",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -137,6 +141,10 @@ class AirgapBundleSerializer(serializers.ModelSerializer):
 
     def get_download_path(self, bundle: AirgapBundle) -> str:
         return download.customer_path(bundle.release.sequence)
+
+    def get_download_url(self, bundle: AirgapBundle) -> str:
+        path = download.customer_path(bundle.release.sequence)
+        return customer_hosts.customer_url(bundle.release.app.team_id, path, self.context.get("request"))
 
     @extend_schema_field(DownloadSerializer(many=True))
     def get_downloads(self, bundle: AirgapBundle) -> list[dict]:
@@ -163,7 +171,7 @@ class ReleaseAirgapView(APIView):
                 code="no_bundle",
             )
         bundle.release = release
-        return Response(AirgapBundleSerializer(bundle).data)
+        return Response(AirgapBundleSerializer(bundle, context={"request": request}).data)
 
     @extend_schema(request=None, responses={202: AirgapBundleSerializer})
     def post(self, request, app_slug: str, sequence: int):
@@ -173,7 +181,9 @@ class ReleaseAirgapView(APIView):
         bundle = bundle_request(actor=request.actor, release=release)
         bundle.refresh_from_db()  # the queue may have refused the job once the request committed
         bundle.release = release
-        return Response(AirgapBundleSerializer(bundle).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            AirgapBundleSerializer(bundle, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class LicenseDownloadViewSet(TeamScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

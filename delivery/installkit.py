@@ -12,7 +12,9 @@ customer unpacks and applies with `kubectl apply -k .`, no hand edits.
 An image is rewritten when it is **private external**: listed with a registry's name as its
 source, unless resolving found it public. `public` images and the portal's own registry
 (`replicated`) stay as written: the first need no credentials, the second already has them in
-the Secret. Kustomize matches `images:` names literally, so each image gets one entry per
+the Secret; except that when the team has a default custom registry domain, the second move
+there (the Secret names that host, and the customer's cluster never contacts the portal's own
+registry host). Kustomize matches `images:` names literally, so each image gets one entry per
 spelling the manifests use (`redis`, `docker.io/library/redis`, …).
 
 The kit is built by pure functions (`KitSpec` → files → tar.gz bytes); `license_kit` reads the
@@ -33,6 +35,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.views.decorators.debug import sensitive_variables
 
+from accounts import customer_hosts
 from delivery import pullsecret
 from delivery.selectors import proxy_image_name
 from licenses import releases
@@ -121,18 +124,29 @@ def location(name: str) -> tuple[str, str]:
     return ref.location if ref is not None else ("", "")
 
 
+def new_name(spec: KitSpec, image: KitImage) -> str:
+    """Where the kit sends an image, "" to leave it as written: a private external image through
+    the proxy; one of the private registry under the host the customer is given for it (the
+    team's custom registry domain) when the release names another (the portal's own)."""
+    if image.private_external:
+        return proxy_image_name(spec.proxy_host, spec.app_slug, image.host, image.repository)
+    if image.source == ImageSource.PRIVATE and image.host != spec.registry_host:
+        return f"{spec.registry_host}/{image.repository}"
+    return ""
+
+
 def image_entries(spec: KitSpec, names: set[str]) -> list[dict]:
-    """Kustomize `images:` entries sending each private external image to the proxy, one per
-    spelling of it in `names`, the names the manifests use (portal_cli/kitfiles.py)."""
+    """Kustomize `images:` entries sending each image to its new name, one per spelling of it in
+    `names`, the names the manifests use (portal_cli/kitfiles.py)."""
     spellings: dict[tuple[str, str], set[str]] = {}
     for name in names:
         spellings.setdefault(location(name), set()).add(name)
+    listings = ((image, new_name(spec, image)) for image in spec.images)
     return kitfiles.image_entries(
-        ((image.host, image.repository), proxy_image_name(spec.proxy_host, spec.app_slug, image.host, image.repository),
-         spellings.get((image.host, image.repository), ()), image.digest)
-        for image in spec.images
-        if image.private_external
-    )  # fmt: skip
+        ((image.host, image.repository), name, spellings.get((image.host, image.repository), ()), image.digest)
+        for image, name in listings
+        if name
+    )
 
 
 # --- the files -----------------------------------------------------------------------------
@@ -213,7 +227,9 @@ def _header(spec: KitSpec) -> str:
 def readme(spec: KitSpec, entries: list[dict]) -> str:
     release = f"release {spec.sequence}" + (f" (version {_one_line(spec.version)})" if spec.version else "")
     namespaces = ", ".join(f"`{ns}`" for ns in spec.additional_namespaces if ns != "default")
-    rewritten = "\n".join(f"- `{e['name']}` → `{e['newName']}`" for e in entries) or "- none: every image is public"
+    rewritten = (
+        "\n".join(f"- `{e['name']}` → `{e['newName']}`" for e in entries) or "- none: every image stays as written"
+    )
     return f"""# Install kit: {_one_line(spec.app_name)}
 
 {release.capitalize()} of the `{spec.channel}` channel, made for your license.
@@ -237,12 +253,13 @@ That applies to the namespace your kubectl context uses (pick one first with
   `{spec.proxy_host}` and `{spec.registry_host}`, in your namespace{f" and in {namespaces}" if namespaces else ""}.
   It holds your license ID: keep this folder private.
 
-## Images pulled through the proxy
+## Images the kit sends elsewhere
 
 {rewritten}
 
-Public images are pulled from where they are; images of the vendor's private registry
-(`{spec.registry_host}`) are pulled from there with the same secret.
+Private images of the vendor's registries go through the proxy (`{spec.proxy_host}`); public
+images are pulled from where they are; images of the vendor's private registry are pulled from
+`{spec.registry_host}` with the same secret.
 
 ## Later releases
 
@@ -405,16 +422,17 @@ def license_kit(
 
 @sensitive_variables("license_id")
 def download(request, license: License, license_id: str, *, sequence: int | None, secret_name: str | None):
-    """The kit as a download for this portal's hosts; never cached (it holds the license ID).
-    Raises NoRelease."""
+    """The kit as a download for the hosts the license's customers are shown (the team's default
+    custom domains, else this portal's); never cached (it holds the license ID). Raises NoRelease."""
+    team_id = license.app.team_id
     name, data = license_kit(
         license,
         license_id,
-        proxy_host=pullsecret.proxy_host(request),
-        registry_host=pullsecret.registry_host(),
+        proxy_host=customer_hosts.proxy_host(team_id, request),
+        registry_host=customer_hosts.registry_host(team_id),
         sequence=sequence,
         secret_name=secret_name,
-        kit_url=request.build_absolute_uri(KIT_PATH),
+        kit_url=customer_hosts.customer_url(team_id, KIT_PATH, request),
     )
     response = HttpResponse(data, content_type="application/gzip")
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -16,13 +16,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-from urllib.parse import urlsplit
 
 import yaml
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.views.decorators.debug import sensitive_variables
+
+from accounts import customer_hosts
 
 USERNAME = "LICENSE_ID"
 SECRET_TYPE = "kubernetes.io/dockerconfigjson"
@@ -49,23 +49,6 @@ def validate_namespace(namespace: str | None) -> str | None:
 
 def secret_name(license) -> str:
     return f"{license.app.slug}-registry"
-
-
-def host_of(url: str) -> str:
-    """`host[:port]` of a URL, without any user info."""
-    return urlsplit(url).netloc.rpartition("@")[2]
-
-
-def proxy_host(request=None) -> str:
-    """Where customers reach the proxy: the host this request came in on (the one the license
-    page's `docker login` shows), else the host of PORTAL_URL."""
-    if request is not None:
-        return request.get_host()
-    return host_of(settings.PORTAL_URL)
-
-
-def registry_host() -> str:
-    return settings.REGISTRY_HOST
 
 
 @sensitive_variables("license_id", "auth", "entry", "config")
@@ -125,9 +108,15 @@ def file_name(license) -> str:
 
 @sensitive_variables("license_id")
 def download(request, license, license_id: str, *, namespace: str | None) -> HttpResponse:
-    """The pull secret as a YAML download for this portal's hosts; never cached (it holds the ID)."""
+    """The pull secret as a YAML download for the hosts the license's customers are shown (the
+    team's default custom domains, else this portal's); never cached (it holds the ID)."""
+    team_id = license.app.team_id
     text = render_pull_secret(
-        license, license_id, namespace=namespace, proxy_host=proxy_host(request), registry_host=registry_host()
+        license,
+        license_id,
+        namespace=namespace,
+        proxy_host=customer_hosts.proxy_host(team_id, request),
+        registry_host=customer_hosts.registry_host(team_id),
     )
     response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{file_name(license)}"'

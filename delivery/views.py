@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 
+from accounts import customer_hosts
 from accounts.access import Perm
 from accounts.decorators import team_view
 from delivery import downloads, installkit, pullsecret, selectors
@@ -30,28 +31,32 @@ def license_detail(request, pk: int):
         license_id = services.license_id_of(license)
     except crypto.DecryptionError:
         license_id = None
+    team = request.actor.team
+    proxy_host = customer_hosts.proxy_host(team, request)
+    registry_host = customer_hosts.registry_host(team)
     pull_secret = None
     if license_id:
         pull_secret = pullsecret.render_pull_secret(
-            license,
-            license_id,
-            proxy_host=pullsecret.proxy_host(request),
-            registry_host=pullsecret.registry_host(),
+            license, license_id, proxy_host=proxy_host, registry_host=registry_host
         )
+    kit_url = customer_hosts.customer_url(team, reverse("delivery:customer-install-kit"), request)
     context = {
         "license": license,
         "license_id": license_id,
         "pull_secret": pull_secret,
         "pull_secret_name": pullsecret.secret_name(license),
-        "registry_host": pullsecret.registry_host(),
-        "host": request.get_host(),
-        "pull_examples": selectors.pull_examples(license.app, request.get_host(), license.channel_id),
+        "registry_host": registry_host,
+        "host": proxy_host,
+        "pull_examples": selectors.pull_examples(license.app, proxy_host, license.channel_id),
         "pulls": license.pulls.all()[:50],
-        "private_images": selectors.private_image_lines(license.app, pullsecret.registry_host()),
+        "private_images": selectors.private_image_lines(license.app, registry_host),
         "kit_release": releases.channel_current(license.channel),
+        "kit_url": kit_url,
+        # Docker refuses plain http except on loopback: say so when the customer is shown http.
+        "plain_http": kit_url.startswith("http://"),
         "downloads": downloads.license_downloads(license)[:DOWNLOADS_SHOWN],
         "download_count": license.downloads.count(),
-        "airgap_path": airgap_download.LATEST_PATH,
+        "airgap_url": customer_hosts.customer_url(team, airgap_download.LATEST_PATH, request),
     }
     return render(request, "delivery/license_detail.html", context)
 

@@ -36,13 +36,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from accounts import customer_hosts
 from portal_cli.licensefile import (  # noqa: F401 (the format is shared with the CLI; re-exported)
     ALGORITHM,
     API_VERSION,
@@ -119,14 +119,11 @@ def _timestamp(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _host(url: str) -> str:
-    return urlsplit(url).netloc.rpartition("@")[2]
-
-
 def license_document(license, license_id: str) -> dict[str, Any]:
-    """The signed content of a license file, before the signature is added."""
-    from django.conf import settings
-
+    """The signed content of a license file, before the signature is added. Its hosts are the
+    ones the license's customers are shown: the team's default custom domains, else the
+    portal's own (PORTAL_URL's host, REGISTRY_HOST)."""
+    team_id = license.app.team_id
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -137,8 +134,8 @@ def license_document(license, license_id: str) -> dict[str, Any]:
             "type": str(license.type),
             "issuedAt": _timestamp(license.created_at),
             "expiresAt": _timestamp(license.expires_at),
-            "proxyHost": _host(settings.PORTAL_URL),
-            "registryHost": settings.REGISTRY_HOST,
+            "proxyHost": customer_hosts.proxy_host(team_id),
+            "registryHost": customer_hosts.registry_host(team_id),
         },
     }
 

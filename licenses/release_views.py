@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRefresh
 
+from accounts import customer_hosts
 from accounts.access import Perm
 from accounts.decorators import team_view
 from licenses import release_files, release_selectors, releases
@@ -182,12 +183,12 @@ def release_detail(request, slug: str, sequence: int):
         "previous": release_selectors.previous_release(release),
         "promote_form": PromoteForm(app=app),
         "failed": release.status == ReleaseStatus.FAILED,
-        **_airgap_context(release),
+        **_airgap_context(release, request),
     }
     return render(request, "licenses/release_detail.html", context)
 
 
-def _airgap_context(release: Release) -> dict:
+def _airgap_context(release: Release, request) -> dict:
     """The air-gap bundle card's rows, read through reverse relations: the bundle and the
     download log belong to delivery/, a layer above (its views serve the card's actions)."""
     try:
@@ -196,7 +197,10 @@ def _airgap_context(release: Release) -> dict:
         bundle = None
     # "airgap" is delivery.models.DownloadKind.AIRGAP, named here without importing it.
     downloads = release.downloads.filter(kind="airgap").select_related("license")[:AIRGAP_DOWNLOADS_SHOWN]
-    return {"bundle": bundle, "airgap_downloads": downloads}
+    # The customer downloads from the team's proxy host (its default custom domain, if any).
+    path = reverse("delivery:customer-airgap", args=[release.sequence])
+    url = customer_hosts.customer_url(release.app.team_id, path, request)
+    return {"bundle": bundle, "airgap_downloads": downloads, "airgap_url": url}
 
 
 @team_view(Perm.READ)

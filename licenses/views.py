@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 
+from accounts import customer_hosts
 from accounts.access import Perm
 from accounts.decorators import team_view
 from licenses import licensefile, release_selectors, selectors, services
@@ -102,6 +103,7 @@ def _render_app_detail(request, app: App, *, form=None, rules_form=None, platfor
         "broad_hosts": release_selectors.broad_rule_hosts(app),
         "channels": release_selectors.channel_summaries(app, history=0),
         "release_count": app.releases.count(),
+        "proxy_host": customer_hosts.proxy_host(app.team_id, request),
     }
     return render(request, "licenses/app_detail.html", context)
 

@@ -16,8 +16,9 @@ from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
+from accounts import customer_hosts
 from accounts.access import Actor
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, Team, User
 from accounts.services import audit
 from licenses.models import App
 from portal import ocispec
@@ -52,8 +53,10 @@ class Deleted:
     tags: list[str]
 
 
-def push_host() -> str:
-    return settings.REGISTRY_HOST
+def push_host(team: Team | int) -> str:
+    """The private registry's host as the team's vendors push and its customers pull: the
+    team's default custom registry domain, else REGISTRY_HOST."""
+    return customer_hosts.registry_host(team)
 
 
 def private_images(app: App) -> list[PrivateImage]:

@@ -69,7 +69,7 @@ def image_list(request):
         "released_apps": released_apps,
         "releases_shown": RELEASED_IMAGES_RELEASES,
         "private_apps": private_apps,
-        "registry_host": private_images.push_host(),
+        "registry_host": private_images.push_host(request.actor.team),
         "registry_problem": registry_problem,
     }
     if request.actor.can(Perm.WRITE):

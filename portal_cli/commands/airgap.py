@@ -43,7 +43,7 @@ BUNDLE_FIELDS = [
     Column("sha256", "sha256"),
     Column("blobs", "blob_count"),
     Column("platforms", lambda b: b.get("platforms") or "all"),
-    Column("download", "download_path"),
+    Column("download", lambda b: b.get("download_url") or b.get("download_path")),
     Column("error", "error"),
     Column("attempts", "attempts"),
     Column("requested by", "requested_by"),

@@ -38,7 +38,7 @@ class PrivateImageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_reference(self, image: PrivateImage) -> str:
-        return f"{private_images.push_host()}/{image.repository}"
+        return f"{self.context['registry']}/{image.repository}"
 
 
 class PrivateImagesSerializer(serializers.Serializer):
@@ -71,11 +71,13 @@ def app_images(request, app_slug: str):
     refreshed from the registry's API when it answers."""
     app = _app(request, app_slug)
     problem = private_images.private_registry_refresh(apps=[app])
+    registry = private_images.push_host(app.team_id)
+    images = private_images.private_images(app)
     body = {
         "app": app.slug,
-        "registry": private_images.push_host(),
+        "registry": registry,
         "refresh_error": problem,
-        "repositories": PrivateImageSerializer(private_images.private_images(app), many=True).data,
+        "repositories": PrivateImageSerializer(images, many=True, context={"registry": registry}).data,
     }
     return Response(body)
 

@@ -27,6 +27,7 @@ def test_get_shows_a_ready_bundle_with_its_digest_path_and_downloads(admin_api, 
         "blob_count": bundle.blob_count, "error": "", "requested_by": "admin@acme.test",
     }  # fmt: skip
     assert body["download_path"] == "/customer/v1/airgap/1.tar"
+    assert body["download_url"] == "http://testserver/customer/v1/airgap/1.tar"
     assert body["progress"] == {"images_done": 1, "images_total": 1, "bytes_done": 0, "bytes_total": 0,
                                 "bytes_reused": 0, "percent": 100}  # fmt: skip
     assert body["finished_at"] and body["requested_at"]

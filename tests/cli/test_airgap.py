@@ -57,6 +57,7 @@ def test_build_queues_the_bundle_and_prints_its_status(portal, actor, app):
 
 
 def test_build_wait_prints_progress_lines_then_the_ready_bundle(portal, actor, app, tmp_path):
+    """The download is the whole URL on the host the team's customers use (here the portal's)."""
     release = stored.ready_release(actor, app)
     process = _build_and_wait(portal)
     bundle = _queued_bundle(process)
@@ -69,7 +70,7 @@ def test_build_wait_prints_progress_lines_then_the_ready_bundle(portal, actor, a
     assert lines[0] == "queued: images 0/0 (0 %)"
     assert "building: images 1/2, 1.0 MB of 4.0 MB (25 %)" in lines
     assert f"sha256        {bundle.sha256}" in out
-    assert "download      /customer/v1/airgap/1.tar" in out and "status        ready" in out
+    assert f"download      {portal.url}/customer/v1/airgap/1.tar" in out and "status        ready" in out
 
 
 def test_build_wait_exits_1_with_the_error_when_the_build_fails(portal, actor, app):

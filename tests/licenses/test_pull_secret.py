@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from accounts import customer_hosts
 from accounts.models import Role, TokenAccess
 from delivery import pullsecret
 from licenses import services
@@ -89,13 +90,13 @@ def test_valid_namespaces(namespace):
     assert pullsecret.validate_namespace(namespace) == namespace
 
 
-def test_the_hosts_default_to_the_request_and_registry_host(rf, settings):
+def test_the_hosts_default_to_the_request_and_registry_host(rf, settings, team):
     settings.PORTAL_URL = "https://user@portal.example.test:8443"
     settings.REGISTRY_HOST = "registry.example.test"
     settings.ALLOWED_HOSTS = ["proxy.example.test"]
-    assert pullsecret.proxy_host() == "portal.example.test:8443"
-    assert pullsecret.proxy_host(rf.get("/", HTTP_HOST="proxy.example.test")) == "proxy.example.test"
-    assert pullsecret.registry_host() == "registry.example.test"
+    assert customer_hosts.proxy_host(team) == "portal.example.test:8443"
+    assert customer_hosts.proxy_host(team, rf.get("/", HTTP_HOST="proxy.example.test")) == "proxy.example.test"
+    assert customer_hosts.registry_host(team) == "registry.example.test"
 
 
 # --- the API -----------------------------------------------------------------------------------
