@@ -40,7 +40,12 @@ def start_portal(env: dict[str, str], log_path: Path) -> PortalServer:
     port = free_port()
     with open(log_path, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
+            # --no-proxy-headers as in the Procfile: X-Forwarded-* are the portal's to judge
+            # (PORTAL_TRUSTED_PROXIES), not uvicorn's, which believes any local peer by default.
+            [
+                sys.executable, "-m", "uvicorn", "portal.asgi:application",
+                "--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers",
+            ],  # fmt: skip
             cwd=ROOT,
             env=env,
             stdout=out,
