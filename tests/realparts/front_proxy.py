@@ -37,7 +37,7 @@ http {{
     uwsgi_temp_path {tmp}/tmp/uwsgi;
     scgi_temp_path {tmp}/tmp/scgi;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port} default_server;
         server_name _;
         client_max_body_size 16k;
         location / {{
@@ -52,7 +52,39 @@ http {{
             proxy_buffering off;
         }}
     }}
-}}
+{registry}}}
+"""
+
+# A team's registry domain: the token service at the portal, the rest of /v2/ at the private
+# registry (Distribution), whose challenge names its one configured realm: nginx writes the
+# host the client asked for into it, so clients fetch tokens from this name too.
+REGISTRY_CONF = """    map $upstream_http_www_authenticate $registry_challenge {{
+        '~^(?<head>Bearer realm=")[^"]*(?<tail>".*)$' '${{head}}$scheme://$http_host/v2/token${{tail}}';
+        default $upstream_http_www_authenticate;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        server_name {domain};
+        client_max_body_size 0;
+        location = /v2/token {{
+            proxy_pass http://{portal};
+            proxy_bind {bind};
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+        location /v2/ {{
+            proxy_pass http://{distribution};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_hide_header WWW-Authenticate;
+            add_header WWW-Authenticate $registry_challenge always;
+            proxy_buffering off;
+            proxy_request_buffering off;
+        }}
+    }}
 """
 
 
@@ -72,11 +104,21 @@ class FrontProxy:
 
 
 @contextmanager
-def run_front_proxy(directory: Path, portal_netloc: str, *, bind: str = "127.0.0.2") -> Iterator[FrontProxy]:
+def run_front_proxy(
+    directory: Path, portal_netloc: str, *, bind: str = "127.0.0.2", registry: tuple[str, str] | None = None
+) -> Iterator[FrontProxy]:
+    """nginx in front of the portal; with `registry` (domain, Distribution's host:port), also a
+    team's registry domain in front of the private registry."""
     (directory / "tmp").mkdir(parents=True)
     port = free_port()
     conf = directory / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=directory, port=port, portal=portal_netloc, bind=bind))
+    extra = ""
+    if registry is not None:
+        domain, distribution = registry
+        extra = REGISTRY_CONF.format(
+            port=port, domain=domain, portal=portal_netloc, bind=bind, distribution=distribution
+        )
+    conf.write_text(NGINX_CONF.format(tmp=directory, port=port, portal=portal_netloc, bind=bind, registry=extra))
     front = FrontProxy(port, directory)
     process = subprocess.Popen(
         ["/usr/sbin/nginx", "-p", str(directory), "-c", str(conf), "-e", str(directory / "error.log")],
