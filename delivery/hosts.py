@@ -43,9 +43,11 @@ from portal.ocierrors import oci_error
 
 CUSTOMER_PATHS = ("/v2/", "/customer/v1/", "/.well-known/jwks.json")
 TOKEN_PATH = "/v2/token"
-# Neither a page nor a customer door: the load balancer's probe and Distribution's
-# notifications answer on the portal's own hosts as before, whatever PORTAL_UI_HOST says.
-INFRASTRUCTURE_PATHS = ("/healthz", "/hooks/")
+# Neither a page nor a customer door: the load balancer's probe answers on any host Django
+# allows, Distribution's notifications on the portal's own hosts (never a custom domain),
+# whatever PORTAL_UI_HOST says.
+HEALTH_PATH = "/healthz"
+HOOKS_PATH = "/hooks/"
 
 
 @dataclass(frozen=True)
@@ -157,8 +159,10 @@ class HostRoutingMiddleware:
     def _decide(self, request, host: str) -> HttpResponse | Served | None:
         """A 404, what a customer door serves, or None for a page (Django checks the host)."""
         path = request.path_info
-        if path.startswith(INFRASTRUCTURE_PATHS):
+        if path == HEALTH_PATH:
             return None
+        if path.startswith(HOOKS_PATH):
+            return None if is_own_host(host) or host == ui_host() else _not_found(request)
         if not is_customer_path(path):
             ui = ui_host()
             return _not_found(request) if ui and host != ui else None

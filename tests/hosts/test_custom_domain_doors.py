@@ -134,3 +134,11 @@ def test_a_registry_domain_serves_only_the_token_service_to_its_own_team(world, 
     assert client(host).get("/v2/", HTTP_AUTHORIZATION=basic(world["acme_id"])).status_code == 404
     # A proxy domain issues no private-registry tokens.
     assert client(ACME).get(query, HTTP_AUTHORIZATION=basic(ours)).status_code == 400
+
+
+def test_the_registry_notifications_are_not_taken_on_a_custom_domain(world, settings):
+    """Distribution posts them to the portal's own URL; a custom domain is the customers'."""
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {settings.REGISTRY_NOTIFY_SECRET}"}
+    body = {"data": '{"events": []}', "content_type": "application/json"}
+    assert client(ACME).post("/hooks/registry", **body, **auth).status_code == 404
+    assert client().post("/hooks/registry", **body, **auth).status_code == 200
