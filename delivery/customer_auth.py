@@ -17,6 +17,10 @@ The limits, one rule for every door (fixed windows of RATE_WINDOW seconds in the
 - A Bearer token of ours is never counted or refused for its address: it cannot be guessed,
   and checking it asks the database nothing.
 - The shared cache down: no limits (fail open, with a warning); the license is still checked.
+
+On a team's custom domain (delivery/hosts.py) only that team's licenses exist: another team's
+license, valid or not, by ID or by token, gets the verdict of a license ID nobody has
+(UNKNOWN, counted as a failure like one), so the answer tells nothing about it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import jwt
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from delivery import hosts
 from delivery.scopes import Scope
 from licenses import services as licenses
 from licenses.models import License, Refusal
@@ -98,16 +103,20 @@ def authorize(request, scope: Scope | None = None) -> Verdict:
     """The license behind a request to a door that checks it every time (the proxy, a
     download): a token of ours that grants `scope` (any of ours for the proxy service when
     None), or Basic with the license ID as password."""
+    served = hosts.served(request)
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
-        return _bearer(header[7:].strip(), scope)
+        verdict = _bearer(header[7:].strip(), scope)
+        if verdict.app_id is not None and not _serves(served, hosts.app_team(verdict.app_id)):
+            return Verdict(Denial.UNKNOWN)
+        return verdict
     credentials = basic_credentials(request)
     if credentials is None:
         return Verdict(Denial.NO_CREDENTIALS)
     address = _address_key(request)
     if _spent(address, RATE_PER_ADDRESS):
         return _too_many_from_address()
-    license = licenses.license_find(credentials[1])
+    license = _license_here(served, credentials[1])
     if license is None:
         _count(address)
         return Verdict(Denial.UNKNOWN)
@@ -130,8 +139,19 @@ def token_request(request, credentials: tuple[str, str] | None) -> Verdict:
             message=f"too many requests with these credentials; try again in {RATE_WINDOW} seconds",
             retry_after=RATE_WINDOW,
         )
-    license = licenses.license_find(password)
+    license = _license_here(hosts.served(request), password)
     return _of_license(license) if license is not None else Verdict(Denial.UNKNOWN)
+
+
+@sensitive_variables("license_id")
+def _license_here(served: hosts.Served | None, license_id: str) -> License | None:
+    """The license with this ID, if the request's host serves its team."""
+    license = licenses.license_find(license_id)
+    return license if license is not None and _serves(served, license.app.team_id) else None
+
+
+def _serves(served: hosts.Served | None, team_id: int | None) -> bool:
+    return served is not None and served.serves_team(team_id)
 
 
 def _of_license(license: License) -> Verdict:

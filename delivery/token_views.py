@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import lockout
 from accounts.services import TOKEN_PREFIXES, TokenExpired, actor_for_user, memberships_of, token_authenticate
-from delivery import customer_auth
+from delivery import customer_auth, hosts
 from delivery import scopes as tokens
 from delivery.customer_auth import Denial, Verdict
 from delivery.proxy import pull_log
@@ -51,16 +51,14 @@ def token(request):
         scopes = tokens.parse_scopes(params.getlist("scope"))
     except tokens.InvalidScope:
         return oci_error(400, "UNSUPPORTED", "invalid_scope: a scope is type:name:actions", error="invalid_scope")
-    service = params.get("service") or settings.PROXY_SERVICE
-    if service not in (settings.PROXY_SERVICE, settings.REGISTRY_SERVICE):
-        return oci_error(
-            400,
-            "UNSUPPORTED",
-            f"unknown service; this portal serves {settings.PROXY_SERVICE} and {settings.REGISTRY_SERVICE}",
-        )
+    served = hosts.served(request)
+    services = served.services if served is not None else ()
+    service = params.get("service") or (services[0] if services else "")
+    if service not in services:
+        return oci_error(400, "UNSUPPORTED", f"unknown service; this host serves {' and '.join(services)}")
     try:
         license, actors, subject = _identify(
-            request, verdict, username, password, vendors=service == settings.REGISTRY_SERVICE
+            request, verdict, username, password, vendors=service == settings.REGISTRY_SERVICE, served=served
         )
     except lockout.AccountLocked as e:
         return oci_error(429, "TOOMANYREQUESTS", str(e), headers={"Retry-After": str(e.seconds)})
@@ -99,17 +97,17 @@ def _log_refused_license(verdict: Verdict, scopes: list[tokens.Scope]) -> None:
 
 
 @sensitive_variables("password")
-def _identify(request, verdict: Verdict, username: str, password: str, *, vendors: bool):
+def _identify(request, verdict: Verdict, username: str, password: str, *, vendors: bool, served: hosts.Served | None):
     """(license, vendor actors, token subject). Subject None when nobody is recognised; the
     license is then the revoked or expired one the ID belongs to, if any.
 
     Customers log in with their license ID as password (customer_auth.token_request has
     looked it up). At the private registry vendors may also use an API token (any user name)
     or their email and password; TokenExpired for an expired API token; AccountLocked when that email's password logins are
-    locked (accounts/lockout.py)."""
+    locked (accounts/lockout.py). On a team's registry domain only that team's members count."""
     if vendors and password.startswith(tuple(TOKEN_PREFIXES.values())):
         actor = token_authenticate(password)
-        if actor is None:
+        if actor is None or served is None or not served.serves_team(actor.team.pk):
             return None, [], None
         return None, [actor], f"token:{actor.token.pk}"
     if verdict.allowed:
@@ -121,7 +119,11 @@ def _identify(request, verdict: Verdict, username: str, password: str, *, vendor
         user = authenticate(request, username=email, password=password)
         if user is not None:
             actors = [a for m in memberships_of(user) if (a := actor_for_user(user, m.team_id))]
-            return None, actors, f"user:{user.pk}"
+            if served is None or served.team_id is None:
+                return None, actors, f"user:{user.pk}"
+            actors = [a for a in actors if a.team.pk == served.team_id]
+            if actors:
+                return None, actors, f"user:{user.pk}"
     return refused, [], None
 
 

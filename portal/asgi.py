@@ -1,8 +1,9 @@
 """ASGI entry point: UI, API, token service and registry proxy in one process.
 
 Registry traffic (the /v2/ API and the registry's notifications) goes to a handler without
-Django's middleware: those views need none (no sessions, CSRF or templates), and under ASGI
-every sync middleware is a thread hop per request, which the proxy's latency paid for.
+Django's middleware but the two async ones that say which client and host a request is from
+(REGISTRY_MIDDLEWARE): those views need no sessions, CSRF or templates, and under ASGI every
+sync middleware is a thread hop per request, which the proxy's latency paid for.
 """
 
 import os
@@ -21,7 +22,8 @@ warm_up()  # the first page a vendor opens should not pay for loading every view
 
 
 class RegistryASGIHandler(ASGIHandler):
-    """The same URLs and views, loaded without MIDDLEWARE."""
+    """The same URLs and views, loaded with REGISTRY_MIDDLEWARE (forwarded headers and host
+    routing, both async) instead of MIDDLEWARE."""
 
     # Django splits every streamed chunk into messages of chunk_size (64 KiB by default), each
     # a trip through the ASGI server; a proxied blob arrives in chunks of up to 1 MiB, passed
@@ -30,7 +32,7 @@ class RegistryASGIHandler(ASGIHandler):
 
     def load_middleware(self, is_async=False):
         middleware = settings.MIDDLEWARE
-        settings.MIDDLEWARE = []
+        settings.MIDDLEWARE = settings.REGISTRY_MIDDLEWARE
         try:
             super().load_middleware(is_async)
         finally:

@@ -12,6 +12,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import email_settings, env_bool, env_float, env_int, env_list, env_networks, env_ports, env_str
+from portal.hosts import AllowedHosts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -39,11 +40,26 @@ SECRET_KEY = _local_secret("SECRET_KEY")
 LICENSE_LOOKUP_KEY = _local_secret("LICENSE_LOOKUP_KEY")
 # Shared with the private registry, which sends it with every notification.
 REGISTRY_NOTIFY_SECRET = _local_secret("REGISTRY_NOTIFY_SECRET")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-
 # Where customers and vendors reach us; used in instructions and token realms.
 PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
+# The one host the vendor UI and API answer on (no port); unset: every allowed host. The
+# customer doors (/v2/, /customer/v1/) then never answer there (delivery/hosts.py).
+PORTAL_UI_HOST = env_str("PORTAL_UI_HOST").strip().lower().rstrip(".")
+if PORTAL_UI_HOST and PORTAL_UI_HOST == (urlsplit(PORTAL_URL).hostname or ""):
+    raise ImproperlyConfigured(
+        f"PORTAL_UI_HOST must differ from PORTAL_URL's host ({PORTAL_UI_HOST}): the registry answers there, "
+        "and the point of PORTAL_UI_HOST is that pages and registry bytes never share an origin"
+    )
+# The configured hosts, plus each request's verified custom domain (portal/hosts.py).
+ALLOWED_HOSTS = AllowedHosts(
+    [*env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"), *([PORTAL_UI_HOST] if PORTAL_UI_HOST else [])]
+)
+# Pages answer on the portal's own hosts only (custom domains are for customers' clusters), so
+# no custom domain belongs here.
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# The front proxies whose X-Forwarded-For/-Host/-Proto are believed (addresses and CIDR
+# networks); from any other peer those headers are dropped (portal/forwarded.py).
+PORTAL_TRUSTED_PROXIES = env_networks("PORTAL_TRUSTED_PROXIES")
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -64,6 +80,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # These two first: which client and host a request is from (trusted X-Forwarded-*), then
+    # which doors answer on that host; both handlers run them (REGISTRY_MIDDLEWARE).
+    "portal.forwarded.ForwardedHeadersMiddleware",
+    "delivery.hosts.HostRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.requestcontext.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -77,6 +97,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.CurrentTeamMiddleware",
 ]
+# The registry's handler (portal/asgi.py) runs only these, both async: no thread hop per request.
+REGISTRY_MIDDLEWARE = MIDDLEWARE[:2]
 
 ROOT_URLCONF = "portal.urls"
 ASGI_APPLICATION = "portal.asgi.application"
@@ -222,8 +244,12 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
-if env_bool("SECURE_PROXY_SSL_HEADER", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# https behind a TLS-terminating proxy: X-Forwarded-Proto from a trusted proxy, as
+# portal/forwarded.py copies it into a META key no client can send. The older switch
+# SECURE_PROXY_SSL_HEADER=true (X-Forwarded-Proto believed from any peer) still works while
+# PORTAL_TRUSTED_PROXIES is empty; once the list is set, only the list counts.
+SECURE_PROXY_SSL_HEADER = ("PORTAL_FORWARDED_PROTO", "https")
+PORTAL_FORWARDED_PROTO_FROM_ANYONE = env_bool("SECURE_PROXY_SSL_HEADER", False) and not PORTAL_TRUSTED_PROXIES
 # The registry protocol is plain HTTP between loopback parts in development.
 SECURE_REDIRECT_EXEMPT = [r"^v2/", r"^healthz$"]
 

@@ -15,6 +15,7 @@ from tests.realparts.distribution import free_port
 from tests.realparts.env import child_env, stop, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+UVICORN_ARGS = ("--host", "127.0.0.1", "--no-proxy-headers")
 
 
 @dataclass
@@ -40,7 +41,9 @@ def start_portal(env: dict[str, str], log_path: Path) -> PortalServer:
     port = free_port()
     with open(log_path, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
+            # --no-proxy-headers as in the Procfile: X-Forwarded-* are the portal's to judge
+            # (PORTAL_TRUSTED_PROXIES), not uvicorn's, which believes any local peer by default.
+            [sys.executable, "-m", "uvicorn", "portal.asgi:application", *UVICORN_ARGS, "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,
