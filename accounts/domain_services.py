@@ -99,10 +99,14 @@ def clean_domain(value: str) -> str:
             {"domain": "Enter the host name without a port: customers reach it on your front proxy's standard port."}
         )
     host = raw[:-1] if raw.endswith(".") else raw
+    too_long = ValidationError({"domain": "A host name has at most 253 characters."})
+    if len(host) > 253:
+        raise too_long
     try:
         host = idna.encode(host, uts46=True).decode("ascii").lower()
     except idna.IDNAError as e:
-        problem = next((p for p in map(_label_problem, host.lower().split(".")) if p), str(e))
+        problem = next((p for p in map(_label_problem, host.lower().split(".")) if p), "")
+        problem = problem or f"cannot be written as an international domain name ({e})"
         raise ValidationError({"domain": f"“{raw}” is not a valid host name: it {problem}."}) from None
     labels = host.split(".")
     problem = next((p for p in map(_label_problem, labels) if p), "")
@@ -110,8 +114,8 @@ def clean_domain(value: str) -> str:
         raise ValidationError({"domain": f"“{raw}” is not a valid host name: it {problem}."})
     if len(labels) < 2:
         raise ValidationError({"domain": f"A custom domain has at least two labels, {example}."})
-    if len(host) > 253:
-        raise ValidationError({"domain": "A host name has at most 253 characters."})
+    if len(host) > 253:  # the A-label form of an international name is longer
+        raise too_long
     if labels[-1].isdigit():
         raise ValidationError({"domain": f"“{raw}” ends in a number; enter a host name, {example}."})
     if host in {own_host(DomainKind.PROXY), own_host(DomainKind.REGISTRY)}:
