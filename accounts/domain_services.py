@@ -123,6 +123,16 @@ def clean_domain(value: str) -> str:
     return host
 
 
+def lookup_name(value: str) -> str:
+    """A domain as the API and CLI may name it (any case, a trailing dot, Unicode) in the form it
+    is stored in; a value that is no host name stays as given and so finds nothing."""
+    name = value.strip().rstrip(".").lower()
+    try:
+        return idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return name
+
+
 def domain_records(domain: CustomDomain) -> list[DnsRecord]:
     """The two records that make `domain` work: its address (a CNAME to the portal's own host
     for its kind) and the TXT record that proves the team controls it."""
