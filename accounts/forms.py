@@ -123,10 +123,8 @@ class DomainForm(forms.Form):
         error_messages={"required": "Enter a host name, like proxy.vendor.com."},
     )
     kind = forms.ChoiceField(
-        choices=[
-            (DomainKind.PROXY, "Proxy: pulls, tokens and customer downloads"),
-            (DomainKind.REGISTRY, "Registry: the private registry"),
-        ],
+        choices=[(DomainKind.PROXY, "Proxy"), (DomainKind.REGISTRY, "Registry")],
         initial=DomainKind.PROXY,
         label="For",
+        help_text="Proxy: pulls, tokens, downloads. Registry: your private registry.",
     )
