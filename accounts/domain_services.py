@@ -205,14 +205,28 @@ def domain_add(*, actor: Actor, domain: str, kind: str) -> CustomDomain:
     return row
 
 
-@transaction.atomic
 def domain_verify(*, actor: Actor, domain: CustomDomain) -> CustomDomain:
     """Look the TXT record up now. Found: verified. Not there: a pending domain stays pending,
     a verified one is lost. A failed lookup changes no status (a name server being down says
     nothing about the record) and is kept in check_error like the other outcomes."""
     require_admin(actor, domain.team_id, "verify custom domains")
-    domain = CustomDomain.objects.select_for_update().get(pk=domain.pk)
+    # The lookup may take seconds, so it runs before the transaction: on SQLite a transaction
+    # holds the database's one write lock from its start.
     check = _check(domain)
+    with transaction.atomic():
+        return _record_verify(actor, domain, check)
+
+
+def _locked(domain: CustomDomain) -> CustomDomain:
+    """The row as it is now, locked for this transaction; refused if it was removed meanwhile."""
+    row = CustomDomain.objects.select_for_update().filter(pk=domain.pk).first()
+    if row is None:
+        raise ValidationError({"domain": f"{domain.domain} was removed meanwhile."})
+    return row
+
+
+def _record_verify(actor: Actor, domain: CustomDomain, check: _Check) -> CustomDomain:
+    domain = _locked(domain)
     now = timezone.now()
     was = domain.status
     if check.found:
@@ -241,7 +255,7 @@ def domain_set_default(*, actor: Actor, domain: CustomDomain) -> CustomDomain:
     """Customers are shown this domain for its kind from now on; the kind's previous default
     (if any) is no longer one. Only a verified domain: the portal answers on nothing else."""
     require_admin(actor, domain.team_id, "choose the default domain")
-    domain = CustomDomain.objects.select_for_update().get(pk=domain.pk)
+    domain = _locked(domain)
     if domain.status != DomainStatus.VERIFIED:
         raise ValidationError(
             {

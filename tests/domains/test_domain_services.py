@@ -343,3 +343,14 @@ def test_the_re_check_with_the_name_server_down_keeps_domains_verified_and_recor
     services.domains_recheck()
     row.refresh_from_db()
     assert (row.status, row.check_error) == ("verified", "")
+
+
+def test_a_domain_removed_meanwhile_is_refused_by_verify_and_default(actor, dns_server):
+    row = _add(actor)
+    _publish(dns_server, row)
+    stale = CustomDomain.objects.get(pk=row.pk)
+    services.domain_remove(actor=actor, domain=row)
+    message = {"domain": ["proxy.vendor.test was removed meanwhile."]}
+    assert _errors(lambda: services.domain_verify(actor=actor, domain=stale)) == message
+    assert _errors(lambda: services.domain_set_default(actor=actor, domain=stale)) == message
+    assert not CustomDomain.objects.exists()
