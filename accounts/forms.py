@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from django import forms
 from django.utils import timezone
 
-from accounts.models import Role, TokenAccess
+from accounts.models import DomainKind, Role, TokenAccess
 
 
 class SignupForm(forms.Form):
@@ -110,3 +110,21 @@ class PasswordChangeForm(PasswordResetForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["new_password"].widget.attrs.pop("autofocus", None)
+
+
+class DomainForm(forms.Form):
+    """Adding a custom domain; the service validates the name (a host name of yours, no URL)."""
+
+    domain = forms.CharField(
+        max_length=300,
+        label="Domain",
+        help_text="A host name of yours, e.g. proxy.vendor.com.",
+        widget=forms.TextInput(attrs={"placeholder": "proxy.vendor.com", "spellcheck": "false", "autocomplete": "off"}),
+        error_messages={"required": "Enter a host name, like proxy.vendor.com."},
+    )
+    kind = forms.ChoiceField(
+        choices=[(DomainKind.PROXY, "Proxy"), (DomainKind.REGISTRY, "Registry")],
+        initial=DomainKind.PROXY,
+        label="For",
+        help_text="Proxy: pulls, tokens, downloads. Registry: your private registry.",
+    )

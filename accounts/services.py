@@ -55,7 +55,7 @@ def _clean_team_name(name: str, *, field: str = "team_name") -> tuple[str, str]:
     return name, slug
 
 
-def _require_admin(actor: Actor, team_id: int, what: str) -> None:
+def require_admin(actor: Actor, team_id: int, what: str) -> None:
     """Pages and API check roles before they call; this keeps any other caller to the same rule."""
     if team_id != actor.team.pk:
         raise PermissionDenied("That belongs to another team.")
@@ -155,7 +155,7 @@ def actor_for_user(user: User, team_id: int | None) -> Actor | None:
 @transaction.atomic
 def invite_create(*, actor: Actor, role: str, email: str = "") -> tuple[Invite, str]:
     """A single-use invite link; the returned secret is shown once and never stored."""
-    _require_admin(actor, actor.team.pk, "invite people")
+    require_admin(actor, actor.team.pk, "invite people")
     if role not in Role.values:
         raise ValidationError({"role": f"Choose one of: {', '.join(Role.values)}."})
     if email:
@@ -207,7 +207,7 @@ def invite_accept(*, secret: str, user: User) -> Membership:
 
 @transaction.atomic
 def invite_revoke(*, actor: Actor, invite: Invite) -> None:
-    _require_admin(actor, invite.team_id, "revoke invites")
+    require_admin(actor, invite.team_id, "revoke invites")
     if Invite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
         audit(actor=actor, action="invite.revoke", target=invite.email or "anyone with the link", invite=invite.pk)
 
@@ -228,7 +228,7 @@ def _other_admins(membership: Membership) -> bool:
 
 @transaction.atomic
 def membership_set_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
-    _require_admin(actor, membership.team_id, "change roles")
+    require_admin(actor, membership.team_id, "change roles")
     if role not in Role.values:
         raise ValidationError({"role": f"Choose one of: {', '.join(Role.values)}."})
     membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
@@ -245,7 +245,7 @@ def membership_set_role(*, actor: Actor, membership: Membership, role: str) -> M
 @transaction.atomic
 def membership_remove(*, actor: Actor, membership: Membership) -> None:
     """Remove a member; their user tokens for this team stop working at once."""
-    _require_admin(actor, membership.team_id, "remove members")
+    require_admin(actor, membership.team_id, "remove members")
     membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
     if membership.role == Role.ADMIN and not _other_admins(membership):
         raise ValidationError("A team needs at least one admin; make someone else admin first.")
@@ -297,7 +297,7 @@ def password_reset_create(*, actor: Actor, membership: Membership) -> tuple[Pass
 
     Refused for someone who is also in another team: an admin of one team must not be able
     to take over an account that reaches teams they do not administer."""
-    _require_admin(actor, membership.team_id, "issue password reset links")
+    require_admin(actor, membership.team_id, "issue password reset links")
     user = membership.user
     if Membership.objects.filter(user=user).exclude(team_id=membership.team_id).exists():
         raise ValidationError(
@@ -392,7 +392,7 @@ def token_create(
     if actor.user is None:
         raise ValidationError("Only a person can create tokens; service accounts cannot.")
     if kind == TokenKind.SERVICE:
-        _require_admin(actor, actor.team.pk, "create service accounts")
+        require_admin(actor, actor.team.pk, "create service accounts")
     same_name = (
         ApiToken.objects.filter(team=actor.team, kind=TokenKind.SERVICE, name=name, revoked_at__isnull=True).first()
         if kind == TokenKind.SERVICE
@@ -429,7 +429,7 @@ def token_create(
 def token_revoke(*, actor: Actor, token: ApiToken) -> None:
     """Revoke a token: a person revokes their own tokens, an admin the team's service accounts."""
     if token.kind == TokenKind.SERVICE:
-        _require_admin(actor, token.team_id, "revoke service accounts")
+        require_admin(actor, token.team_id, "revoke service accounts")
     elif token.team_id != actor.team.pk or actor.user is None or token.user_id != actor.user.pk:
         raise PermissionDenied("Only its owner may revoke a personal token.")
     if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):

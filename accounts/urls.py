@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import views
+from accounts import domain_views, views
 
 app_name = "accounts"
 
@@ -25,6 +25,10 @@ urlpatterns = [
     path("team/members/<int:pk>/password-reset/", views.member_password_reset, name="member-password-reset"),
     path("team/members/<int:pk>/remove/", views.member_remove, name="member-remove"),
     path("team/invites/<int:pk>/revoke/", views.invite_revoke, name="invite-revoke"),
+    path("team/domains/", domain_views.domain_list, name="domains"),
+    path("team/domains/<int:pk>/verify/", domain_views.domain_verify, name="domain-verify"),
+    path("team/domains/<int:pk>/default/", domain_views.domain_default, name="domain-default"),
+    path("team/domains/<int:pk>/remove/", domain_views.domain_remove, name="domain-remove"),
     path("teams/new/", views.team_create, name="team-create"),
     path("teams/switch/", views.team_switch, name="team-switch"),
     path("tokens/", views.token_list, name="tokens"),

@@ -95,6 +95,44 @@ def env_ports(name: str) -> list[tuple[int, int]] | None:
     return ranges
 
 
+def nameserver_address(entry: str) -> tuple[str, int]:
+    """A name server as `ip`, `ip:port`, a bare IPv6 address or `[ipv6]:port` → (address, port).
+    Only addresses: a name server named by a host name would need a resolver to be found.
+    ValueError says what is wrong with `entry`."""
+    text, port_text = entry.strip(), ""
+    if text.startswith("["):
+        text, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError("an IPv6 address with a port is written [addr]:port")
+        port_text = rest[1:] if rest else ""
+        if rest and not port_text:
+            raise ValueError("a port is missing after the colon")
+    elif text.count(":") == 1:
+        text, port_text = text.split(":")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address") from None
+    if port_text:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"{port_text!r} is not a port from 1 to 65535")
+    return str(address), int(port_text or 53)
+
+
+def env_nameservers(name: str) -> list[str]:
+    """A comma-separated list of `ip[:port]` (IPv6 with a port: `[addr]:port`), checked now so a
+    typo stops start-up instead of every DNS lookup."""
+    entries = env_list(name)
+    for entry in entries:
+        try:
+            nameserver_address(entry)
+        except ValueError as e:
+            raise ImproperlyConfigured(
+                f"{name}: {entry!r} is not ip[:port] ({e}); IPv6 with a port: [addr]:port"
+            ) from None
+    return entries
+
+
 EMAIL_SCHEMES = {
     "smtp": {},
     "smtp+tls": {"EMAIL_USE_TLS": True},

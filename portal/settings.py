@@ -11,7 +11,17 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import email_settings, env_bool, env_float, env_int, env_list, env_networks, env_ports, env_str
+from portal.env import (
+    email_settings,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_nameservers,
+    env_networks,
+    env_ports,
+    env_str,
+)
 from portal.hosts import AllowedHosts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -367,7 +377,7 @@ AIRGAP_WORK_DIR = Path(env_str("AIRGAP_WORK_DIR", str(VAR_DIR / "airgap-work")))
 AIRGAP_LINK_SECONDS = env_int("AIRGAP_LINK_SECONDS", 300, minimum=10)
 # Custom domains: the name servers their TXT records are looked up with ("ip[:port],…"; empty:
 # the system resolver), and how long each process may keep the map of verified domains.
-PORTAL_DNS_NAMESERVERS = env_list("PORTAL_DNS_NAMESERVERS")
+PORTAL_DNS_NAMESERVERS = env_nameservers("PORTAL_DNS_NAMESERVERS")
 DOMAIN_CACHE_SECONDS = env_int("DOMAIN_CACHE_SECONDS", 5, minimum=0)
 # Token requests per minute before 429, per client address and per credential tried.
 TOKEN_RATE_PER_ADDRESS = env_int("TOKEN_RATE_PER_ADDRESS", 300)
@@ -414,4 +424,6 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-registry-tokens": {"task": "registries.tasks.registries_refresh_tokens_task", "schedule": 5 * 60},
     "retest-registries": {"task": "registries.tasks.registries_retest_task", "schedule": 24 * 3600},
     "resolve-stuck-releases": {"task": "registries.tasks.releases_resolve_stuck_task", "schedule": 5 * 60},
+    # Every verified custom domain's TXT record looked up again; one that vanished becomes lost.
+    "recheck-custom-domains": {"task": "accounts.tasks.domains_recheck_task", "schedule": 24 * 3600},
 }

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from accounts.api import domains as domains_api
 from accounts.api import views as accounts_api
 from delivery import api as delivery_api
 from insights import api as insights_api
@@ -26,6 +27,7 @@ router.register("service-accounts", accounts_api.ServiceAccountViewSet, basename
 router.register("members", accounts_api.MembershipViewSet, basename="member")
 router.register("invites", accounts_api.InviteViewSet, basename="invite")
 router.register("audit-events", accounts_api.AuditEventViewSet, basename="audit-event")
+router.register("custom-domains", domains_api.CustomDomainViewSet, basename="custom-domain")
 router.register("external-registries", registries_api.ExternalRegistryViewSet, basename="external-registry")
 router.register("registry-tests", registries_api.RegistryTestViewSet, basename="registry-test")
 

@@ -13,7 +13,7 @@ import click
 
 from portal_cli import __version__
 from portal_cli.client import PortalError
-from portal_cli.commands import airgap, apps, audit, images, licenses, registries, releases, team, tokens
+from portal_cli.commands import airgap, apps, audit, domains, images, licenses, registries, releases, team, tokens
 from portal_cli.context import CliError, State, common_options
 
 
@@ -49,6 +49,7 @@ cli.add_command(releases.channel)
 cli.add_command(airgap.airgap)
 cli.add_command(team.whoami)
 cli.add_command(audit.audit)
+cli.add_command(domains.domain)
 cli.add_command(airgap.airgap)
 
 

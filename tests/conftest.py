@@ -21,6 +21,7 @@ from tests import factories
 
 pytest_plugins = [
     "tests.celery_worker",
+    "tests.realparts.dnsmasq",
     "tests.realparts.fixtures_registry",
     "tests.realparts.fixtures_cloud",
     "tests.realparts.portal_server",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from accounts import services
-from accounts.models import ApiToken, Invite, Membership, Role, TokenKind
+from accounts import domain_services, services
+from accounts.models import ApiToken, CustomDomain, Invite, Membership, Role, TokenKind
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -25,17 +25,20 @@ MATRIX = {
     "revoke invite": {Role.ADMIN: ALLOWED, Role.DEVELOPER: DENIED, Role.READ_ONLY: DENIED},
     "change role": {Role.ADMIN: ALLOWED, Role.DEVELOPER: DENIED, Role.READ_ONLY: DENIED},
     "remove member": {Role.ADMIN: ALLOWED, Role.DEVELOPER: DENIED, Role.READ_ONLY: DENIED},
+    "add custom domain": {Role.ADMIN: ALLOWED, Role.DEVELOPER: DENIED, Role.READ_ONLY: DENIED},
+    "remove custom domain": {Role.ADMIN: ALLOWED, Role.DEVELOPER: DENIED, Role.READ_ONLY: DENIED},
 }
 CASES = [(action, role) for action, roles in MATRIX.items() for role in roles]
 
 
 @pytest.fixture
 def world(actor, team, app):
-    """Objects for every action: an app, a service account, an invite, a member to change."""
+    """Objects for every action: an app, a service account, an invite, a member to change, a domain."""
     service, _ = services.token_create(actor=actor, kind=TokenKind.SERVICE, name="bot")
     invite, _ = services.invite_create(actor=actor, role=Role.DEVELOPER)
     target = Membership.objects.get(user=factories.add_member(team, Role.READ_ONLY), team=team)
-    return {"app": app, "service": service, "invite": invite, "target": target}
+    domain = domain_services.domain_add(actor=actor, domain="proxy.acme.test", kind="proxy")
+    return {"app": app, "service": service, "invite": invite, "target": target, "domain": domain}
 
 
 def _api_call(client, action, w):
@@ -50,6 +53,10 @@ def _api_call(client, action, w):
         "revoke invite": lambda: client.delete(f"/api/v1/invites/{w['invite'].pk}/"),
         "change role": lambda: client.patch(f"/api/v1/members/{w['target'].pk}/", {"role": "developer"}, format="json"),
         "remove member": lambda: client.delete(f"/api/v1/members/{w['target'].pk}/"),
+        "add custom domain": lambda: client.post(
+            "/api/v1/custom-domains/", {"domain": "new.acme.test", "kind": "proxy"}, format="json"
+        ),
+        "remove custom domain": lambda: client.delete(f"/api/v1/custom-domains/{w['domain'].domain}/"),
     }
     return calls[action]()
 
@@ -70,6 +77,10 @@ def _page_call(client, action, w):
             reverse("accounts:member-role", args=[w["target"].pk]), {"role": "developer"}
         ),
         "remove member": lambda: client.post(reverse("accounts:member-remove", args=[w["target"].pk])),
+        "add custom domain": lambda: client.post(
+            reverse("accounts:domains"), {"domain": "new.acme.test", "kind": "proxy"}
+        ),
+        "remove custom domain": lambda: client.post(reverse("accounts:domain-remove", args=[w["domain"].pk])),
     }
     return calls[action]()
 
@@ -86,6 +97,8 @@ def _effect_happened(action, w) -> bool:
         "revoke invite": lambda: Invite.objects.get(pk=w["invite"].pk).revoked_at is not None,
         "change role": lambda: Membership.objects.get(pk=w["target"].pk).role == Role.DEVELOPER,
         "remove member": lambda: not Membership.objects.filter(pk=w["target"].pk).exists(),
+        "add custom domain": lambda: CustomDomain.objects.filter(domain="new.acme.test").exists(),
+        "remove custom domain": lambda: not CustomDomain.objects.filter(pk=w["domain"].pk).exists(),
     }
     return effects[action]()
 
@@ -127,6 +140,7 @@ def test_an_outsider_gets_404_for_every_object_of_another_team(outsider_client, 
         reverse("licenses:app-delete", args=[world["app"].slug]),
         reverse("accounts:token-revoke", args=[world["service"].pk]),
         reverse("accounts:member-remove", args=[world["target"].pk]),
+        reverse("accounts:domain-remove", args=[world["domain"].pk]),
     ]
     for url in pages:
         assert outsider_client.get(url).status_code == 404, url
@@ -141,6 +155,7 @@ def test_an_outsider_gets_404_for_every_object_of_another_team(outsider_client, 
         f"/api/v1/service-accounts/{world['service'].pk}/",
         f"/api/v1/invites/{world['invite'].pk}/",
         f"/api/v1/members/{world['target'].pk}/",
+        f"/api/v1/custom-domains/{world['domain'].domain}/",
     ]
     for url in api:
         assert outsider_api.get(url).status_code == 404, url
