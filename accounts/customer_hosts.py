@@ -3,7 +3,7 @@ license file gives: the team's default verified custom domain of that kind (acco
 `team_host`), else the portal's own host, as before custom domains:
 
 - the proxy (and the customer's downloads under /customer/v1/): the host the request came in
-  on, else PORTAL_URL's;
+  on, else PORTAL_URL's (always PORTAL_URL's when PORTAL_UI_HOST keeps the UI apart);
 - the private registry: REGISTRY_HOST.
 
 A custom domain is served by the operator's front proxy on https's standard port, so its URLs
@@ -26,8 +26,9 @@ def host_of(url: str) -> str:
 
 
 def own_proxy_host(request=None) -> str:
-    """The portal's own proxy host: the one this request came in on, else PORTAL_URL's."""
-    if request is not None:
+    """The portal's own proxy host: the one this request came in on, else PORTAL_URL's. With
+    PORTAL_UI_HOST set, always PORTAL_URL's: the UI's host never answers `/v2/`."""
+    if request is not None and not settings.PORTAL_UI_HOST:
         return request.get_host()
     return host_of(settings.PORTAL_URL)
 
@@ -53,6 +54,6 @@ def customer_url(team: Team | int, path: str, request=None) -> str:
     domain = team_host(team, PROXY, "")
     if domain:
         return f"https://{domain}{path}"
-    if request is not None:
+    if request is not None and not settings.PORTAL_UI_HOST:
         return request.build_absolute_uri(path)
     return settings.PORTAL_URL + path

@@ -55,3 +55,12 @@ def test_a_domain_that_is_lost_or_no_longer_default_stops_being_used_at_once(tea
     CustomDomain.objects.filter(kind=DomainKind.REGISTRY).update(is_default=False)
     domains.forget()
     assert customer_hosts.registry_host(team) == PORTAL_REGISTRY
+
+
+def test_with_the_ui_on_its_own_host_customers_are_shown_portal_urls_host_not_the_uis(team, rf, settings):
+    """PORTAL_UI_HOST keeps /v2/ and /customer/v1/ off the UI's host: a page seen there must
+    not tell customers to pull or download from it."""
+    settings.PORTAL_UI_HOST = "ui.example.test"
+    request = rf.get("/", HTTP_HOST="ui.example.test")
+    assert customer_hosts.proxy_host(team, request) == "portal.example.test"
+    assert customer_hosts.customer_url(team, "/customer/v1/x", request) == "https://portal.example.test/customer/v1/x"
