@@ -4,6 +4,7 @@ the release tests share: a .tar.gz of files, and a release made with release_cre
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 
 from accounts.access import Actor
@@ -53,3 +54,12 @@ def create_release(actor: Actor, app: App, files: dict[str, str] | None = None, 
     """A release of `files` (EMPTY by default) made with release_create; `kwargs` go to it."""
     release, _ = releases.release_create(actor=actor, app=app, files=files or EMPTY, **kwargs)
     return release
+
+
+def settings_file(*images: dict) -> str:
+    """A settings file listing `images` (dicts of source, name, tag, digest) as a vendor writes it."""
+    lines = ["images:"]
+    for image in images:
+        lines.append(f"- source: {image['source']}")
+        lines += [f"  {key}: {json.dumps(value)}" for key, value in image.items() if key != "source"]
+    return "\n".join(lines) + "\n"

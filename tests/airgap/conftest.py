@@ -6,7 +6,6 @@ vendor's surfaces: a ready release on stable with a READY bundle in the portal's
 
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 from pathlib import Path
@@ -23,6 +22,7 @@ from registries import release_resolve
 from tests.airgap import stored
 from tests.realparts.images import LayoutImage, build_image, push
 from tests.registries.conftest import ecr_basic_registry, gcr_token_registry  # noqa: F401 (fixtures)
+from tests.releasefiles import settings_file
 
 
 @pytest.fixture
@@ -31,14 +31,6 @@ def airgap(settings, tmp_path):
     settings.AIRGAP_WORK_DIR = tmp_path / "work"
     settings.AIRGAP_STORAGE_URL = f"file://{tmp_path / 'store'}"
     return tmp_path
-
-
-def settings_file(*images: dict) -> str:
-    lines = ["images:"]
-    for image in images:
-        lines.append(f"- source: {image['source']}")
-        lines += [f"  {key}: {json.dumps(value)}" for key, value in image.items() if key != "source"]
-    return "\n".join(lines) + "\n"
 
 
 def resolved_release(actor, app, *images: dict, files: dict[str, str] | None = None) -> Release:

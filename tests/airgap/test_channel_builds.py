@@ -10,7 +10,7 @@ from licenses import releases
 from licenses.models import Channel, ReleaseStatus
 from registries import release_resolve
 from tests import factories
-from tests.airgap.conftest import settings_file
+from tests.releasefiles import settings_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

@@ -23,16 +23,9 @@ from registries.release_resolve import RESOLVE_RULES
 from tests import factories
 from tests.celery_worker import wait_for
 from tests.realparts.loopback import Reply
+from tests.releasefiles import settings_file
 
 pytestmark = [pytest.mark.slow]
-
-
-def settings_file(*images: dict) -> str:
-    lines = ["images:"]
-    for image in images:
-        lines.append(f"- source: {image['source']}")
-        lines += [f"  {key}: {json.dumps(value)}" for key, value in image.items() if key != "source"]
-    return "\n".join(lines) + "\n"
 
 
 def create(actor, app, *images: dict, extra: dict[str, str] | None = None) -> Release:
