@@ -44,10 +44,11 @@ from portal.ocierrors import oci_error
 CUSTOMER_PATHS = ("/v2/", "/customer/v1/", "/.well-known/jwks.json")
 TOKEN_PATH = "/v2/token"
 # Neither a page nor a customer door: the load balancer's probe answers on any host Django
-# allows, Distribution's notifications on the portal's own hosts (never a custom domain),
-# whatever PORTAL_UI_HOST says.
+# allows; Distribution's notifications and the Prometheus scrape on the portal's own hosts
+# and the UI host (never a custom domain), whatever PORTAL_UI_HOST says.
 HEALTH_PATH = "/healthz"
 HOOKS_PATH = "/hooks/"
+METRICS_PATH = "/metrics"
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ class HostRoutingMiddleware:
         path = request.path_info
         if path == HEALTH_PATH:
             return None
-        if path.startswith(HOOKS_PATH):
+        if path.startswith(HOOKS_PATH) or path == METRICS_PATH:
             return None if is_own_host(host) or host == ui_host() else _not_found(request)
         if not is_customer_path(path):
             ui = ui_host()

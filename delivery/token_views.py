@@ -19,7 +19,7 @@ from delivery import customer_auth, hosts
 from delivery import scopes as tokens
 from delivery.customer_auth import Denial, Verdict
 from delivery.proxy import pull_log
-from portal import registry_tokens
+from portal import metrics, registry_tokens
 from portal.ocierrors import oci_error
 
 # A token request names any number of scopes; the pull log keeps the refusals of the first few.
@@ -29,8 +29,26 @@ MAX_LOGGED_REFUSALS = 10
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-@sensitive_variables("credentials", "password")
 def token(request):
+    """The token service; every answer counts in portal_tokens_total by service and result."""
+    response, result = _answer(request)
+    metrics.TOKENS.labels(_service_label(request), result).inc()
+    return response
+
+
+def _service_label(request) -> str:
+    """The service asked for (or the host's default) if it is one of ours, else "other"."""
+    params = request.POST if request.method == "POST" else request.GET
+    served = hosts.served(request)
+    service = params.get("service") or (served.services[0] if served is not None and served.services else "")
+    return service if service in (settings.PROXY_SERVICE, settings.REGISTRY_SERVICE) else "other"
+
+
+@sensitive_variables("credentials", "password")
+def _answer(request) -> tuple[JsonResponse, str]:
+    """The answer and its result word: issued, rate_limited, locked, unauthenticated (no
+    credentials), refused (unknown, revoked or expired license or token), invalid (the scope
+    or the service)."""
     if request.method == "POST":
         params = request.POST
         credentials = customer_auth.basic_credentials(request)
@@ -41,29 +59,33 @@ def token(request):
         credentials = customer_auth.basic_credentials(request)
     verdict = customer_auth.token_request(request, credentials)
     if verdict.denial == Denial.TOO_MANY_ATTEMPTS:
-        return oci_error(429, "TOOMANYREQUESTS", verdict.message, headers={"Retry-After": str(verdict.retry_after)})
+        return oci_error(
+            429, "TOOMANYREQUESTS", verdict.message, headers={"Retry-After": str(verdict.retry_after)}
+        ), "rate_limited"
     if verdict.denial == Denial.NO_CREDENTIALS or credentials is None:
         return oci_error(
             401, "UNAUTHORIZED", "authentication required", headers={"WWW-Authenticate": 'Basic realm="portal"'}
-        )
+        ), "unauthenticated"
     username, password = credentials
     try:
         scopes = tokens.parse_scopes(params.getlist("scope"))
     except tokens.InvalidScope:
-        return oci_error(400, "UNSUPPORTED", "invalid_scope: a scope is type:name:actions", error="invalid_scope")
+        return oci_error(
+            400, "UNSUPPORTED", "invalid_scope: a scope is type:name:actions", error="invalid_scope"
+        ), "invalid"
     served = hosts.served(request)
     services = served.services if served is not None else ()
     service = params.get("service") or (services[0] if services else "")
     if service not in services:
-        return oci_error(400, "UNSUPPORTED", f"unknown service; this host serves {' and '.join(services)}")
+        return oci_error(400, "UNSUPPORTED", f"unknown service; this host serves {' and '.join(services)}"), "invalid"
     try:
         license, actors, subject = _identify(
             request, verdict, username, password, vendors=service == settings.REGISTRY_SERVICE, served=served
         )
     except lockout.AccountLocked as e:
-        return oci_error(429, "TOOMANYREQUESTS", str(e), headers={"Retry-After": str(e.seconds)})
+        return oci_error(429, "TOOMANYREQUESTS", str(e), headers={"Retry-After": str(e.seconds)}), "locked"
     except TokenExpired as e:
-        return oci_error(401, "UNAUTHORIZED", str(e), headers={"WWW-Authenticate": 'Basic realm="portal"'})
+        return oci_error(401, "UNAUTHORIZED", str(e), headers={"WWW-Authenticate": 'Basic realm="portal"'}), "refused"
     if subject is None:
         if license is not None and service == settings.PROXY_SERVICE:
             _log_refused_license(verdict, scopes)
@@ -72,7 +94,7 @@ def token(request):
             "UNAUTHORIZED",
             "invalid, expired or revoked license or token",
             headers={"WWW-Authenticate": 'Basic realm="portal"'},
-        )
+        ), "refused"
     if service == settings.PROXY_SERVICE:
         access, refused = tokens.license_access(license, scopes) if license is not None else ([], [])
         for name, reason in refused[:MAX_LOGGED_REFUSALS]:
@@ -82,7 +104,7 @@ def token(request):
     jwt_token, expires_in, issued_at = registry_tokens.issue(subject=subject, audience=service, access=access)
     return JsonResponse(
         {"token": jwt_token, "access_token": jwt_token, "expires_in": expires_in, "issued_at": issued_at}
-    )
+    ), "issued"
 
 
 def _log_refused_license(verdict: Verdict, scopes: list[tokens.Scope]) -> None:

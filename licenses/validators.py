@@ -12,7 +12,7 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 RESERVED_SLUGS = frozenset(
     {
         "_catalog", "account", "accounts", "admin", "api", "app", "apps", "auth", "docs", "healthz",
-        "images", "invite", "invites", "library", "licenses", "login", "logout", "new", "portal",
+        "images", "invite", "invites", "library", "licenses", "login", "logout", "metrics", "new", "portal",
         "proxy", "registry", "schema", "settings", "signup", "static", "status", "team", "teams",
         "token", "tokens", "v1", "v2", "www",
     }

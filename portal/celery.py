@@ -22,3 +22,27 @@ def use_the_portal_logging(**kwargs) -> None:
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+# Task outcomes in the metrics (portal_celery_tasks_total). portal.metrics is imported in the
+# handler, not here: this module loads before Django's settings, and prometheus-client must
+# see PROMETHEUS_MULTIPROC_DIR (which the settings set) when it is first imported.
+@signals.task_success.connect
+def count_task_success(sender=None, **kwargs) -> None:
+    from portal import metrics
+
+    metrics.task_outcome(sender.name, "success")
+
+
+@signals.task_failure.connect
+def count_task_failure(sender=None, **kwargs) -> None:
+    from portal import metrics
+
+    metrics.task_outcome(sender.name, "failure")
+
+
+@signals.task_retry.connect
+def count_task_retry(sender=None, **kwargs) -> None:
+    from portal import metrics
+
+    metrics.task_outcome(sender.name, "retry")

@@ -396,6 +396,17 @@ UPSTREAM_POOL_WAIT = env_float("UPSTREAM_POOL_WAIT", 10.0)
 UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 UPSTREAM_FIRST_BYTE_TIMEOUT = env_float("UPSTREAM_FIRST_BYTE_TIMEOUT", 30.0, minimum=0.1)
 
+# /metrics (Prometheus text format) answers only a scraper sending `Authorization: Bearer
+# <METRICS_TOKEN>`; unset, it answers 404. Every process (each uvicorn worker, each Celery
+# worker) writes its series to files in PROMETHEUS_MULTIPROC_DIR and /metrics adds them up
+# (prometheus-client's multi-process mode, which reads the variable from the environment when
+# it is first imported: portal/metrics.py imports it only after these lines have run).
+# scripts/run.sh empties the folder at start: an earlier run's files would count again.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+PROMETHEUS_MULTIPROC_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
     raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {LOG_LEVEL!r}")

@@ -83,6 +83,7 @@ api_urls = [
 urlpatterns = [
     path("", insights_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
     path("", include("delivery.proxy.urls")),
     path("api/v1/", include((api_urls, "api"))),
     re_path(r"^api/", views.api_not_found),

@@ -5,16 +5,19 @@ from __future__ import annotations
 import sys
 
 import psycopg
+from django.conf import settings
 from django.db import Error as DjangoDatabaseError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.views import defaults
+from django.views.decorators.http import require_http_methods
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from portal import metrics as portal_metrics
 from portal.health import health_checks
 from portal.ocierrors import oci_error
 
@@ -24,6 +27,21 @@ def healthz(request):
     poll this without credentials. Why it failed is in the log and at /api/v1/health."""
     healthy = not any(health_checks().values())
     return JsonResponse({"status": "ok" if healthy else "error"}, status=200 if healthy else 503)
+
+
+@require_http_methods(["GET", "HEAD"])
+def metrics(request):
+    """/metrics: every process's series in the Prometheus text format, for a scraper sending
+    `Authorization: Bearer <METRICS_TOKEN>`; 404 while METRICS_TOKEN is unset, 401 otherwise."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return not_found(request)
+    if not portal_metrics.authorized(request.headers.get("Authorization", ""), token):
+        response = HttpResponse("A bearer token is required.\n", status=401, content_type="text/plain; charset=utf-8")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    body, content_type = portal_metrics.exposition()
+    return HttpResponse(body, content_type=content_type, headers={"Cache-Control": "no-store"})
 
 
 _HEALTH = inline_serializer(

@@ -17,6 +17,13 @@ export REGISTRY_URL=${REGISTRY_URL:-http://$REGISTRY_ADDR}
 export REGISTRY_HOST=${REGISTRY_HOST:-$REGISTRY_ADDR}
 export REGISTRY_BINARY=${REGISTRY_BINARY:-/usr/bin/docker-registry}
 
+# Metrics: every process writes its series to files in one folder (prometheus-client's
+# multi-process mode); an earlier run's files would count again, so they go before any starts.
+# (Only its *.db files: the folder may be one the operator named.)
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-${PORTAL_VAR_DIR:-$PWD/var}/prometheus}
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -type f -name '*.db' -delete
+
 .venv/bin/python manage.py migrate --noinput -v0
 .venv/bin/python manage.py seed_demo
 

@@ -1,6 +1,9 @@
 """Environment for the test run, set before Django reads its settings."""
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 _root = Path(__file__).resolve().parent.parent
@@ -43,3 +46,8 @@ os.environ.setdefault("TOKEN_RATE_PER_ADDRESS", "100000")
 # Accounts of the cast (admin@acme.test…) exist in every run and Redis outlives a run: the
 # per-account lockout is tested with its own values, on addresses of its own.
 os.environ.setdefault("LOGIN_FAILURE_LIMIT", "100000")
+# Metrics files of this run only (children inherit the variable): counts of earlier runs, or
+# of another run's processes, never show up in a test's /metrics.
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="portal-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

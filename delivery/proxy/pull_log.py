@@ -6,6 +6,10 @@ the next request for the GIL). Here a request only appends to a queue; the write
 arrives within FLUSH_SECONDS and writes it with one look-up, one bulk INSERT and one UPDATE per
 license. A pull shows up in the log within about a second; rows still queued when the process
 exits are written on the way out.
+
+The writer also counts each batch in the metrics (portal/metrics.py: pulls and bytes by app and
+result, license denials by reason): every request the proxy and the token service answer
+passes through here once, and counting here costs the request nothing but its queued row.
 """
 
 from __future__ import annotations
@@ -15,11 +19,16 @@ import logging
 import queue
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import connections, transaction
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+
+from licenses.models import App, Refusal
+from portal import metrics
+from portal.lru import LRU
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +49,11 @@ _writer_lock = threading.Lock()
 # Held while a batch is out of the queue but not yet saved, so a flush (at exit) waits for the
 # writer's batch in flight instead of finding an empty queue and returning before it is saved.
 _writing = threading.Lock()
+# The metrics' `app` label by app id: a slug is set once (licenses.services.app_create) and a
+# deleted app's is never given to another.
+_app_slugs: LRU[int, str] = LRU(4096)
+# A refusal's reason is a license denial's label only when it is one of the pull log's words.
+DENIAL_REASONS = frozenset(value for name, value in vars(Refusal).items() if name.isupper())
 
 
 def record(license_uid: str, event) -> None:
@@ -104,6 +118,7 @@ def _drain() -> None:
             batch = _take()
             if not batch:
                 return
+            count(batch)
             write(batch)
 
 
@@ -111,6 +126,41 @@ def flush() -> None:
     """Write everything queued so far, in this thread (at exit, and for tests), after any
     batch the writer thread is saving at this moment."""
     _drain()
+
+
+def count(batch: list[Entry]) -> None:
+    """Add a batch to the metrics, whether or not its rows can be saved; never raises."""
+    try:
+        slugs = _slugs({entry.event.app_id for entry in batch})
+    except Exception:
+        logger.exception("could not look up app slugs for the metrics")
+        slugs = {}
+    pulls: dict[tuple[str, str], int] = defaultdict(int)
+    sent: dict[tuple[str, str], int] = defaultdict(int)
+    denials: dict[str, int] = defaultdict(int)
+    for entry in batch:
+        event = entry.event
+        labels = (slugs.get(event.app_id) or "unknown", metrics.result_of(event.status))
+        if event.kind == "manifest":
+            pulls[labels] += 1
+        if event.bytes:
+            sent[labels] += event.bytes
+        if event.status in (401, 403) and event.reason in DENIAL_REASONS:
+            denials[event.reason] += 1
+    for labels, n in pulls.items():
+        metrics.PULLS.labels(*labels).inc(n)
+    for labels, n in sent.items():
+        metrics.PULL_BYTES.labels(*labels).inc(n)
+    for reason, n in denials.items():
+        metrics.LICENSE_DENIALS.labels(reason).inc(n)
+
+
+def _slugs(app_ids: set[int]) -> dict[int, str | None]:
+    missing = [pk for pk in app_ids if pk not in _app_slugs]
+    if missing:
+        for pk, slug in App.objects.filter(pk__in=missing).values_list("pk", "slug"):
+            _app_slugs[pk] = slug
+    return {pk: _app_slugs.get(pk) for pk in app_ids}
 
 
 def write(batch: list[Entry]) -> None:

@@ -1,6 +1,7 @@
 """Talking to an upstream registry for the proxy: one guarded client and one bulkhead per event
 loop, login on demand (Basic or Bearer, realm rules as in the OCI client), retry once after a
-refusal."""
+refusal. Each attempt's time to the response headers and each request's failure are counted
+by registry (portal/metrics.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from django.conf import settings
 
 from delivery.proxy.bulkhead import Bulkhead
 from delivery.routing import Upstream
+from portal import metrics
 from portal.lru import LRU
 from portal.outbound.addresses import GuardPolicy
 from portal.outbound.async_client import GuardedClient
 from portal.outbound.errors import ErrorCategory, RegistryError
+from portal.outbound.httperrors import as_registry_error
 from registries import services
 from registries.clients import oci
 
@@ -31,6 +34,8 @@ RETRY_DELAY = 0.1  # seconds before the first retry; doubled, with jitter, for t
 # Between reads a blob may take long; the first byte may not (UPSTREAM_FIRST_BYTE_TIMEOUT).
 READ_TIMEOUT = 60.0
 AUTH_CACHE_ENTRIES = 10_000  # ~200 bytes each
+# The final answer statuses that count as the upstream's failure (a 404 is an answer).
+FAILED_STATUSES = {401: ErrorCategory.UNAUTHORIZED, 403: ErrorCategory.FORBIDDEN, 429: ErrorCategory.RATE_LIMITED}
 
 
 @dataclass
@@ -144,6 +149,7 @@ async def _send_once(upstream: Upstream, method: str, path: str, headers: dict[s
     sent = dict(headers)
     if auth:
         sent["Authorization"] = auth
+    started = time.perf_counter()
     try:
         response = await stack.enter_async_context(
             guarded_client().stream(method, _url(upstream, path), headers=sent, params=params)
@@ -151,7 +157,12 @@ async def _send_once(upstream: Upstream, method: str, path: str, headers: dict[s
     except BaseException:
         await stack.aclose()
         raise
+    metrics.UPSTREAM_SECONDS.labels(upstream.registry.name).observe(time.perf_counter() - started)
     return response, stack
+
+
+def _count_failure(upstream: Upstream, category: ErrorCategory) -> None:
+    metrics.UPSTREAM_ERRORS.labels(upstream.registry.name, category.value).inc()
 
 
 async def open_stream(
@@ -162,14 +173,26 @@ async def open_stream(
     minted ECR/GCR token is minted again); after that the refusal is the answer.
 
     The request holds a bulkhead slot until the caller closes the stack; with none free within
-    UPSTREAM_POOL_WAIT it fails with RegistryError(busy) before contacting the upstream."""
-    release = await _loop_state().bulkhead.acquire(upstream.registry.team_id, _endpoint(upstream).netloc)
+    UPSTREAM_POOL_WAIT it fails with RegistryError(busy) before contacting the upstream.
+
+    A request that fails (an error, or a final 401, 403, 429 or 5xx) counts once in
+    portal_upstream_errors_total, whatever retries it took."""
+    try:
+        release = await _loop_state().bulkhead.acquire(upstream.registry.team_id, _endpoint(upstream).netloc)
+    except RegistryError as e:
+        _count_failure(upstream, e.category)
+        raise
     try:
         response, stack = await _open_stream(upstream, method, path, headers, params)
-    except BaseException:
+    except BaseException as e:
         release()
+        if isinstance(e, RegistryError | httpx.HTTPError):
+            _count_failure(upstream, e.category if isinstance(e, RegistryError) else as_registry_error(e).category)
         raise
     stack.callback(release)
+    status = response.status_code
+    if status >= 500 or status in FAILED_STATUSES:
+        _count_failure(upstream, FAILED_STATUSES.get(status, ErrorCategory.UPSTREAM_ERROR))
     return response, stack
 
 

@@ -36,14 +36,24 @@ class PortalServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_portal(env: dict[str, str], log_path: Path) -> PortalServer:
-    """uvicorn serving portal.asgi with `env` on a free loopback port, answering; the caller stops it."""
+def start_portal(env: dict[str, str], log_path: Path, *extra_args: str) -> PortalServer:
+    """uvicorn serving portal.asgi with `env` (and `extra_args`, e.g. --workers 2) on a free
+    loopback port, answering; the caller stops it."""
     port = free_port()
     with open(log_path, "w") as out:
         process = subprocess.Popen(
             # --no-proxy-headers as in the Procfile: X-Forwarded-* are the portal's to judge
             # (PORTAL_TRUSTED_PROXIES), not uvicorn's, which believes any local peer by default.
-            [sys.executable, "-m", "uvicorn", "portal.asgi:application", *UVICORN_ARGS, "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "portal.asgi:application",
+                *UVICORN_ARGS,
+                "--port",
+                str(port),
+                *extra_args,
+            ],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -59,10 +69,10 @@ def start_portal(env: dict[str, str], log_path: Path) -> PortalServer:
 
 
 @contextmanager
-def run_portal_server(tmp_path: Path, env: dict[str, str]) -> Iterator[PortalServer]:
-    """uvicorn serving portal.asgi as the Procfile starts it, with `env`; its output in
-    `tmp_path/portal-server.log`."""
-    server = start_portal(env, tmp_path / "portal-server.log")
+def run_portal_server(tmp_path: Path, env: dict[str, str], *extra_args: str) -> Iterator[PortalServer]:
+    """uvicorn serving portal.asgi as the Procfile starts it, with `env` and `extra_args`; its
+    output in `tmp_path/portal-server.log`."""
+    server = start_portal(env, tmp_path / "portal-server.log", *extra_args)
     try:
         yield server
     finally:
