@@ -48,6 +48,8 @@ os.environ.setdefault("TOKEN_RATE_PER_ADDRESS", "100000")
 os.environ.setdefault("LOGIN_FAILURE_LIMIT", "100000")
 # Metrics files of this run only (children inherit the variable): counts of earlier runs, or
 # of another run's processes, never show up in a test's /metrics.
-if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="portal-metrics-")
+# Under pytest-xdist each worker has a folder of its own too (the controller's would be
+# inherited, and the workers' portals count the same app slugs).
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ or _worker:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"portal-metrics-{_worker}-")
     atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
