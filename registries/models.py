@@ -57,6 +57,13 @@ class ExternalRegistry(models.Model):
     # before then says nothing about the credentials stored now.
     credentials_changed_at = models.DateTimeField(null=True, blank=True)
 
+    # The upstream's pull limit as it last said it (Docker Hub's `ratelimit-limit` and
+    # `ratelimit-remaining` headers), seen by a connection test or a proxied request.
+    rate_limit_limit = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_remaining = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_window = models.PositiveIntegerField(null=True, blank=True, help_text="seconds")
+    rate_limit_seen_at = models.DateTimeField(null=True, blank=True)
+
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -83,6 +90,18 @@ class ExternalRegistry(models.Model):
     @property
     def mints_tokens(self) -> bool:
         return providers.mints_tokens(self.provider, self.username)
+
+    @property
+    def rate_limit(self) -> dict | None:
+        """The pull limit last seen (limit, remaining, window in seconds, when), or None."""
+        if self.rate_limit_seen_at is None:
+            return None
+        return {
+            "limit": self.rate_limit_limit,
+            "remaining": self.rate_limit_remaining,
+            "window_seconds": self.rate_limit_window,
+            "seen_at": self.rate_limit_seen_at,
+        }
 
 
 class CheckStatus(models.TextChoices):

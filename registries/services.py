@@ -29,6 +29,7 @@ from registries import providers, steps
 from registries.clients import oci
 from registries.models import CheckStatus, ExternalRegistry, Health, RegistryTest
 from registries.providers import Provider
+from registries.upstream_limits import registry_rate_limit_record
 
 logger = logging.getLogger(__name__)
 
@@ -546,6 +547,8 @@ def _registry_test_run(test: RegistryTest) -> RegistryTest:
     credentials_ok = result.ok or steps.is_image_finding(category, stored)
     failed = steps.failed_step(stored)
     reason = "" if credentials_ok else f"{steps.step_label(failed)}: {message}" if failed else message
+    if result.rate_limit is not None:
+        registry_rate_limit_record(registry_id=registry.pk, rate_limit=result.rate_limit, seen_at=timezone.now())
     _record_health(registry, test, ok=credentials_ok, reason=reason, image=test.image if result.ok else "")
     _finish(test, ok=result.ok, category=category, message=message, result=stored)
     return RegistryTest.objects.get(pk=test.pk)

@@ -10,6 +10,10 @@ while IFS='=' read -r name value; do
 done <scripts/local.env
 export PORT=${PORT:-8000}
 export PORTAL_URL=${PORTAL_URL:-http://127.0.0.1:$PORT}
+# Web processes (uvicorn --workers): two on these machines, each with its own event loop, so a
+# process busy with one request (a long JSON render, a bcrypt check) does not hold up the rest.
+# Every piece of state that matters is shared (docs/deployment.md); WEB_CONCURRENCY=1 works too.
+export WEB_CONCURRENCY=${WEB_CONCURRENCY:-2}
 
 # The private registry (CNCF Distribution, Debian package docker-registry) beside the portal.
 export REGISTRY_ADDR=${REGISTRY_ADDR:-127.0.0.1:5000}

@@ -1,4 +1,5 @@
-"""The embedded SQLite default (`make run`) with every local process writing it at once."""
+"""The embedded SQLite default (`make run`) with every local process writing it at once: two web
+processes (uvicorn --workers 2, as `make run` starts them), a worker and the CLI."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def test_web_worker_and_cli_write_the_sqlite_file_at_once_without_errors(tmp_pat
         assert step.returncode == 0, step.stderr
     token = _manage(env, "createtoken", "--email", "admin@acme.test", "--team", "Acme").stdout.strip()
 
-    web = start_portal(env, tmp_path / "web.log")
+    web = start_portal(env, tmp_path / "web.log", "--workers", "2")
     worker_log = tmp_path / "worker.log"
     worker = ExitStack()
     try:

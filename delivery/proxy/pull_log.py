@@ -10,6 +10,10 @@ exits are written on the way out.
 The writer also counts each batch in the metrics (portal/metrics.py: pulls and bytes by app and
 result, license denials by reason): every request the proxy and the token service answer
 passes through here once, and counting here costs the request nothing but its queued row.
+
+And it keeps the pull limit each upstream last stated (Docker Hub's `ratelimit-*` headers) on its
+registry's row: a request only leaves the latest sighting per registry here, and each pass
+writes those with one UPDATE per registry, newest sighting wins across processes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connections, transaction
 from django.db.models.functions import Coalesce, Greatest
@@ -29,6 +34,8 @@ from django.utils import timezone
 from licenses.models import App, Refusal
 from portal import metrics
 from portal.lru import LRU
+from registries.clients.oci import RateLimit
+from registries.upstream_limits import registry_rate_limit_record
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +59,10 @@ _writing = threading.Lock()
 # The metrics' `app` label by app id: a slug is set once (licenses.services.app_create) and a
 # deleted app's is never given to another.
 _app_slugs: LRU[int, str] = LRU(4096)
+# Registry id -> the latest pull limit its upstream stated and when; taken whole by each pass, so
+# it holds at most one entry per registry the proxy talked to within FLUSH_SECONDS.
+_rate_limits: dict[int, tuple[RateLimit, datetime]] = {}
+_rate_limits_lock = threading.Lock()
 # A refusal's reason is a license denial's label only when it is one of the pull log's words.
 DENIAL_REASONS = frozenset(value for name, value in vars(Refusal).items() if name.isupper())
 
@@ -81,6 +92,29 @@ def record_request(
         status=status, bytes=size, reason=reason[:200], created_at=timezone.now(),
     )  # fmt: skip
     record(license_uid, event)
+
+
+def record_rate_limit(registry_id: int, rate_limit: RateLimit) -> None:
+    """Note the pull limit an upstream just stated for this registry; never blocks, never raises."""
+    with _rate_limits_lock:
+        _rate_limits[registry_id] = (rate_limit, timezone.now())
+    _queued.set()
+    _ensure_writer()
+
+
+def _write_rate_limits() -> None:
+    with _rate_limits_lock:
+        seen = dict(_rate_limits)
+        _rate_limits.clear()
+    if not seen:
+        return
+    try:
+        for registry_id, (rate_limit, at) in seen.items():
+            registry_rate_limit_record(registry_id=registry_id, rate_limit=rate_limit, seen_at=at)
+    except Exception:
+        logger.exception("could not record the upstream rate limits of %s registries", len(seen))
+    finally:
+        _close_connections()
 
 
 def _ensure_writer() -> None:
@@ -113,6 +147,7 @@ def _run() -> None:
 
 
 def _drain() -> None:
+    _write_rate_limits()
     while True:
         with _writing:
             batch = _take()
@@ -193,9 +228,13 @@ def write(batch: list[Entry]) -> None:
     except Exception:
         logger.exception("could not record %s pull events", len(batch))
     finally:
-        for connection in connections.all(initialized_only=True):
-            if not connection.in_atomic_block:
-                connection.close()
+        _close_connections()
+
+
+def _close_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 atexit.register(flush)

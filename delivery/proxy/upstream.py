@@ -1,7 +1,8 @@
 """Talking to an upstream registry for the proxy: one guarded client and one bulkhead per event
 loop, login on demand (Basic or Bearer, realm rules as in the OCI client), retry once after a
 refusal. Each attempt's time to the response headers and each request's failure are counted
-by registry (portal/metrics.py)."""
+by registry (portal/metrics.py); a pull limit the upstream states (Docker Hub's `ratelimit-*`
+headers) is kept on the registry by the pull log's writer."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from delivery.proxy import pull_log
 from delivery.proxy.bulkhead import Bulkhead
 from delivery.routing import Upstream
 from portal import metrics
@@ -190,6 +192,9 @@ async def open_stream(
             _count_failure(upstream, e.category if isinstance(e, RegistryError) else as_registry_error(e).category)
         raise
     stack.callback(release)
+    rate_limit = oci.rate_limit_of(response.headers)
+    if rate_limit is not None:
+        pull_log.record_rate_limit(upstream.registry.pk, rate_limit)
     status = response.status_code
     if status >= 500 or status in FAILED_STATUSES:
         _count_failure(upstream, FAILED_STATUSES.get(status, ErrorCategory.UPSTREAM_ERROR))

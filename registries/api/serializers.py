@@ -36,6 +36,15 @@ class ImageResultSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class RateLimitSerializer(serializers.Serializer):
+    """The pull limit the upstream last stated in its headers (Docker Hub's `ratelimit-*`)."""
+
+    limit = serializers.IntegerField(allow_null=True, help_text="Pulls allowed per window.")
+    remaining = serializers.IntegerField(allow_null=True, help_text="Pulls left in the window when it was seen.")
+    window_seconds = serializers.IntegerField(allow_null=True, help_text="The window's length in seconds.")
+    seen_at = serializers.DateTimeField(help_text="When a connection test or a proxied pull saw it.")
+
+
 class ExternalRegistrySerializer(serializers.ModelSerializer):
     apps = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     token_expires_at = serializers.DateTimeField(source="minted_token_expires_at", read_only=True)
@@ -45,6 +54,9 @@ class ExternalRegistrySerializer(serializers.ModelSerializer):
     )
     health_label = serializers.CharField(source="get_health_display", help_text="The health as the pages say it.")
     last_image_result = ImageResultSerializer(source="last_image_test", allow_null=True)
+    rate_limit = RateLimitSerializer(
+        allow_null=True, help_text="The upstream's pull limit as last seen; null when it never stated one."
+    )
 
     class Meta:
         model = ExternalRegistry
@@ -52,7 +64,7 @@ class ExternalRegistrySerializer(serializers.ModelSerializer):
             "id", "name", "provider", "endpoint", "username", "region", "realm_host", "all_apps", "apps",
             "insecure", "has_secret", "secret_updated_at", "health", "health_label", "health_reason",
             "last_checked_at", "last_image_result", "last_good_image", "credentials_changed_at",
-            "token_expires_at", "created_at", "updated_at",
+            "token_expires_at", "rate_limit", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -72,6 +72,18 @@ def ago(moment: datetime | None) -> str:
 
 
 @register.filter
+def window(seconds: int | None) -> str:
+    """A rate-limit window in words: 21600 → '6 hours', 60 → 'minute', 90 → '90 seconds'."""
+    if not seconds:
+        return ""
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % size == 0:
+            count = seconds // size
+            return unit if count == 1 else f"{count} {unit}s"
+    return f"{seconds} seconds"
+
+
+@register.filter
 def manifest_kind(media_type: str) -> str:
     """A manifest media type in a few words (multi-platform or one image)."""
     return ocispec.MEDIA_TYPE_LABELS.get(media_type, media_type or "unknown")

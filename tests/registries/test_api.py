@@ -31,7 +31,7 @@ ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 RESPONSE_FIELDS = {
     "id", "name", "provider", "endpoint", "username", "region", "realm_host", "all_apps", "apps", "insecure",
     "has_secret", "secret_updated_at", "health", "health_label", "health_reason", "last_checked_at",
-    "last_image_result", "last_good_image", "credentials_changed_at", "token_expires_at", "created_at", "updated_at",
+    "last_image_result", "last_good_image", "credentials_changed_at", "token_expires_at", "rate_limit", "created_at", "updated_at",
 }  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from .client import (
     RateLimit,
     manifest_from_response,
     platform_of_config,
+    rate_limit_of,
     verify_digest,
 )
 from .describe import ImageFacts, describe_image, fetch_image_facts
@@ -58,6 +59,7 @@ __all__ = [
     "manifest_from_response",
     "parse_endpoint",
     "parse_image",
+    "rate_limit_of",
     "parse_www_authenticate",
     "pick_challenge",
     "platform_of_config",
