@@ -13,6 +13,8 @@ import time
 
 from django.core.cache.backends.base import BaseCache
 
+from portal.cache import RedisCache
+
 
 def slot(key: str, window: int, now: float | None = None) -> str:
     """The cache key of `key`'s current window of `window` seconds."""
@@ -25,6 +27,8 @@ def hit(cache: BaseCache, key: str, *, window: int) -> int:
     backend (`caches[alias]`), not the `cache` proxy, whose type says nothing of its incr."""
     current = slot(key, window)
     ttl = 2 * window  # outlives its window however late in it the first hit came
+    if isinstance(cache, RedisCache):
+        return cache.count_in_window(current, ttl)  # the same add + incr, one round trip
     cache.add(current, 0, timeout=ttl)
     count = cache.incr(current)
     if type(cache).incr is BaseCache.incr:

@@ -23,6 +23,7 @@ from portal.env import (
     env_str,
 )
 from portal.hosts import AllowedHosts
+from portal.logging import uvicorn_access_log_wanted
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -191,7 +192,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # every local process, unlike an in-memory cache).
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's Redis cache, one redis.Redis kept per pool and counters in one round trip (portal/cache.py).
+    CACHES = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {
         "default": {
@@ -426,7 +428,8 @@ LOGGING = {
         # would write beside it unfiltered: tracebacks, access lines with query strings.
         "django": {"handlers": [], "propagate": True},
         "uvicorn": {"handlers": [], "propagate": True},
-        "uvicorn.access": {"handlers": [], "propagate": True},
+        # ... unless uvicorn runs with --no-access-log: then none at all (portal/logging.py).
+        "uvicorn.access": {"handlers": [], "propagate": uvicorn_access_log_wanted()},
     },
 }
 

@@ -89,3 +89,15 @@ def test_celery_worker_log_lines_are_redacted(transactional_db, tmp_path, privat
     assert "raised unexpected: RuntimeError('upstream refused the login: Authorization: Basic [redacted]')" in text
     assert "Traceback (most recent call last):" in text and f"RuntimeError: {REFUSAL}" in text
     assert _leaks(text, secret) == [], text
+
+
+@pytest.mark.slow
+def test_uvicorn_no_access_log_writes_no_access_lines(transactional_db, tmp_path):
+    """The Procfile's --no-access-log holds although LOGGING routes uvicorn's loggers through the
+    root handler (an access line per request cost the token service CPU: bench/tokens.py)."""
+    with run_portal_server(tmp_path, child_env(), "--no-access-log") as server:
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        assert httpx.get(f"{server.url}/v2/token", timeout=10).status_code == 401
+    log = server.log()
+    assert " INFO uvicorn.error Application startup complete." in log
+    assert "uvicorn.access" not in log, log
