@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import uuid
 from datetime import timedelta
 
@@ -78,12 +77,7 @@ def test_a_replicated_image_is_bundled_from_the_private_registry(
     settings.REGISTRY_HOST = private_registry.netloc
     creds = f"admin@acme.test:{factories.user_token(admin, team)}"
     layout = oci_layouts["multi"]
-    pushed = subprocess.run(
-        ["skopeo", "--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "--dest-creds", creds,
-         layout.source, f"docker://{private_registry.netloc}/{app.slug}/worker:1.4.2"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert pushed.returncode == 0, pushed.stderr
+    private_registry.push(layout.source, f"{app.slug}/worker:1.4.2", creds)
     release = resolved_release(actor, app, {"source": "replicated", "name": "worker", "tag": "1.4.2"})
 
     bundle = build(actor, release)

@@ -46,10 +46,7 @@ def _skopeo(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_skopeo_pull_and_refused_pulls_move_the_counters(metrics_server, basic_registry, team, admin, tmp_path):
     actor = factories.actor_of(admin, team)
     app = factories.make_app(team, "metrics-app")
-    registry = registries.registry_create(
-        actor=actor, provider="other", endpoint=basic_registry.endpoint,
-        username=basic_registry.username, password=basic_registry.password,
-    )  # fmt: skip
+    registry = factories.connect_registry(actor, basic_registry)
     image = basic_registry.images["api"]
     factories.make_release(actor, app, [(registry.name, image.repository, image.tag)])
     _, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")

@@ -30,6 +30,15 @@ class PrivateRegistry:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def push(self, source: str, repository_tag: str, creds: str) -> None:
+        """skopeo copy an image (every platform of an index) in as a vendor pushes it."""
+        pushed = subprocess.run(
+            ["skopeo", "--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "--dest-creds", creds,
+             source, f"docker://{self.netloc}/{repository_tag}"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert pushed.returncode == 0, pushed.stderr
+
 
 @pytest.fixture
 def private_registry(portal_server, settings_for_subprocess, tmp_path) -> PrivateRegistry:

@@ -377,18 +377,11 @@ def test_the_sweep_queues_releases_stuck_resolving_and_gives_up_after_a_day(acto
 def test_a_replicated_image_resolves_from_the_private_registry(
     private_registry, settings, actor, app, admin, team, oci_layouts
 ):
-    import subprocess
-
     settings.REGISTRY_URL = f"http://{private_registry.netloc}"
     settings.REGISTRY_HOST = private_registry.netloc
     creds = f"admin@acme.test:{factories.user_token(admin, team)}"
     layout = oci_layouts["multi"]
-    pushed = subprocess.run(
-        ["skopeo", "--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "--dest-creds", creds,
-         layout.source, f"docker://{private_registry.netloc}/{app.slug}/worker:1.4.2"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert pushed.returncode == 0, pushed.stderr
+    private_registry.push(layout.source, f"{app.slug}/worker:1.4.2", creds)
     release = create(
         actor, app,
         {"source": "replicated", "name": "worker", "tag": "1.4.2"},

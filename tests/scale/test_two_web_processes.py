@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from licenses import services as licenses
-from registries import services as registries
 from tests import factories
 from tests.proxy.conftest import bearer, get_token, proxy_name, skopeo, wait_for
 from tests.realparts.env import child_env, stop
@@ -48,10 +47,7 @@ def test_a_license_revoked_through_one_process_is_refused_by_the_other_within_5_
 ):
     a, b = two_web_processes
     app = factories.make_app(team, "two-procs")
-    registry = registries.registry_create(
-        actor=actor, provider="other", endpoint=basic_registry.endpoint,
-        username=basic_registry.username, password=basic_registry.password,
-    )  # fmt: skip
+    registry = factories.connect_registry(actor, basic_registry)
     image = basic_registry.images["api"]
     factories.make_release(actor, app, [(registry.name, image.repository, image.tag)])
     license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
