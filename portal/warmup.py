@@ -25,8 +25,8 @@ def warm_up() -> None:
     get_resolver().url_patterns  # noqa: B018 (the import is the point)
     try:
         registry_tokens.signing_key()
-    except OSError:
-        logger.exception("the registry token key could not be loaded at start-up")
+    except OSError as e:  # the first token request tries again, and says why
+        logger.warning("the registry token key file could not be read at start-up (%s)", e.strerror or type(e).__name__)
     for engine in engines.all():
         for directory in getattr(engine, "template_dirs", ()):
             root = Path(directory)
