@@ -73,3 +73,61 @@ class Download(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.sequence} by {self.license_id} → {self.status}"
+
+
+class CachedObject(models.Model):
+    """A blob or a manifest the proxy keeps, by digest, for one team (delivery/proxy/cache.py).
+
+    Its bytes are in the cache's storage under `team-<id>/…`; a row exists only once they are
+    there and their digest checked out. `last_used_at` orders the eviction (least recently used
+    first); it is moved at most once a minute per object, so a hit rarely writes."""
+
+    BLOB = "blob"
+    MANIFEST = "manifest"
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=71)
+    kind = models.CharField(max_length=8, choices=[(BLOB, "blob"), (MANIFEST, "manifest")])
+    size = models.BigIntegerField()
+    media_type = models.CharField(max_length=100, blank=True)  # a manifest's, as served
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "digest"], name="cached_object_once_per_team")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.digest} (team {self.team_id})"
+
+
+class CachedLink(models.Model):
+    """That the upstream repository served this object: a cached object is served for a
+    repository only when linked to it, as a registry serves a blob only from repositories
+    that hold it (a license for one repository must not reach another's bytes by digest)."""
+
+    object = models.ForeignKey(CachedObject, on_delete=models.CASCADE, related_name="links")
+    registry = models.ForeignKey("registries.ExternalRegistry", on_delete=models.CASCADE, related_name="+")
+    repository = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["object", "registry", "repository"], name="cached_link_once")]
+        indexes = [models.Index(fields=["registry", "repository"])]
+
+    def __str__(self) -> str:
+        return f"{self.object_id} in {self.registry_id}/{self.repository}"
+
+
+class CachedTag(models.Model):
+    """The digest an upstream tag last named and when it was asked (PROXY_TAG_TTL)."""
+
+    registry = models.ForeignKey("registries.ExternalRegistry", on_delete=models.CASCADE, related_name="+")
+    repository = models.CharField(max_length=255)
+    tag = models.CharField(max_length=128)
+    digest = models.CharField(max_length=71)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["registry", "repository", "tag"], name="cached_tag_once")]
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.tag} → {self.digest}"

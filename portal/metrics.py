@@ -73,6 +73,20 @@ UPSTREAM_ERRORS = Counter(
     "Proxy requests to an upstream registry that failed, by registry and error category.",
     ["registry", "category"],
 )
+CACHE_REQUESTS = Counter(
+    "portal_proxy_cache",
+    "Blob and manifest requests the proxy's cache answered (hit), fetched upstream (miss) or"
+    " answered while the upstream failed (stale), by kind.",
+    ["kind", "result"],
+)
+CACHE_EVICTIONS = Counter(
+    "portal_proxy_cache_evictions",
+    "Objects removed from the proxy's cache to keep it within PROXY_CACHE_MAX_BYTES.",
+)
+CACHE_EVICTED_BYTES = Counter(
+    "portal_proxy_cache_evicted_bytes",
+    "Bytes removed from the proxy's cache to keep it within PROXY_CACHE_MAX_BYTES.",
+)
 TOKENS = Counter(
     "portal_tokens",
     "Token requests at /v2/token, by service and result.",

@@ -398,6 +398,17 @@ UPSTREAM_POOL_WAIT = env_float("UPSTREAM_POOL_WAIT", 10.0)
 UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 UPSTREAM_FIRST_BYTE_TIMEOUT = env_float("UPSTREAM_FIRST_BYTE_TIMEOUT", 30.0, minimum=0.1)
 
+# The proxy's pull-through cache (delivery/proxy/cache.py): where blobs and manifests are kept
+# per team ("" → files under var/proxy-cache; file:///path; s3://bucket/prefix, shared by every
+# web process on every machine), the most bytes it holds before the least recently used go
+# (0: no cache, every pull goes upstream), how long a tag's digest is trusted before asking the
+# upstream again, and where a blob being fetched is written until its digest checks out (on
+# the same file system as a file:// cache, so it is renamed in, not copied).
+PROXY_CACHE_URL = env_str("PROXY_CACHE_URL")
+PROXY_CACHE_MAX_BYTES = env_int("PROXY_CACHE_MAX_BYTES", 20 * 1000**3, minimum=0)
+PROXY_TAG_TTL = env_int("PROXY_TAG_TTL", 60, minimum=0)
+PROXY_CACHE_STAGING_DIR = Path(env_str("PROXY_CACHE_STAGING_DIR", str(VAR_DIR / "proxy-cache" / ".staging")))
+
 # /metrics (Prometheus text format) answers only a scraper sending `Authorization: Bearer
 # <METRICS_TOKEN>`; unset, it answers 404. Every process (each uvicorn worker, each Celery
 # worker) writes its series to files in PROMETHEUS_MULTIPROC_DIR and /metrics adds them up

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from delivery.proxy import views
+from delivery.proxy import answers
 from delivery.proxy.upstream import open_stream
 from delivery.routing import Upstream
 from licenses import services as licenses
@@ -29,7 +29,7 @@ def test_a_stored_registry_at_the_metadata_address_written_as_ipv6_is_refused_by
     with pytest.raises(RegistryError) as error:
         asyncio.run(pull())
     assert error.value.category == "blocked" and "169.254.169.254" in error.value.message
-    response = views._upstream_failure(error.value)
+    response = answers.upstream_failure(error.value)
     assert response.status_code == 502
     assert b"not reachable under the portal's network rules" in response.content
 

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from delivery import routing
-from delivery.proxy import views
+from delivery.proxy import gate
 from licenses import services as licenses
 from licenses.models import License, PullEvent
 from portal import registry_tokens
@@ -139,8 +139,8 @@ def test_a_granted_request_asks_the_database_nothing_more_than_before(actor, tea
     raw = base64.b64encode(f"x:{license_id}".encode()).decode()
     for authorization, queries in ((f"Basic {raw}", 1), (f"Bearer {token}", 0)):
         request = RequestFactory().get("/", HTTP_AUTHORIZATION=authorization)
-        assert isinstance(views._authorize_in_db(request, name, proxy, "manifest", "1.0.0"), tuple)  # warm
+        assert isinstance(gate.authorize_in_db(request, name, proxy, "manifest", "1.0.0"), tuple)  # warm
         with CaptureQueriesContext(connection) as captured:
-            result = views._authorize_in_db(request, name, proxy, "manifest", "1.0.0")
+            result = gate.authorize_in_db(request, name, proxy, "manifest", "1.0.0")
         assert isinstance(result, tuple), result
         assert len(captured.captured_queries) == queries, [q["sql"] for q in captured.captured_queries]
