@@ -162,7 +162,11 @@ async def _cached_blob(request, caller, app, name: str, digest: str, found: cach
 async def _shared_fetch(request, caller, app, name: str, digest: str, upstream: Upstream, *, again: bool = True):
     """A blob the cache misses: fetched once for every request that wants it, in any process."""
     source = f"{upstream.registry.pk}/{upstream.repository}"
-    key, claim, ours = await fill.take(upstream.registry.team_id, digest, source)
+    try:
+        key, claim, ours = await fill.take(upstream.registry.team_id, digest, source)
+    except Exception as e:  # the shared cache is down: every request fetches for itself
+        logger.warning("no claim on blob %s (%s): fetching it without the cache", digest, type(e).__name__)
+        return await _upstream_blob(request, caller, app, name, digest, upstream)
     if ours:
         try:
             response, stack = await open_stream(upstream, "GET", f"blobs/{digest}", {})

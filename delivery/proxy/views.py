@@ -209,7 +209,8 @@ async def manifest(request, name: str, reference: str):
         return _manifest_invalid(caller, app, name, reference, upstream, "not a manifest media type")
     if cache.enabled():
         metrics.CACHE_REQUESTS.labels(cache.MANIFEST, "miss").inc()
-        await sync_to_async(_keep_manifest)(upstream, None if by_digest else reference, digest, body, media_type)
+        kept = found is not None and found.linked and found.digest == digest  # the tag still names it
+        await sync_to_async(_keep_manifest)(upstream, None if by_digest else reference, digest, body, media_type, kept)
     headers.update(
         {"Content-Type": media_type, "Docker-Content-Digest": digest, "Content-Length": str(len(body)),
          "ETag": f'"{digest}"'}
@@ -220,10 +221,12 @@ async def manifest(request, name: str, reference: str):
     return HttpResponse(body, status=200, headers=headers)
 
 
-def _keep_manifest(upstream: Upstream, tag: str | None, digest: str, body: bytes, media_type: str) -> None:
-    """A verified manifest into the cache, and the tag's answer if asked by tag."""
+def _keep_manifest(upstream: Upstream, tag: str | None, digest: str, body: bytes, media_type: str, kept: bool) -> None:
+    """A verified manifest into the cache (unless `kept` there already), and the tag's answer
+    if asked by tag."""
     try:
-        cache.add_bytes(upstream, digest, cache.MANIFEST, body, media_type)
+        if not kept:
+            cache.add_bytes(upstream, digest, cache.MANIFEST, body, media_type)
         if tag is not None:
             cache.remember_tag(upstream, tag, digest)
     finally:

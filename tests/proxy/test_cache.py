@@ -246,3 +246,40 @@ def test_a_blob_that_does_not_match_its_digest_never_enters_the_cache(portal_ser
     assert len([r for r in up.requests if "/blobs/" in r.path]) == 2, "the bad blob was served from somewhere"
     events = wait_for(lambda: list(PullEvent.objects.filter(kind="blob").values_list("status", "reason")))
     assert events and all(status == 502 and "digest" in reason for status, reason in events), events
+
+
+def test_a_rate_limited_upstream_answers_a_tag_from_its_last_digest_with_a_warning(
+    tmp_path, actor, team, loopback_server
+):
+    up = loopback_server()
+    manifest = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}'
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    typed = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+    # Docker Hub's way: the first pull is answered, the next ones get 429.
+    up.on("/v2/acme/api/manifests/1.0.0", Reply(200, typed, manifest), Reply.rate_limited())
+    app = factories.make_app(team, "limited")
+    registry = registries.registry_create(
+        actor=actor, provider="other", endpoint=up.url, username="vendor", password="secret", skip_validation=True
+    )
+    factories.allow_whole_registry(actor, app, registry)
+    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    url_of = lambda server: f"{server.url}/v2/{proxy_name(app.slug, up.netloc, 'acme/api')}/manifests/1.0.0"  # noqa: E731
+
+    with run_portal_server(tmp_path, child_env(PROXY_TAG_TTL="0")) as server:
+        first = httpx.get(url_of(server), headers=basic(license_id), timeout=30)
+        assert first.status_code == 200 and first.headers["docker-content-digest"] == digest
+        limited = httpx.get(url_of(server), headers=basic(license_id), timeout=30)
+        assert limited.status_code == 200, limited.text
+        assert limited.content == manifest and limited.headers["docker-content-digest"] == digest
+        assert len([r for r in up.requests if r.path.endswith("/manifests/1.0.0")]) == 2  # asked, and it said 429
+        warned = wait_for(
+            lambda: PullEvent.objects.filter(
+                license=license, status=200, reason="served from the cache: the upstream registry failed (rate_limited)"
+            ).exists()
+        )
+        assert warned, list(PullEvent.objects.values_list("status", "reason"))
+
+    # Without the cache the same answer is the upstream's 429, as before.
+    with run_portal_server(tmp_path, child_env(PROXY_CACHE_MAX_BYTES="0")) as server:
+        refused = httpx.get(url_of(server), headers=basic(license_id), timeout=30)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "30"
