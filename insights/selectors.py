@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Team
+from delivery.models import CachedObject
 from licenses.models import App, License, PullEvent
 
 PERIODS = (7, 30, 90)
@@ -226,3 +227,27 @@ def next_steps(team: Team, *, registries: int, apps: list[App], licenses: int, r
             )
         )
     return steps
+
+
+@dataclass(frozen=True)
+class CacheFigures:
+    """What the proxy's cache holds for one team (delivery/proxy/cache.py)."""
+
+    enabled: bool
+    objects: int
+    bytes: int
+    budget: int  # PROXY_CACHE_MAX_BYTES, for every team together
+    served_stale: int  # answers given from the cache while the upstream failed, within `days`
+    days: int = DEFAULT_DAYS
+
+
+def cache_figures(team: Team, days: int = DEFAULT_DAYS) -> CacheFigures:
+    from django.conf import settings
+
+    held = CachedObject.objects.filter(team=team).aggregate(objects=Count("pk"), bytes=Coalesce(Sum("size"), 0))
+    stale = PullEvent.objects.filter(
+        app__team=team, status__lt=400, reason__startswith="served from the cache",
+        created_at__gte=timezone.now() - timedelta(days=days),
+    ).count()  # fmt: skip
+    budget = settings.PROXY_CACHE_MAX_BYTES
+    return CacheFigures(budget > 0, held["objects"], held["bytes"], budget, stale, days)

@@ -39,6 +39,7 @@ def dashboard(request):
         "figures": figures,
         "failed": selectors.failed_pulls(team),
         "chart": _bytes_chart(figures),
+        "cache": selectors.cache_figures(team),
         "steps": selectors.next_steps(
             team,
             registries=len(registries),

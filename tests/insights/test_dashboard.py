@@ -75,3 +75,27 @@ def test_the_latest_failed_pulls_show_with_their_reason_and_the_egress_chart(adm
 
 def test_a_read_only_member_sees_the_dashboard(viewer_client):
     assert viewer_client.get("/").status_code == 200
+
+
+def test_the_proxy_cache_card_counts_only_the_teams_own_objects(admin_client, team, other_team, customer_license):
+    from delivery.models import CachedObject
+
+    assert "Nothing cached yet." in admin_client.get("/").content.decode()
+    for digest, size in (("a", 3_000_000), ("b", 2_000_000)):
+        CachedObject.objects.create(team=team, digest=f"sha256:{digest * 64}", kind="blob", size=size)
+    CachedObject.objects.create(team=other_team, digest="sha256:" + "c" * 64, kind="blob", size=9_000_000_000)
+    PullEvent.objects.create(
+        license=customer_license.license, app=customer_license.license.app, repository="proxy/x", kind="manifest",
+        reference="1.0", status=200, reason="served from the cache: the upstream registry failed (connect)",
+    )  # fmt: skip
+    html = admin_client.get("/").content.decode()
+    card = html[html.index('id="cache"') : html.index('id="failed"')]
+    assert "4.8\xa0MB" in card and "in 2 layers and manifests" in card, card
+    assert "8.4\xa0GB" not in card  # the other team's
+    assert "1 answer in the last 30 days came from the cache while a registry of yours failed" in card
+
+
+def test_the_proxy_cache_card_says_when_the_cache_is_off(admin_client, settings):
+    settings.PROXY_CACHE_MAX_BYTES = 0
+    html = admin_client.get("/").content.decode()
+    assert "The proxy&#x27;s cache is off on this portal" in html or "The proxy's cache is off on this portal" in html
