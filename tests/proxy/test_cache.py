@@ -94,7 +94,7 @@ def test_a_revoked_license_is_refused_a_blob_the_cache_holds(portal_server, own_
     licenses.license_revoke(actor=actor, license=license)
     name = proxy_name(app.slug, own_upstream.netloc, image.repository)
     url = f"{portal_server.url}/v2/{name}/blobs/{image.layer_digests[0]}"
-    refused = wait_for(lambda: httpx.get(url, headers=basic(license_id), timeout=10).status_code == 401, timeout=7)
+    refused = wait_for(lambda: httpx.get(url, headers=basic(license_id), timeout=10).status_code == 401, timeout=5)
     assert refused, "the cache served a revoked license"
 
 
