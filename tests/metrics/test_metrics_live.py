@@ -96,6 +96,18 @@ def test_a_skopeo_pull_and_refused_pulls_move_the_counters(metrics_server, basic
     assert requests_upstream >= 1 + len(manifest["layers"]) + 1  # the manifest, the config and every layer
     assert counted(after, "portal_upstream_request_seconds_sum", registry=registry.name) > 0
     assert counted(after, "portal_upstream_errors_total", registry=registry.name, category="connect") == 0
+    blobs = 1 + len(manifest["layers"])
+    assert counted(after, "portal_proxy_cache_total", kind="blob", result="miss") == blobs
+    assert counted(after, "portal_proxy_cache_total", kind="manifest", result="miss") == 1
+
+    # A second pull: every blob from the cache, none fetched upstream again.
+    again = _skopeo("copy", "--src-tls-verify=false", "--src-creds", f"{license_id}:{license_id}",
+                    ref, f"dir:{tmp_path / 'again'}")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    cached = _scrape(metrics_server)
+    assert counted(cached, "portal_proxy_cache_total", kind="blob", result="hit") == blobs
+    assert counted(cached, "portal_proxy_cache_total", kind="blob", result="miss") == blobs
+    assert counted(cached, "portal_upstream_request_seconds_count", registry=registry.name) == requests_upstream
     # Low cardinality: no license ID, digest or repository in any label.
     for secret in (license_id, revoked_id, image.repository, *image.layer_digests):
         assert secret not in after
