@@ -53,8 +53,12 @@ WRITE_BATCH_BYTES = 256 * 1024  # bytes written and hashed per trip to a worker 
 FILLING, DONE, FAILED = "filling", "done", "failed"
 NODE = socket.gethostname()
 
+SWEEP_EVERY_SECONDS = 3600
+ABANDONED_SECONDS = 600  # a staging file not written for this long belongs to a fetch that died
+
 # The running fetches of this process, kept so the event loop does not drop them.
 _tasks: set[asyncio.Task] = set()
+_swept_at = 0.0
 
 
 class Lost(Exception):
@@ -152,6 +156,32 @@ async def start(
     task = asyncio.get_running_loop().create_task(_fetch(key, claim, upstream, digest, response, stack, f))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
+    global _swept_at
+    if time.monotonic() - _swept_at > SWEEP_EVERY_SECONDS:
+        _swept_at = time.monotonic()
+        asyncio.get_running_loop().run_in_executor(None, sweep_staging, Path(claim.staging).parent)
+
+
+def sweep_staging(folder: Path, older_than: float = ABANDONED_SECONDS) -> int:
+    """Remove the staging files of fetches that died with their process (a running fetch
+    writes its file all the time); each process looks at most once an hour, when it starts a
+    fetch. Returns how many went."""
+    removed = 0
+    cutoff = time.time() - older_than
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_file() and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue  # gone meanwhile
+    if removed:
+        logger.info("removed %s abandoned staging files from %s", removed, folder)
+    return removed
 
 
 async def _fetch(key: str, claim: Claim, upstream: Upstream, digest: str, response, stack: AsyncExitStack, out) -> None:
