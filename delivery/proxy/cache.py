@@ -29,12 +29,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.db.models.signals import post_delete
-from django.dispatch import receiver
 from django.utils import timezone
 
 from delivery.models import CachedLink, CachedObject, CachedTag
 from delivery.routing import Upstream
-from portal import metrics
 from portal.cache import shared_cache
 from portal.objectstore import ObjectStore, StorageError, store_from_url
 
@@ -174,6 +172,10 @@ def evict(budget: int | None = None) -> int:
     """Remove the least recently used objects until the cache holds at most `budget` bytes
     (PROXY_CACHE_MAX_BYTES). One process evicts at a time (a lock in the shared cache); the
     others skip, as the one evicting reaches the same total. Returns the objects removed."""
+    # Imported here: every process loads this module at start-up (connect_signals), and the
+    # metrics module leaves a file in PROMETHEUS_MULTIPROC_DIR for each process that loads it.
+    from portal import metrics
+
     budget = settings.PROXY_CACHE_MAX_BYTES if budget is None else budget
     lock = "proxy-cache:evict"
     try:
@@ -211,7 +213,12 @@ def evict(budget: int | None = None) -> int:
     return removed
 
 
-@receiver(post_delete, sender=CachedObject)
+def connect_signals() -> None:
+    """Connected in DeliveryConfig.ready, so every process (a worker, `manage.py`, not only one
+    that loaded the proxy's views) removes the bytes of the rows it deletes."""
+    post_delete.connect(_remove_bytes, sender=CachedObject, dispatch_uid="proxy-cache-remove-bytes")
+
+
 def _remove_bytes(sender, instance: CachedObject, **kwargs) -> None:
     """An object's bytes go with its row (evicted, or its team deleted), once that commits."""
     key = object_key(instance.team_id, instance.digest)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from registries import services as registries
 from tests import factories
 from tests.proxy.conftest import basic, proxy_name, wait_for
 from tests.realparts.env import child_env
-from tests.realparts.portal_server import run_portal_server
+from tests.realparts.portal_server import ROOT, run_portal_server
 
 pytestmark = pytest.mark.django_db(transaction=True)  # a row's bytes go when its delete commits
 
@@ -143,6 +145,22 @@ def test_a_deleted_team_takes_its_cached_bytes(store, outsider_actor, actor, oth
     assert not CachedTag.objects.filter(digest=gone[0]).exists()
     assert wait_for(lambda: not any(_stored(other_team.pk, d) for d in gone)), "a deleted team's bytes stayed"
     assert _stored(team.pk, kept)
+
+
+@pytest.mark.slow
+def test_a_team_deleted_by_a_process_that_never_served_the_proxy_takes_its_cached_bytes(
+    store, settings, outsider_actor, other_team, tmp_path
+):
+    digest = _add(_upstream(outsider_actor), secrets.token_bytes(2 * KiB), tmp_path)
+    # `manage.py shell` loads the apps but none of the proxy's views (nor does a Celery worker).
+    code = f"from accounts.models import Team; Team.objects.get(pk={other_team.pk}).delete()"
+    deleted = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT, env=child_env(PROXY_CACHE_URL=settings.PROXY_CACHE_URL), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert deleted.returncode == 0, deleted.stderr
+    assert not CachedObject.objects.filter(digest=digest).exists()
+    assert not _stored(other_team.pk, digest), "the team's rows went, its cached bytes stayed"
 
 
 # --- Range requests on a cached blob, through a live portal ----------------------------------
