@@ -181,7 +181,7 @@ RANGES = ["bytes=0-99", "bytes=100-", "bytes=-100", "bytes=1000-999999", "bytes=
 
 @pytest.mark.slow
 def test_ranges_of_a_cached_blob_are_answered_as_the_upstream_answers_them(
-    portal_server, own_upstream, actor, team, tmp_path
+    store, own_upstream, actor, team, tmp_path, settings
 ):
     image = own_upstream.images["api"]
     app = factories.make_app(team, "ranges")
@@ -189,7 +189,12 @@ def test_ranges_of_a_cached_blob_are_answered_as_the_upstream_answers_them(
     factories.make_release(actor, app, [(registry.name, image.repository, image.tag)])
     license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     digest = image.layer_digests[0]
-    url = f"{portal_server.url}/v2/{proxy_name(app.slug, own_upstream.netloc, image.repository)}/blobs/{digest}"
+    with run_portal_server(tmp_path, child_env(PROXY_CACHE_URL=settings.PROXY_CACHE_URL)) as server:
+        _compare_ranges(server, own_upstream, image, license_id, app, team, digest)
+
+
+def _compare_ranges(server, own_upstream, image, license_id: str, app, team, digest: str) -> None:
+    url = f"{server.url}/v2/{proxy_name(app.slug, own_upstream.netloc, image.repository)}/blobs/{digest}"
     whole = httpx.get(url, headers=basic(license_id), timeout=30)
     assert whole.status_code == 200 and "sha256:" + hashlib.sha256(whole.content).hexdigest() == digest
     assert wait_for(lambda: CachedObject.objects.filter(team=team, digest=digest).exists())
@@ -216,14 +221,23 @@ def test_ranges_of_a_cached_blob_are_answered_as_the_upstream_answers_them(
 
 
 @pytest.mark.slow
-def test_with_a_budget_of_0_every_pull_goes_upstream_and_nothing_is_kept(own_upstream, actor, team, tmp_path):
+def test_with_a_budget_of_0_every_pull_goes_upstream_and_nothing_is_kept(
+    store, own_upstream, actor, team, tmp_path, settings
+):
     image = own_upstream.images["api"]
     app = factories.make_app(team, "no-cache")
     registry = factories.connect_registry(actor, own_upstream)
     factories.make_release(actor, app, [(registry.name, image.repository, image.tag)])
     license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     digest = image.layer_digests[0]
-    with run_portal_server(tmp_path, child_env(PROXY_CACHE_MAX_BYTES="0")) as server:
+    with run_portal_server(
+        tmp_path,
+        child_env(
+            PROXY_CACHE_URL=settings.PROXY_CACHE_URL,
+            PROXY_CACHE_STAGING_DIR=str(settings.PROXY_CACHE_STAGING_DIR),
+            PROXY_CACHE_MAX_BYTES="0",
+        ),
+    ) as server:
         url = f"{server.url}/v2/{proxy_name(app.slug, own_upstream.netloc, image.repository)}/blobs/{digest}"
         for _ in range(2):
             response = httpx.get(url, headers=basic(license_id), timeout=30)
@@ -231,3 +245,4 @@ def test_with_a_budget_of_0_every_pull_goes_upstream_and_nothing_is_kept(own_ups
     assert own_upstream.answered_gets("blobs", digest) == 2
     assert not CachedObject.objects.exists()
     assert not _stored(team.pk, digest)
+    assert not list(Path(settings.PROXY_CACHE_STAGING_DIR).glob("*")), "a blob was staged"
