@@ -35,6 +35,7 @@ from delivery.models import CachedLink, CachedObject, CachedTag
 from delivery.routing import Upstream
 from portal.cache import shared_cache
 from portal.objectstore import ObjectStore, StorageError, store_from_url
+from registries.models import ExternalRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,13 @@ def connect_signals() -> None:
     """Connected in DeliveryConfig.ready, so every process (a worker, `manage.py`, not only one
     that loaded the proxy's views) removes the bytes of the rows it deletes."""
     post_delete.connect(_remove_bytes, sender=CachedObject, dispatch_uid="proxy-cache-remove-bytes")
+    post_delete.connect(_drop_unlinked, sender=ExternalRegistry, dispatch_uid="proxy-cache-registry-deleted")
+
+
+def _drop_unlinked(sender, instance: ExternalRegistry, **kwargs) -> None:
+    """A deleted registry takes the objects only it served (their links went with it), and so
+    their bytes; an object another registry of the team served too stays."""
+    CachedObject.objects.filter(team_id=instance.team_id, links__isnull=True).delete()
 
 
 def _remove_bytes(sender, instance: CachedObject, **kwargs) -> None:

@@ -1,7 +1,7 @@
 """The proxy cache's bookkeeping (delivery/proxy/cache.py) on real storage: files under tmp_path
 and a bucket of moto's S3 server. The least recently used objects go first and their bytes go
-with them, a budget of 0 turns the cache off, keys are per team, and a deleted team takes its
-objects' bytes. Then Range requests on a cached blob through a live portal, answered
+with them, a budget of 0 turns the cache off, keys are per team, and a deleted team or registry
+takes its objects' bytes. Then Range requests on a cached blob through a live portal, answered
 as the upstream Distribution answers the same ranges."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from delivery.models import CachedObject, CachedTag
+from delivery.models import CachedLink, CachedObject, CachedTag
 from delivery.proxy import cache
 from delivery.routing import Upstream
 from licenses import services as licenses
@@ -145,6 +145,22 @@ def test_a_deleted_team_takes_its_cached_bytes(store, outsider_actor, actor, oth
     assert not CachedTag.objects.filter(digest=gone[0]).exists()
     assert wait_for(lambda: not any(_stored(other_team.pk, d) for d in gone)), "a deleted team's bytes stayed"
     assert _stored(team.pk, kept)
+
+
+def test_a_deleted_registry_takes_the_bytes_only_it_served(store, actor, team, tmp_path):
+    leaving, staying = _upstream(actor, endpoint="http://127.0.0.1:9"), _upstream(actor, endpoint="http://127.0.0.2:9")
+    only_there = _add(leaving, secrets.token_bytes(2 * KiB), tmp_path)
+    shared = secrets.token_bytes(2 * KiB)
+    both = _add(leaving, shared, tmp_path)
+    assert _add(staying, shared, tmp_path) == both  # the same object, linked to both registries
+    cache.remember_tag(leaving, "1.0.0", only_there)
+
+    registries.registry_delete(actor=actor, registry=leaving.registry)
+    assert not CachedTag.objects.exists()
+    assert set(CachedObject.objects.values_list("digest", flat=True)) == {both}
+    assert list(CachedLink.objects.values_list("registry_id", flat=True)) == [staying.registry.pk]
+    assert wait_for(lambda: not _stored(team.pk, only_there)), "a deleted registry's bytes stayed"
+    assert _stored(team.pk, both)
 
 
 @pytest.mark.slow
