@@ -9,7 +9,8 @@ digest checked out, and a row appears only once they are there.
 
 The storage is portal/objectstore.py (PROXY_CACHE_URL): files under var/ or one bucket for every
 web process on every machine. PROXY_CACHE_MAX_BYTES bounds it: each new object's arrival
-removes the least recently used until the total fits. A tag's digest is remembered in the
+removes the least recently used until the total fits. A row's bytes go with it (evicted, its
+team deleted, or the one registry that served it deleted), in whichever process deletes it. A tag's digest is remembered in the
 database (`CachedTag`) and trusted for PROXY_TAG_TTL seconds; after that it is asked again,
 and kept as the answer while the upstream is down.
 
