@@ -11,8 +11,10 @@ class DeliveryConfig(AppConfig):
     def ready(self):
         from delivery import routing
         from delivery.airgap import bundles
+        from delivery.proxy import cache
         from licenses import signals
 
         routing.connect_signals()
+        cache.connect_signals()
         signals.release_promoted.connect(bundles.on_release_promoted, dispatch_uid="airgap-on-promoted")
         signals.release_resolved.connect(bundles.on_release_resolved, dispatch_uid="airgap-on-resolved")

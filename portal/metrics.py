@@ -75,8 +75,8 @@ UPSTREAM_ERRORS = Counter(
 )
 CACHE_REQUESTS = Counter(
     "portal_proxy_cache",
-    "Blob and manifest requests the proxy's cache answered (hit), fetched upstream (miss) or"
-    " answered while the upstream failed (stale), by kind.",
+    "Blob and manifest requests the proxy's cache answered (hit), fetched upstream (miss), served"
+    " from another request's fetch (joined) or answered while the upstream failed (stale), by kind.",
     ["kind", "result"],
 )
 CACHE_EVICTIONS = Counter(

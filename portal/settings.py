@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -408,6 +409,10 @@ PROXY_CACHE_URL = env_str("PROXY_CACHE_URL")
 PROXY_CACHE_MAX_BYTES = env_int("PROXY_CACHE_MAX_BYTES", 20 * 1000**3, minimum=0)
 PROXY_TAG_TTL = env_int("PROXY_TAG_TTL", 60, minimum=0)
 PROXY_CACHE_STAGING_DIR = Path(env_str("PROXY_CACHE_STAGING_DIR", str(VAR_DIR / "proxy-cache" / ".staging")))
+# The name of this machine; processes on one machine share staging files (a request for a blob
+# another process of this machine is fetching reads its staging file as it grows; one on another
+# machine waits for the blob to reach the shared storage). Two machines must not share a name.
+PORTAL_NODE_NAME = env_str("PORTAL_NODE_NAME") or socket.gethostname()
 
 # /metrics (Prometheus text format) answers only a scraper sending `Authorization: Bearer
 # <METRICS_TOKEN>`; unset, it answers 404. Every process (each uvicorn worker, each Celery

@@ -9,7 +9,8 @@ digest checked out, and a row appears only once they are there.
 
 The storage is portal/objectstore.py (PROXY_CACHE_URL): files under var/ or one bucket for every
 web process on every machine. PROXY_CACHE_MAX_BYTES bounds it: each new object's arrival
-removes the least recently used until the total fits. A tag's digest is remembered in the
+removes the least recently used until the total fits. A row's bytes go with it (evicted, its
+team deleted, or the one registry that served it deleted), in whichever process deletes it. A tag's digest is remembered in the
 database (`CachedTag`) and trusted for PROXY_TAG_TTL seconds; after that it is asked again,
 and kept as the answer while the upstream is down.
 
@@ -29,14 +30,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.db.models.signals import post_delete
-from django.dispatch import receiver
 from django.utils import timezone
 
 from delivery.models import CachedLink, CachedObject, CachedTag
 from delivery.routing import Upstream
-from portal import metrics
 from portal.cache import shared_cache
 from portal.objectstore import ObjectStore, StorageError, store_from_url
+from registries.models import ExternalRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +174,10 @@ def evict(budget: int | None = None) -> int:
     """Remove the least recently used objects until the cache holds at most `budget` bytes
     (PROXY_CACHE_MAX_BYTES). One process evicts at a time (a lock in the shared cache); the
     others skip, as the one evicting reaches the same total. Returns the objects removed."""
+    # Imported here: every process loads this module at start-up (connect_signals), and the
+    # metrics module leaves a file in PROMETHEUS_MULTIPROC_DIR for each process that loads it.
+    from portal import metrics
+
     budget = settings.PROXY_CACHE_MAX_BYTES if budget is None else budget
     lock = "proxy-cache:evict"
     try:
@@ -211,7 +215,19 @@ def evict(budget: int | None = None) -> int:
     return removed
 
 
-@receiver(post_delete, sender=CachedObject)
+def connect_signals() -> None:
+    """Connected in DeliveryConfig.ready, so every process (a worker, `manage.py`, not only one
+    that loaded the proxy's views) removes the bytes of the rows it deletes."""
+    post_delete.connect(_remove_bytes, sender=CachedObject, dispatch_uid="proxy-cache-remove-bytes")
+    post_delete.connect(_drop_unlinked, sender=ExternalRegistry, dispatch_uid="proxy-cache-registry-deleted")
+
+
+def _drop_unlinked(sender, instance: ExternalRegistry, **kwargs) -> None:
+    """A deleted registry takes the objects only it served (their links went with it), and so
+    their bytes; an object another registry of the team served too stays."""
+    CachedObject.objects.filter(team_id=instance.team_id, links__isnull=True).delete()
+
+
 def _remove_bytes(sender, instance: CachedObject, **kwargs) -> None:
     """An object's bytes go with its row (evicted, or its team deleted), once that commits."""
     key = object_key(instance.team_id, instance.digest)

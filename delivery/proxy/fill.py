@@ -8,10 +8,11 @@ task runs to the end even when the client that started it hangs up, so the bytes
 again by the next pull.
 
 Every request for the blob meanwhile, the one that claimed it included, answers with the length
-the upstream stated and streams the staging file as it grows (on another machine, whose disk does
-not hold that file, it waits for the blob to be in the shared storage, then streams that). The
-last piece goes out only once the digest checked out, as with a blob streamed straight from the
-upstream: a client never gets all of a blob that does not match its digest.
+the upstream stated and streams the staging file as it grows (on another machine, one with another
+PORTAL_NODE_NAME, whose disk does not hold that file, it waits for the blob to be in the shared
+storage, then streams that). The last piece goes out only once the digest checked out, as with a
+blob streamed straight from the upstream: a client never gets all of a blob that does not match
+its digest.
 
 The claim says how far the fetch is: `filling` (a size once the upstream answered), `done`
 (in the cache) or `failed`. A failed or vanished claim (its process died: the lease lapses)
@@ -26,7 +27,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import httpx
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from delivery.proxy import cache
 from delivery.routing import Upstream
@@ -51,7 +52,6 @@ STATE_EVERY_SECONDS = 0.25  # between looks at the claim while waiting
 WRITE_BATCH_BYTES = 256 * 1024  # bytes written and hashed per trip to a worker thread
 
 FILLING, DONE, FAILED = "filling", "done", "failed"
-NODE = socket.gethostname()
 
 SWEEP_EVERY_SECONDS = 3600
 ABANDONED_SECONDS = 600  # a staging file not written for this long belongs to a fetch that died
@@ -86,6 +86,12 @@ class Claim:
             return None
 
 
+def node() -> str:
+    """This machine's name (PORTAL_NODE_NAME): a claim made on the same node has its staging file
+    on this disk; one made elsewhere is followed through the shared storage."""
+    return settings.PORTAL_NODE_NAME
+
+
 def claim_key(team_id: int, digest: str) -> str:
     return f"proxy-cache:fill:{team_id}:{digest}"
 
@@ -111,7 +117,7 @@ async def take(team_id: int, digest: str, source: str) -> tuple[str, Claim, bool
     key = claim_key(team_id, digest)
     mine = Claim(
         owner=secrets.token_hex(8),
-        node=NODE,
+        node=node(),
         source=source,
         staging=str(cache.staging_dir() / f"blob-{digest.partition(':')[2]}-{secrets.token_hex(6)}"),
     )
@@ -255,7 +261,7 @@ async def follow(key: str, claim: Claim, found_later) -> AsyncIterator[bytes]:
     size = claim.size or 0
     loop = asyncio.get_running_loop()
     try:
-        f = await loop.run_in_executor(None, _open, claim.staging) if claim.node == NODE else None
+        f = await loop.run_in_executor(None, _open, claim.staging) if claim.node == node() else None
     except OSError:
         f = None
     if f is None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 
 import httpx
 import pytest
@@ -21,18 +20,11 @@ from tests import factories
 from tests.proxy.conftest import basic, proxy_name, skopeo, wait_for
 from tests.realparts.distribution import Distribution
 from tests.realparts.env import child_env
-from tests.realparts.fixtures_registry import start_seeded_registry
 from tests.realparts.images import build_image, push
 from tests.realparts.loopback import Reply
 from tests.realparts.portal_server import run_portal_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def upstream_gets(registry: Distribution, kind: str, reference: str) -> int:
-    """GETs of /v2/…/<kind>/<reference> the upstream answered 200, from its access log."""
-    pattern = re.compile(rf'"GET /v2/\S+/{kind}/{re.escape(reference)} HTTP/1\.1" 200 ')
-    return sum(1 for line in registry.log_path.read_text(errors="replace").splitlines() if pattern.search(line))
 
 
 def _licensed(actor, team, upstream: Distribution, slug: str, images: tuple[str, ...] = ("api",)):
@@ -53,14 +45,6 @@ def _pull(server, app, upstream: Distribution, image, license_id: str, into, *, 
     )  # fmt: skip
 
 
-@pytest.fixture
-def own_upstream(tmp_path, oci_layouts):
-    """A seeded Distribution of this test's own, to stop or change."""
-    registry = start_seeded_registry(tmp_path / "upstream", "htpasswd", oci_layouts)
-    yield registry
-    registry.close()
-
-
 def test_a_second_pull_comes_from_the_cache_and_every_request_is_still_logged(
     portal_server, own_upstream, actor, team, tmp_path
 ):
@@ -69,18 +53,18 @@ def test_a_second_pull_comes_from_the_cache_and_every_request_is_still_logged(
     first = _pull(portal_server, app, own_upstream, image, license_id, tmp_path / "one")
     assert first.returncode == 0, first.stderr + portal_server.log()
     for digest in image.layer_digests:
-        assert upstream_gets(own_upstream, "blobs", digest) == 1
+        assert own_upstream.answered_gets("blobs", digest) == 1
     assert wait_for(lambda: CachedObject.objects.filter(team=team, digest__in=image.layer_digests).count() == 2)
-    manifest_gets = upstream_gets(own_upstream, "manifests", image.tag)
+    manifest_gets = own_upstream.answered_gets("manifests", image.tag)
 
     second = _pull(portal_server, app, own_upstream, image, license_id, tmp_path / "two")
     assert second.returncode == 0, second.stderr
     for digest in image.layer_digests:
-        assert upstream_gets(own_upstream, "blobs", digest) == 1, "a cached blob was fetched upstream again"
+        assert own_upstream.answered_gets("blobs", digest) == 1, "a cached blob was fetched upstream again"
         pulled = (tmp_path / "two" / digest.partition(":")[2]).read_bytes()
         assert "sha256:" + hashlib.sha256(pulled).hexdigest() == digest
     # The tag was asked within PROXY_TAG_TTL: the manifest came from the cache too.
-    assert upstream_gets(own_upstream, "manifests", image.tag) == manifest_gets
+    assert own_upstream.answered_gets("manifests", image.tag) == manifest_gets
     # Both pulls are in the pull log, blob by blob (the layers and the config).
     blobs = 2 * (len(image.layer_digests) + 1)
     logged = lambda: PullEvent.objects.filter(license=license, kind="blob", status=200).count() == blobs  # noqa: E731
@@ -146,7 +130,7 @@ def test_concurrent_misses_of_one_blob_make_one_upstream_fetch(portal_server, ow
 
     results = asyncio.run(pull_all(12))
     assert results == [(200, digest)] * 12, results
-    assert upstream_gets(own_upstream, "blobs", digest) == 1, own_upstream.log_tail()
+    assert own_upstream.answered_gets("blobs", digest) == 1, own_upstream.log_tail()
 
 
 def test_a_team_never_reaches_another_teams_cached_blob(

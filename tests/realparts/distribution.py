@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 import subprocess
@@ -131,6 +132,12 @@ class Distribution:
             except OSError:
                 time.sleep(0.05)
         return False
+
+    def answered_gets(self, kind: str, reference: str) -> int:
+        """GETs of /v2/…/<kind>/<reference> (`blobs`, `manifests`) it answered 200, from its access
+        log (readable after `stop`)."""
+        pattern = re.compile(rf'"GET /v2/\S+/{kind}/{re.escape(reference)} HTTP/1\.1" 200 ')
+        return sum(1 for line in self.log_path.read_text(errors="replace").splitlines() if pattern.search(line))
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -56,6 +56,14 @@ def start_seeded_registry(workdir: Path, mode: AuthMode, layouts: dict[str, Layo
     return registry
 
 
+@pytest.fixture
+def own_upstream(tmp_path: Path, oci_layouts: dict[str, LayoutImage]) -> Iterator[Distribution]:
+    """A seeded Distribution (htpasswd) of this test's own, to stop or change."""
+    registry = start_seeded_registry(tmp_path / "upstream", "htpasswd", oci_layouts)
+    yield registry
+    registry.close()
+
+
 @pytest.fixture(scope="session")
 def basic_registry(
     tmp_path_factory: pytest.TempPathFactory, oci_layouts: dict[str, LayoutImage]

@@ -1,0 +1,264 @@
+"""The proxy cache's bookkeeping (delivery/proxy/cache.py) on real storage: files under tmp_path
+and a bucket of moto's S3 server. The least recently used objects go first and their bytes go
+with them, a budget of 0 turns the cache off, keys are per team, and a deleted team or registry
+takes its objects' bytes. Then Range requests on a cached blob through a live portal, answered
+as the upstream Distribution answers the same ranges."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from django.utils import timezone
+
+from delivery.models import CachedLink, CachedObject, CachedTag
+from delivery.proxy import cache
+from delivery.routing import Upstream
+from licenses import services as licenses
+from registries import services as registries
+from tests import factories
+from tests.proxy.conftest import basic, proxy_name, wait_for
+from tests.realparts.env import child_env
+from tests.realparts.portal_server import ROOT, run_portal_server
+
+pytestmark = pytest.mark.django_db(transaction=True)  # a row's bytes go when its delete commits
+
+KiB = 1024
+
+
+@pytest.fixture(params=["file", "s3"])
+def store(request, settings, tmp_path):
+    """The cache's storage: files under tmp_path, or a fresh bucket of moto's S3 server."""
+    if request.param == "file":
+        settings.PROXY_CACHE_URL = f"file://{tmp_path / 'cache'}"
+    else:
+        import boto3
+
+        moto = request.getfixturevalue("moto_ecr")
+        request.getfixturevalue("monkeypatch").setenv("AWS_ENDPOINT_URL_S3", moto.url)
+        bucket = f"cache-{secrets.token_hex(4)}"
+        boto3.client("s3", endpoint_url=moto.url).create_bucket(Bucket=bucket)
+        settings.PROXY_CACHE_URL = f"s3://{bucket}/proxy"
+    settings.PROXY_CACHE_STAGING_DIR = tmp_path / "staging"
+    assert cache.store().kind == request.param
+    return cache.store()
+
+
+def _upstream(actor, repository: str = "acme/api", endpoint: str = "http://127.0.0.1:9") -> Upstream:
+    registry = registries.registry_create(
+        actor=actor, provider="other", endpoint=endpoint, username="vendor", password="secret", skip_validation=True
+    )
+    return Upstream(registry=registry, repository=repository)
+
+
+def _add(upstream: Upstream, body: bytes, tmp_path: Path) -> str:
+    """Put `body` in the cache as a blob that `upstream` served; its digest."""
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    path = tmp_path / f"incoming-{secrets.token_hex(4)}"
+    path.write_bytes(body)
+    cache.add(upstream, digest, cache.BLOB, path, len(body))
+    assert not path.exists()
+    return digest
+
+
+def _stored(team_id: int, digest: str) -> bool:
+    return cache.store().stat(cache.object_key(team_id, digest)) is not None
+
+
+def _used(digest: str, ago: timedelta) -> None:
+    CachedObject.objects.filter(digest=digest).update(last_used_at=timezone.now() - ago)
+
+
+def test_the_least_recently_used_object_goes_first_and_its_bytes_with_it(store, settings, actor, team, tmp_path):
+    settings.PROXY_CACHE_MAX_BYTES = 30 * KiB  # three objects of 10 KiB
+    upstream = _upstream(actor)
+    first, second, third = (_add(upstream, secrets.token_bytes(10 * KiB), tmp_path) for _ in range(3))
+    _used(first, timedelta(hours=3))
+    _used(second, timedelta(hours=2))
+    _used(third, timedelta(hours=1))
+    # The oldest of them is pulled again: it is the most recently used now.
+    found = cache.find(upstream, first, cache.BLOB)
+    assert found is not None and found.linked and found.size == 10 * KiB
+
+    fourth = _add(upstream, secrets.token_bytes(10 * KiB), tmp_path)
+    kept = set(CachedObject.objects.values_list("digest", flat=True))
+    assert kept == {first, third, fourth}
+    assert cache.total_bytes() == 30 * KiB
+    assert wait_for(lambda: not _stored(team.pk, second)), "an evicted object's bytes stayed in the storage"
+    assert all(_stored(team.pk, d) for d in kept)
+
+    # A smaller budget: the oldest go, in order, until it fits.
+    assert cache.evict(15 * KiB) == 2
+    assert set(CachedObject.objects.values_list("digest", flat=True)) == {fourth}
+    assert wait_for(lambda: not _stored(team.pk, first) and not _stored(team.pk, third))
+    assert _stored(team.pk, fourth)
+
+
+def test_a_budget_of_0_turns_the_cache_off(store, settings, actor, team, tmp_path):
+    upstream = _upstream(actor)
+    digest = _add(upstream, b"layer" * 1000, tmp_path)
+    cache.remember_tag(upstream, "1.0.0", digest)
+    assert cache.enabled() and cache.find(upstream, digest, cache.BLOB) is not None
+    assert cache.tag_digest(upstream, "1.0.0").digest == digest
+
+    settings.PROXY_CACHE_MAX_BYTES = 0
+    assert not cache.enabled()
+    assert cache.find(upstream, digest, cache.BLOB) is None
+    assert cache.tag_digest(upstream, "1.0.0") is None
+
+
+def test_keys_are_per_team_and_one_teams_copy_is_not_the_others(
+    store, actor, outsider_actor, team, other_team, tmp_path
+):
+    body = b"the same layer, pulled by two vendors" * 100
+    ours, theirs = _upstream(actor), _upstream(outsider_actor)
+    digest = _add(ours, body, tmp_path)
+    assert _add(theirs, body, tmp_path) == digest
+    key, other_key = cache.object_key(team.pk, digest), cache.object_key(other_team.pk, digest)
+    assert key.startswith(f"team-{team.pk}/sha256/") and other_key.startswith(f"team-{other_team.pk}/sha256/")
+    assert key != other_key
+    assert CachedObject.objects.filter(digest=digest).count() == 2
+    # Each team's look-up finds its own row (the key names its team), never the other's.
+    assert cache.find(ours, digest, cache.BLOB).key == key
+    assert cache.find(theirs, digest, cache.BLOB).key == other_key
+
+    CachedObject.objects.filter(team=other_team).delete()
+    assert wait_for(lambda: not _stored(other_team.pk, digest))
+    assert _stored(team.pk, digest) and b"".join(cache.store().read(key)) == body
+    assert cache.find(theirs, digest, cache.BLOB) is None
+
+
+def test_a_deleted_team_takes_its_cached_bytes(store, outsider_actor, actor, other_team, team, tmp_path):
+    theirs, ours = _upstream(outsider_actor), _upstream(actor)
+    gone = [_add(theirs, secrets.token_bytes(2 * KiB), tmp_path) for _ in range(3)]
+    cache.remember_tag(theirs, "1.0.0", gone[0])
+    kept = _add(ours, secrets.token_bytes(2 * KiB), tmp_path)
+
+    other_team.delete()
+    assert not CachedObject.objects.filter(digest__in=gone).exists()
+    assert not CachedTag.objects.filter(digest=gone[0]).exists()
+    assert wait_for(lambda: not any(_stored(other_team.pk, d) for d in gone)), "a deleted team's bytes stayed"
+    assert _stored(team.pk, kept)
+
+
+def test_a_deleted_registry_takes_the_bytes_only_it_served(store, actor, team, tmp_path):
+    leaving, staying = _upstream(actor, endpoint="http://127.0.0.1:9"), _upstream(actor, endpoint="http://127.0.0.2:9")
+    only_there = _add(leaving, secrets.token_bytes(2 * KiB), tmp_path)
+    shared = secrets.token_bytes(2 * KiB)
+    both = _add(leaving, shared, tmp_path)
+    assert _add(staying, shared, tmp_path) == both  # the same object, linked to both registries
+    cache.remember_tag(leaving, "1.0.0", only_there)
+
+    registries.registry_delete(actor=actor, registry=leaving.registry)
+    assert not CachedTag.objects.exists()
+    assert set(CachedObject.objects.values_list("digest", flat=True)) == {both}
+    assert list(CachedLink.objects.values_list("registry_id", flat=True)) == [staying.registry.pk]
+    assert wait_for(lambda: not _stored(team.pk, only_there)), "a deleted registry's bytes stayed"
+    assert _stored(team.pk, both)
+
+
+@pytest.mark.slow
+def test_a_team_deleted_by_a_process_that_never_served_the_proxy_takes_its_cached_bytes(
+    store, settings, outsider_actor, other_team, tmp_path
+):
+    digest = _add(_upstream(outsider_actor), secrets.token_bytes(2 * KiB), tmp_path)
+    # `manage.py shell` loads the apps but none of the proxy's views (nor does a Celery worker).
+    code = f"from accounts.models import Team; Team.objects.get(pk={other_team.pk}).delete()"
+    deleted = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT, env=child_env(PROXY_CACHE_URL=settings.PROXY_CACHE_URL), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert deleted.returncode == 0, deleted.stderr
+    assert not CachedObject.objects.filter(digest=digest).exists()
+    assert not _stored(other_team.pk, digest), "the team's rows went, its cached bytes stayed"
+
+
+# --- Range requests on a cached blob, through a live portal ----------------------------------
+
+
+def _distribution_blob(upstream, repository: str, digest: str, headers: dict[str, str]) -> httpx.Response:
+    """Distribution's answer; the body only of a 206 (its 416 states the blob's length as
+    Content-Length, then sends Go's 33-byte "invalid range" text)."""
+    url = f"{upstream.url}/v2/{repository}/blobs/{digest}"
+    with httpx.stream("GET", url, headers=headers, auth=(upstream.username, upstream.password), timeout=30) as answer:
+        if answer.status_code == 206:
+            answer.read()
+    return answer
+
+
+RANGES = ["bytes=0-99", "bytes=100-", "bytes=-100", "bytes=1000-999999", "bytes=0-0"]
+
+
+@pytest.mark.slow
+def test_ranges_of_a_cached_blob_are_answered_as_the_upstream_answers_them(
+    store, own_upstream, actor, team, tmp_path, settings
+):
+    image = own_upstream.images["api"]
+    app = factories.make_app(team, "ranges")
+    registry = factories.connect_registry(actor, own_upstream)
+    factories.make_release(actor, app, [(registry.name, image.repository, image.tag)])
+    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    digest = image.layer_digests[0]
+    with run_portal_server(tmp_path, child_env(PROXY_CACHE_URL=settings.PROXY_CACHE_URL)) as server:
+        _compare_ranges(server, own_upstream, image, license_id, app, team, digest)
+
+
+def _compare_ranges(server, own_upstream, image, license_id: str, app, team, digest: str) -> None:
+    url = f"{server.url}/v2/{proxy_name(app.slug, own_upstream.netloc, image.repository)}/blobs/{digest}"
+    whole = httpx.get(url, headers=basic(license_id), timeout=30)
+    assert whole.status_code == 200 and "sha256:" + hashlib.sha256(whole.content).hexdigest() == digest
+    assert wait_for(lambda: CachedObject.objects.filter(team=team, digest=digest).exists())
+    size = len(whole.content)
+    unsatisfiable = f"bytes={size}-"
+    expected = {r: _distribution_blob(own_upstream, image.repository, digest, {"Range": r}) for r in RANGES}
+    expected[unsatisfiable] = _distribution_blob(own_upstream, image.repository, digest, {"Range": unsatisfiable})
+    own_upstream.stop()  # from here on, only the cache can answer
+
+    for header in RANGES:
+        answer = httpx.get(url, headers={**basic(license_id), "Range": header}, timeout=30)
+        upstream = expected[header]
+        assert upstream.status_code == 206, (header, upstream.status_code)
+        assert (answer.status_code, answer.headers["content-range"], answer.content) == (
+            206, upstream.headers["content-range"], upstream.content,
+        ), header  # fmt: skip
+        assert int(answer.headers["content-length"]) == len(upstream.content)
+    assert expected["bytes=-100"].headers["content-range"] == f"bytes {size - 100}-{size - 1}/{size}"
+
+    refused = httpx.get(url, headers={**basic(license_id), "Range": unsatisfiable}, timeout=30)
+    assert expected[unsatisfiable].status_code == 416
+    assert refused.status_code == 416
+    assert refused.headers["content-range"] == expected[unsatisfiable].headers["content-range"] == f"bytes */{size}"
+
+
+@pytest.mark.slow
+def test_with_a_budget_of_0_every_pull_goes_upstream_and_nothing_is_kept(
+    store, own_upstream, actor, team, tmp_path, settings
+):
+    image = own_upstream.images["api"]
+    app = factories.make_app(team, "no-cache")
+    registry = factories.connect_registry(actor, own_upstream)
+    factories.make_release(actor, app, [(registry.name, image.repository, image.tag)])
+    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    digest = image.layer_digests[0]
+    with run_portal_server(
+        tmp_path,
+        child_env(
+            PROXY_CACHE_URL=settings.PROXY_CACHE_URL,
+            PROXY_CACHE_STAGING_DIR=str(settings.PROXY_CACHE_STAGING_DIR),
+            PROXY_CACHE_MAX_BYTES="0",
+        ),
+    ) as server:
+        url = f"{server.url}/v2/{proxy_name(app.slug, own_upstream.netloc, image.repository)}/blobs/{digest}"
+        for _ in range(2):
+            response = httpx.get(url, headers=basic(license_id), timeout=30)
+            assert response.status_code == 200 and "sha256:" + hashlib.sha256(response.content).hexdigest() == digest
+    assert own_upstream.answered_gets("blobs", digest) == 2
+    assert not CachedObject.objects.exists()
+    assert not _stored(team.pk, digest)
+    assert not list(Path(settings.PROXY_CACHE_STAGING_DIR).glob("*")), "a blob was staged"
