@@ -406,7 +406,7 @@ UPSTREAM_FIRST_BYTE_TIMEOUT = env_float("UPSTREAM_FIRST_BYTE_TIMEOUT", 30.0, min
 # upstream again, and where a blob being fetched is written until its digest checks out (on
 # the same file system as a file:// cache, so it is renamed in, not copied).
 PROXY_CACHE_URL = env_str("PROXY_CACHE_URL")
-PROXY_CACHE_MAX_BYTES = env_int("PROXY_CACHE_MAX_BYTES", 20 * 1000**3, minimum=0)
+PROXY_CACHE_MAX_BYTES = env_int("PROXY_CACHE_MAX_BYTES", 20 * 1024**3, minimum=0)
 PROXY_TAG_TTL = env_int("PROXY_TAG_TTL", 60, minimum=0)
 PROXY_CACHE_STAGING_DIR = Path(env_str("PROXY_CACHE_STAGING_DIR", str(VAR_DIR / "proxy-cache" / ".staging")))
 # The name of this machine; processes on one machine share staging files (a request for a blob
