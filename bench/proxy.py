@@ -7,9 +7,16 @@ Run from the repository root:
 It builds everything it needs under one temp dir (a throwaway PostgreSQL database, else SQLite;
 var/; Distribution storage; nginx config), measures, prints a table and a one-line JSON
 summary, and cleans up, also on Ctrl-C. It exits 0 whether or not the aims (issue 4,
-"Benchmark") are met; a missed aim says MISSED. MB is 10^6 bytes. BENCH_POSTGRES_URL (an admin
-connection, default postgres://postgres@127.0.0.1:5432/postgres) and BENCH_REDIS_URL (default
+"Benchmark", and issue 14, the pull-through cache) are met; a missed aim says MISSED. MB is
+10^6 bytes. BENCH_POSTGRES_URL (an admin connection, default
+postgres://postgres@127.0.0.1:5432/postgres) and BENCH_REDIS_URL (default
 redis://127.0.0.1:6379/12; the portal uses Redis as in production when it answers) override.
+
+Two portals run side by side as `make run` runs one (uvicorn --workers 2), on one database and
+one Redis: one with the cache off (PROXY_CACHE_MAX_BYTES=0) for the figures of issue 4, one
+with the cache on for those of issue 14. The upstream is stopped last, to pull from the cache
+alone. The summary is one dict of sections (`sections` in main); a new figure is one more
+section there and its rows and aims in `report`.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -31,7 +39,8 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -48,6 +57,10 @@ BIG_LAYER = 256 * MiB
 HUGE_BLOB = 1024 * MiB
 SMALL_LAYER = 16 * MiB
 CONCURRENT_PULLS = 20
+COLD_CLIENTS = 50  # concurrent first pulls of an image nobody pulled, through the cache
+MANY_PULLS = 100  # concurrent pulls of the 16 MiB image, direct and through the cache
+WEB_WORKERS = 2  # uvicorn --workers, as `make run` (WEB_CONCURRENCY=2)
+RAISED_LIMIT = 1_000_000_000  # token requests per minute: every pull here is one license's
 MANIFEST_REQUESTS = 300
 MANIFEST_TYPES = ", ".join(
     (
@@ -141,39 +154,55 @@ def children(pid: int) -> list[int]:
         return []
 
 
-class PeakRss:
-    """The kernel's peak RSS (VmHWM, reset first); where it cannot be reset, VmRSS sampled
-    every 10 ms in a thread instead. The sampler runs in the measuring process and skewed the
-    proxy's figure (it competes with the reading client), so it only runs when it must."""
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak_kib = 0
-        self.start_kib = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._hwm_reset = False
 
-    def __enter__(self) -> PeakRss:
-        self.start_kib = rss_kib(self.pid)
-        try:  # "5" resets the peak RSS counter (Linux >= 4.0)
-            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
-            self._hwm_reset = True
-        except OSError:
-            self._thread.start()
-        return self
+@dataclass
+class Peak:
+    kib: int = 0
 
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak_kib = max(self.peak_kib, rss_kib(self.pid))
-            self._stop.wait(0.01)
+    @property
+    def mb(self) -> float:
+        return self.kib * 1024 / MB
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        if self._hwm_reset:
-            self.peak_kib = max(self.peak_kib, rss_kib(self.pid, "VmHWM"))
+
+class RssWatch:
+    """Peak RSS of the portals' web processes from the kernel's own high-water mark (VmHWM):
+    exact, and nothing samples while the clients measure (a sampling thread in this process
+    competed with the reading client and skewed the proxy's figure). A section resets the mark
+    of the processes it watches ("5" to /proc/PID/clear_refs, Linux >= 4.0) after folding the
+    mark so far into each process's peak over the whole run, so both figures hold."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[int, int] = {}  # pid: KiB, over the whole run
+        self.resettable = True
+
+    def fold(self, pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                self.peaks[pid] = max(self.peaks.get(pid, 0), rss_kib(pid, "VmHWM"))
+            except OSError:
+                pass  # gone
+
+    @contextmanager
+    def section(self, pids: list[int]) -> Iterator[Peak]:
+        """The peak RSS of the largest of `pids` within the block (without a reset: since it started)."""
+        self.fold(pids)
+        for pid in pids:
+            try:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+            except OSError:
+                self.resettable = False
+        peak = Peak()
+        try:
+            yield peak
+        finally:
+            self.fold(pids)
+            peak.kib = max((rss_kib(pid, "VmHWM") for pid in pids), default=0)
 
 
 # --- HTTP helpers ---------------------------------------------------------------------------
@@ -257,24 +286,41 @@ def random_file(path: Path, size: int) -> str:
 
 
 @dataclass
+class Portal:
+    url: str
+    pid: int  # uvicorn's supervisor; the web processes are its children
+
+    @property
+    def netloc(self) -> str:
+        return urlsplit(self.url).netloc
+
+    def workers(self) -> list[int]:
+        return [pid for pid in children(self.pid) if "resource_tracker" not in cmdline(pid)]
+
+
+@dataclass
 class Setup:
     tmp: Path
     upstream: Distribution
     nginx_url: str
     nginx_pid: int
-    portal_url: str
-    portal_pid: int
+    portal: Portal  # the cache off (PROXY_CACHE_MAX_BYTES=0)
+    cached: Portal  # the cache on
     app_slug: str
     license_id: str
     service: str
     big: PushedImage
     small: PushedImage
+    fresh: PushedImage  # pulled by nobody until the cold pulls through the cache
+    many: list[PushedImage]  # 16 MiB images, one for each run of MANY_PULLS (cold, then warm)
     blob_repository: str
     blob_digest: str
     database: str
     cache: str
     notes: list[str] = field(default_factory=list)
     load_start: float = field(default_factory=lambda: os.getloadavg()[0])
+    rss: RssWatch = field(default_factory=RssWatch)
+    pulled_at: dict[str, float] = field(default_factory=dict)  # repository: last pull through the cache
 
     def proxy_name(self, repository: str) -> str:
         return f"proxy/{self.app_slug}/{self.upstream.netloc.replace(':', '__')}/{repository}"
@@ -332,7 +378,7 @@ def portal_environment(tmp: Path, database_url: str, redis_url: str | None) -> d
     return env
 
 
-def seed_portal(upstream: Distribution) -> tuple[str, str, str]:
+def seed_portal(upstream: Distribution, names: list[str]) -> tuple[str, str, str]:
     """Team, app, registry and license through the services, as a vendor would: (app slug, license ID, service)."""
     import django
     from django.conf import settings
@@ -358,9 +404,7 @@ def seed_portal(upstream: Distribution) -> tuple[str, str, str]:
     # A license pulls only what a release on its channel lists (or a rule names): list them.
     from licenses import releases
 
-    images = "".join(
-        f"- {{source: {registry.name}, name: bench/{name}, tag: '1.0'}}\n" for name in ("big", "small", "blob")
-    )
+    images = "".join(f"- {{source: {registry.name}, name: bench/{name}, tag: '1.0'}}\n" for name in names)
     releases.release_create(actor=actor, app=app, files={"app.yaml": "images:\n" + images}, promote_to="stable")
     _, license_id = licenses.license_create(actor=actor, app=app, customer_name="Bench customer")
     from django.db import connections
@@ -420,11 +464,12 @@ def start_nginx(tmp: Path, upstream: Distribution, cleanup: Cleanup) -> tuple[st
     return url, process.pid
 
 
-def start_portal(tmp: Path, env: dict[str, str], cleanup: Cleanup) -> tuple[str, int, list[str]]:
-    """uvicorn serving portal.asgi as the Procfile does, with uvloop and httptools when installed."""
+def start_portal(tmp: Path, name: str, env: dict[str, str], cleanup: Cleanup) -> tuple[Portal, list[str]]:
+    """uvicorn serving portal.asgi as the Procfile does under `make run` (WEB_WORKERS processes),
+    with uvloop and httptools when installed; returns once every worker has warmed up."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
-    command.append("--no-access-log")
+    command += ["--workers", str(WEB_WORKERS), "--no-access-log", "--no-proxy-headers"]
     notes = []
     for module, flags in (("uvloop", ["--loop", "uvloop"]), ("httptools", ["--http", "httptools"])):
         try:
@@ -432,20 +477,32 @@ def start_portal(tmp: Path, env: dict[str, str], cleanup: Cleanup) -> tuple[str,
             command += flags
         except ImportError:
             notes.append(f"{module} not installed: uvicorn uses its default")
-    log_path = tmp / "portal.log"
+    log_path = tmp / f"{name}.log"
     with log_path.open("ab") as log_file:
         process = cleanup.process(
-            "portal", subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+            name, subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/healthz", process, "the portal", log_path)
-    return url, process.pid, notes
+    portal = Portal(f"http://127.0.0.1:{port}", process.pid)
+    wait_http(f"{portal.url}/healthz", process, name, log_path, timeout=60)
+    # The socket is shared: the first worker up answers; the others are still warming up
+    # (portal/warmup.py) until their CPU time stops growing.
+    deadline = time.monotonic() + 60
+    before = -1.0
+    while time.monotonic() < deadline:
+        workers = portal.workers()
+        spent = cpu_seconds(workers) if len(workers) == WEB_WORKERS else -1.0
+        if before >= 0 and spent - before < 0.02:
+            break
+        before = spent
+        time.sleep(0.5)
+    return portal, notes
 
 
-def build_setup(tmp: Path, cleanup: Cleanup, force_sqlite: bool) -> Setup:
+def build_setup(tmp: Path, cleanup: Cleanup, force_sqlite: bool, runs: int) -> Setup:
     database_url, database_label = make_database(tmp, cleanup, force_sqlite)
     redis_url, cache_label = pick_cache()
     env = portal_environment(tmp, database_url, redis_url)
+    env.update(TOKEN_RATE_PER_ADDRESS=str(RAISED_LIMIT), TOKEN_RATE_PER_CREDENTIAL=str(RAISED_LIMIT))
     os.environ.clear()  # this process sets Django up too (to seed), with the portal's settings
     os.environ.update(env)
 
@@ -453,18 +510,19 @@ def build_setup(tmp: Path, cleanup: Cleanup, force_sqlite: bool) -> Setup:
     upstream = Distribution(tmp / "distribution", "none").start()
     cleanup.add("distribution", upstream.close)
 
-    log("building and pushing bench/big (one 256 MiB layer) and bench/small (one 16 MiB layer)")
-    big = push(
-        build_image(tmp / "layout-big", tag="1.0", seed="big", layers=1, layer_size=BIG_LAYER),
-        upstream.netloc,
-        "bench/big",
+    log(
+        f"building and pushing bench/big (one 256 MiB layer), bench/small, bench/fresh, bench/many-0..{runs - 1} (16 MiB layers)"
     )
-    shutil.rmtree(tmp / "layout-big")
-    small = push(
-        build_image(tmp / "layout-small", tag="1.0", seed="small", layers=1, layer_size=SMALL_LAYER),
-        upstream.netloc,
-        "bench/small",
-    )
+    images = {}
+    many = [(f"many-{i}", 1, SMALL_LAYER) for i in range(runs)]
+    for name, layers, size in (("big", 1, BIG_LAYER), ("small", 1, SMALL_LAYER), ("fresh", 2, SMALL_LAYER), *many):
+        layout = tmp / f"layout-{name}"
+        images[name] = push(
+            build_image(layout, tag="1.0", seed=f"{name}-{secrets.token_hex(4)}", layers=layers, layer_size=size),
+            upstream.netloc,
+            f"bench/{name}",
+        )
+        shutil.rmtree(layout)
     log("writing and uploading a 1 GiB random blob to bench/blob")
     source = tmp / "blob.bin"
     blob_digest = random_file(source, HUGE_BLOB)
@@ -472,23 +530,26 @@ def build_setup(tmp: Path, cleanup: Cleanup, force_sqlite: bool) -> Setup:
     source.unlink()
 
     log(f"migrating {database_label} and creating team, app, registry, license through the services")
-    app_slug, license_id, service = seed_portal(upstream)
+    app_slug, license_id, service = seed_portal(upstream, [*images, "blob"])
 
-    log("starting nginx and the portal (uvicorn)")
+    log(f"starting nginx and two portals (uvicorn --workers {WEB_WORKERS}), the cache off and on")
     nginx_url, nginx_pid = start_nginx(tmp, upstream, cleanup)
-    portal_url, portal_pid, notes = start_portal(tmp, env, cleanup)
+    portal, notes = start_portal(tmp, "portal", {**env, "PROXY_CACHE_MAX_BYTES": "0"}, cleanup)
+    cached, _ = start_portal(tmp, "portal-cached", env, cleanup)
     return Setup(
         tmp=tmp,
         upstream=upstream,
         nginx_url=nginx_url,
         nginx_pid=nginx_pid,
-        portal_url=portal_url,
-        portal_pid=portal_pid,
+        portal=portal,
+        cached=cached,
         app_slug=app_slug,
         license_id=license_id,
         service=service,
-        big=big,
-        small=small,
+        big=images["big"],
+        small=images["small"],
+        fresh=images["fresh"],
+        many=[images[name] for name, _, _ in many],
         blob_repository="bench/blob",
         blob_digest=blob_digest,
         database=database_label,
@@ -551,7 +612,7 @@ class Profiler:
 def measure_skopeo(s: Setup, runs: int, profiler: Profiler) -> dict:
     size = image_bytes(s.big)
     direct_ref = f"docker://{s.upstream.netloc}/{s.big.reference}"
-    proxy_ref = f"docker://{urlsplit(s.portal_url).netloc}/{s.proxy_name(s.big.repository)}:{s.big.tag}"
+    proxy_ref = f"docker://{s.portal.netloc}/{s.proxy_name(s.big.repository)}:{s.big.tag}"
     times: dict[str, list[float]] = {"direct": [], "proxy": []}
     errors = 0
     stop = profiler.section("skopeo")
@@ -585,17 +646,18 @@ def paired_ratio(ratios: list[float]) -> float:
 def measure_blob(s: Setup, runs: int, profiler: Profiler) -> dict:
     path = f"/v2/{s.blob_repository}/blobs/{s.blob_digest}"
     proxy_path = f"/v2/{s.proxy_name(s.blob_repository)}/blobs/{s.blob_digest}"
-    token = fetch_token(s.portal_url, s.license_id, s.service, [s.proxy_name(s.blob_repository)])
+    token = fetch_token(s.portal.url, s.license_id, s.service, [s.proxy_name(s.blob_repository)])
     get_body(s.upstream.url, path, {})  # into the page cache
     rates: dict[str, list[float]] = {"direct": [], "nginx": [], "proxy": []}
     cpu: dict[str, list[float]] = {"nginx": [], "proxy": []}
     errors = 0
     peak = 0
-    baseline = rss_kib(s.portal_pid)
+    workers = s.portal.workers()
+    baseline = max(rss_kib(pid) for pid in workers)
     targets = {
         "direct": (s.upstream.url, path, {}, []),
         "nginx": (s.nginx_url, path, {}, children(s.nginx_pid)),
-        "proxy": (s.portal_url, proxy_path, {"Authorization": f"Bearer {token}"}, [s.portal_pid]),
+        "proxy": (s.portal.url, proxy_path, {"Authorization": f"Bearer {token}"}, workers),
     }
     stop = profiler.section("blob")
     ratios = []
@@ -604,9 +666,9 @@ def measure_blob(s: Setup, runs: int, profiler: Profiler) -> dict:
         for name, (base, url_path, headers, pids) in targets.items():
             cpu_before = cpu_seconds(pids)
             if name == "proxy":
-                with PeakRss(s.portal_pid) as rss:
+                with s.rss.section(workers) as rss:
                     status, size, seconds = get_body(base, url_path, headers)
-                peak = max(peak, rss.peak_kib)
+                peak = max(peak, rss.kib)
             else:
                 status, size, seconds = get_body(base, url_path, headers)
             if status != 200 or size != HUGE_BLOB:
@@ -634,36 +696,47 @@ def measure_blob(s: Setup, runs: int, profiler: Profiler) -> dict:
     }
 
 
-def measure_concurrency(s: Setup, profiler: Profiler) -> dict:
-    ref = f"docker://{urlsplit(s.portal_url).netloc}/{s.proxy_name(s.small.repository)}:{s.small.tag}"
-    command = ["skopeo", "--insecure-policy", "copy", "--quiet", "--src-tls-verify=false",
-               "--src-creds", f"{s.license_id}:{s.license_id}", ref]  # fmt: skip
-    outs = [s.tmp / f"concurrent-{i}" for i in range(CONCURRENT_PULLS)]
-    stop = profiler.section("concurrent")
-    with PeakRss(s.portal_pid) as rss:
+def concurrent_pulls(s: Setup, ref: str, image: PushedImage, pulls: int, portal: Portal | None) -> dict:
+    """`pulls` skopeo copies of `ref` started at once; through `portal` (its workers' peak RSS
+    measured) or, with None, direct from Distribution."""
+    command = ["skopeo", "--insecure-policy", "copy", "--quiet", "--src-tls-verify=false"]
+    if portal is not None:
+        command += ["--src-creds", f"{s.license_id}:{s.license_id}"]
+    outs = [s.tmp / f"concurrent-{i}" for i in range(pulls)]
+    with s.rss.section(portal.workers() if portal else []) as rss:
         started = time.perf_counter()
         processes = [
-            subprocess.Popen([*command, f"dir:{out}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [*command, ref, f"dir:{out}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
             for out in outs
         ]
         failures = []
         for process, out in zip(processes, outs, strict=True):
             try:
-                _, stderr = process.communicate(timeout=180)
+                _, stderr = process.communicate(timeout=300)
             except subprocess.TimeoutExpired:
                 process.kill()
                 stderr = "timed out"
-            if process.returncode != 0 or pulled_layers(out) != list(s.small.layer_digests):
+            if process.returncode != 0 or pulled_layers(out) != list(image.layer_digests):
                 failures.append(stderr[-300:])
         seconds = time.perf_counter() - started
-    stop()
     for out in outs:
         shutil.rmtree(out, ignore_errors=True)
     for failure in failures[:3]:
         log(f"concurrent pull failed: {failure}")
-    size = image_bytes(s.small) * CONCURRENT_PULLS
-    return {"pulls": CONCURRENT_PULLS, "errors": len(failures), "seconds": seconds, "mbps": size / MB / seconds,
-            "rss_peak_mb": rss.peak_kib * 1024 / MB}  # fmt: skip
+    size = image_bytes(image) * pulls
+    return {"pulls": pulls, "errors": len(failures), "seconds": seconds, "mbps": size / MB / seconds,
+            "rss_peak_mb": rss.mb}  # fmt: skip
+
+
+def measure_concurrency(s: Setup, profiler: Profiler) -> dict:
+    ref = f"docker://{s.portal.netloc}/{s.proxy_name(s.small.repository)}:{s.small.tag}"
+    stop = profiler.section("concurrent")
+    try:
+        return concurrent_pulls(s, ref, s.small, CONCURRENT_PULLS, s.portal)
+    finally:
+        stop()
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -673,11 +746,11 @@ def percentile(values: list[float], p: float) -> float:
 
 def measure_manifests(s: Setup, profiler: Profiler) -> dict:
     """Sequential GETs on one keep-alive connection each, direct and proxy alternating."""
-    token = fetch_token(s.portal_url, s.license_id, s.service, [s.proxy_name(s.small.repository)])
+    token = fetch_token(s.portal.url, s.license_id, s.service, [s.proxy_name(s.small.repository)])
     targets = {
         "direct": (s.upstream, f"/v2/{s.small.repository}/manifests/{s.small.tag}", {}),
         "proxy": (
-            urlsplit(s.portal_url),
+            urlsplit(s.portal.url),
             f"/v2/{s.proxy_name(s.small.repository)}/manifests/{s.small.tag}",
             {"Authorization": f"Bearer {token}"},
         ),
@@ -715,6 +788,192 @@ def measure_manifests(s: Setup, profiler: Profiler) -> dict:
     return result
 
 
+# --- the pull-through cache (issue 14) ------------------------------------------------------
+
+
+def cached_ref(s: Setup, image: PushedImage) -> str:
+    return f"docker://{s.cached.netloc}/{s.proxy_name(image.repository)}:{image.tag}"
+
+
+def measure_warm(s: Setup, runs: int) -> dict:
+    """skopeo copy of the 256 MiB image: once through the cache portal (cold: the cache fills
+    while the bytes pass), then direct and from the warm cache in pairs."""
+    size = image_bytes(s.big)
+    creds = f"{s.license_id}:{s.license_id}"
+    direct_ref, proxy_ref = f"docker://{s.upstream.netloc}/{s.big.reference}", cached_ref(s, s.big)
+    errors = 0
+
+    def pull(path: str, ref: str, creds: str | None, i: int) -> float | None:
+        nonlocal errors
+        out = s.tmp / f"skopeo-{path}-{i}"
+        result, seconds = skopeo_copy(ref, out, creds)
+        ok = result.returncode == 0 and pulled_layers(out) == list(s.big.layer_digests)
+        shutil.rmtree(out, ignore_errors=True)
+        if not ok:
+            errors += 1
+            log(f"skopeo {path} failed: {result.stderr[-500:]}")
+        return seconds if ok else None
+
+    cold = pull("cold", proxy_ref, creds, 0)
+    times: dict[str, list[float]] = {"direct": [], "warm": []}
+    ratios = []
+    for i in range(runs):
+        pair = {"direct": pull("direct", direct_ref, None, i), "warm": pull("warm", proxy_ref, creds, i)}
+        for k, v in pair.items():
+            if v is not None:
+                times[k].append(v)
+        if None not in pair.values():
+            ratios.append(pair["direct"] / pair["warm"])
+    s.pulled_at[s.big.repository] = time.monotonic()
+    direct = statistics.median(times["direct"]) if times["direct"] else 0.0
+    return {
+        "bytes": size, "errors": errors,
+        "direct_mbps": size / MB / direct if direct else 0.0,
+        "cold_mbps": size / MB / cold if cold else 0.0,
+        "warm_mbps": size / MB / statistics.median(times["warm"]) if times["warm"] else 0.0,
+        "cold_ratio": direct / cold if cold and direct else 0.0,  # one cold pull against the direct median
+        "warm_ratio": paired_ratio(ratios),  # direct seconds / cached seconds, per pair
+    }  # fmt: skip
+
+
+def upstream_gets(registry: Distribution, repository: str, kind: str, reference: str) -> int:
+    """GETs of /v2/<repository>/<kind>/<reference> the upstream answered 200, from its access
+    log (as tests/proxy/test_cache.py counts them)."""
+    pattern = re.compile(rf'"GET /v2/{re.escape(repository)}/{kind}/{re.escape(reference)} HTTP/1\.1" 200 ')
+    return sum(1 for line in registry.log_path.read_text(errors="replace").splitlines() if pattern.search(line))
+
+
+def http_pull(portal: Portal, name: str, tag: str, token: str) -> str:
+    """A pull as plain GETs on one connection: the manifest by tag, then the config and each
+    layer, every blob's digest checked. "" when it all arrived, else what went wrong."""
+    connection = http.client.HTTPConnection(*portal.netloc.split(":"), timeout=300)
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        connection.request("GET", f"/v2/{name}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES, **headers})
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            return f"manifest: HTTP {response.status}"
+        manifest = json.loads(body)
+        for descriptor in [manifest["config"], *manifest["layers"]]:
+            connection.request("GET", f"/v2/{name}/blobs/{descriptor['digest']}", headers=headers)
+            response = connection.getresponse()
+            hasher = hashlib.sha256()
+            while chunk := response.read(MiB):
+                hasher.update(chunk)
+            if response.status != 200 or "sha256:" + hasher.hexdigest() != descriptor["digest"]:
+                return f"blob {descriptor['digest'][:19]}: HTTP {response.status}, digest {hasher.hexdigest()[:12]}"
+        return ""
+    except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
+        return f"{type(e).__name__}: {e}"
+    finally:
+        connection.close()
+
+
+def measure_cold_fanout(s: Setup) -> dict:
+    """COLD_CLIENTS plain-HTTP pulls of an image nobody pulled, started at once through the
+    cache portal; how often the upstream sent each blob (the aim: once)."""
+    name = s.proxy_name(s.fresh.repository)
+    token = fetch_token(s.cached.url, s.license_id, s.service, [name])
+    manifest = json.loads(s.fresh.manifest)
+    targets = [
+        ("manifests", s.fresh.tag),
+        *(("blobs", d) for d in [manifest["config"]["digest"], *s.fresh.layer_digests]),
+    ]
+
+    def upstream_counts() -> list[int]:  # before and after: pushing the image GETs its manifest too
+        return [upstream_gets(s.upstream, s.fresh.repository, kind, reference) for kind, reference in targets]
+
+    before = upstream_counts()
+    barrier = threading.Barrier(COLD_CLIENTS)
+    errors: list[str] = []
+
+    def client() -> None:
+        barrier.wait()
+        if failure := http_pull(s.cached, name, s.fresh.tag, token):
+            errors.append(failure)
+
+    threads = [threading.Thread(target=client) for _ in range(COLD_CLIENTS)]
+    with s.rss.section(s.cached.workers()) as rss:
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - started
+    s.pulled_at[s.fresh.repository] = time.monotonic()
+    for failure in errors[:3]:
+        log(f"cold pull failed: {failure}")
+    time.sleep(0.5)  # the access log's last lines
+    fetched = [after - was for after, was in zip(upstream_counts(), before, strict=True)]
+    return {
+        "clients": COLD_CLIENTS, "errors": len(errors), "seconds": seconds,
+        "mbps": image_bytes(s.fresh) * COLD_CLIENTS / MB / seconds, "blobs": len(targets) - 1,
+        "upstream_gets_per_blob": fetched[1:], "upstream_manifest_gets": fetched[0], "rss_peak_mb": rss.mb,
+    }  # fmt: skip
+
+
+def measure_many(s: Setup) -> dict:
+    """MANY_PULLS concurrent skopeo pulls of a 16 MiB image, in each run one nobody pulled yet:
+    direct, then through the cache portal cold (the first pulls of it there), then warm."""
+    times: dict[str, list[float]] = {"direct": [], "cold": [], "warm": []}
+    errors = dict.fromkeys(times, 0)
+    peak = dict.fromkeys(times, 0.0)
+    ratios: dict[str, list[float]] = {"cold": [], "warm": []}
+    for i, image in enumerate(s.many):
+        log(f"  run {i + 1}: direct, cold, warm")
+        run = {}
+        for label, ref, portal in (("direct", f"docker://{s.upstream.netloc}/{image.reference}", None),
+                                   ("cold", cached_ref(s, image), s.cached), ("warm", cached_ref(s, image), s.cached)):  # fmt: skip
+            result = concurrent_pulls(s, ref, image, MANY_PULLS, portal)
+            errors[label] += result["errors"]
+            peak[label] = max(peak[label], result["rss_peak_mb"])
+            times[label].append(result["seconds"])
+            run[label] = result["seconds"]
+        s.pulled_at[image.repository] = time.monotonic()
+        for label in ratios:
+            ratios[label].append(run["direct"] / run[label])  # throughput through the cache / direct
+    size = image_bytes(s.many[0]) * MANY_PULLS
+    result = {
+        label: {"pulls": MANY_PULLS, "errors": errors[label], "seconds": statistics.median(times[label]),
+                "mbps": size / MB / statistics.median(times[label]), "rss_peak_mb": peak[label]}
+        for label in times
+    }  # fmt: skip
+    result["cold_vs_direct"] = paired_ratio(ratios["cold"])
+    result["warm_vs_direct"] = paired_ratio(ratios["warm"])
+    return result
+
+
+def measure_upstream_down(s: Setup) -> dict:
+    """With Distribution stopped, skopeo copies by tag of every image pulled through the cache
+    portal; the last, as nothing after it needs the upstream."""
+    s.upstream.stop()
+    ttl = int(os.environ.get("PROXY_TAG_TTL", "60"))
+    result: dict = {"ok": 0, "failed": 0, "tag_ttl_s": ttl, "tag_ages_s": {}}
+    for image in (s.big, s.fresh, s.many[-1]):
+        age = time.monotonic() - s.pulled_at.get(image.repository, 0)
+        out = s.tmp / f"down-{image.repository.replace('/', '-')}"
+        completed, _ = skopeo_copy(cached_ref(s, image), out, f"{s.license_id}:{s.license_id}")
+        ok = completed.returncode == 0 and pulled_layers(out) == list(image.layer_digests)
+        shutil.rmtree(out, ignore_errors=True)
+        result["ok" if ok else "failed"] += 1
+        result["tag_ages_s"][image.repository] = round(age)
+        if not ok:
+            log(f"pull of {image.repository} with the upstream stopped failed: {completed.stderr[-300:]}")
+    return result
+
+
+def rss_figures(s: Setup) -> dict:
+    """Each web process's peak RSS over the whole run (VmHWM, folded across every reset)."""
+    figures = {}
+    for label, portal in (("no_cache", s.portal), ("cache", s.cached)):
+        workers = portal.workers()
+        s.rss.fold(workers)
+        figures[f"{label}_mb"] = [s.rss.peaks.get(pid, 0) * 1024 / MB for pid in workers]
+    figures["max_mb"] = max((v for peaks in figures.values() for v in peaks), default=0.0)
+    return figures
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -722,52 +981,95 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-def report(s: Setup, skopeo: dict, blob: dict, concurrent: dict, manifests: dict, runs: int, seconds: float) -> None:
+def report(s: Setup, sections: dict[str, dict], runs: int, seconds: float) -> None:
+    skopeo, blob, concurrent, manifests = (sections[k] for k in ("skopeo", "blob", "concurrent", "manifests"))
+    warm, fanout, many, down, rss = (
+        sections[k] for k in ("cache_skopeo", "cold_fanout", "many", "upstream_down", "rss")
+    )
+    per_blob = fanout["upstream_gets_per_blob"]
     aims = {
         "skopeo_ratio": skopeo["ratio"] >= 0.9 and skopeo["errors"] == 0,
         "blob_proxy_vs_nginx": blob["proxy_vs_nginx"] >= 0.8 and blob["errors"] == 0,
         "concurrent_errors": concurrent["errors"] == 0,
         "manifest_overhead_p50": manifests["overhead_p50_ms"] < 5 and manifests["errors"] == 0,
         "rss_peak": 0 < blob["rss_peak_mb"] < 150,
+        "cache_warm_vs_direct": warm["warm_ratio"] >= 1.0 and warm["errors"] == 0,
+        "cache_one_fetch_per_blob": fanout["errors"] == 0 and bool(per_blob) and set(per_blob) == {1},
+        "cache_many_warm": many["warm"]["errors"] == 0 and many["warm_vs_direct"] >= 0.8,
+        "cache_many_cold": many["cold"]["errors"] == 0 and many["cold_vs_direct"] >= 0.8,
+        "cache_upstream_down": down["failed"] == 0 and down["ok"] > 0,
+        "rss_per_process": 0 < rss["max_mb"] < 150,
     }
+    ages = ", ".join(f"{k.split('/')[-1]} {v} s" for k, v in down["tag_ages_s"].items())
     rows = [
         ("skopeo copy 256 MiB image, direct", f"{skopeo['direct_mbps']:.0f} MB/s", "", ""),
-        ("skopeo copy 256 MiB image, proxy", f"{skopeo['proxy_mbps']:.0f} MB/s", "", ""),
+        ("skopeo copy 256 MiB image, proxy, cache off", f"{skopeo['proxy_mbps']:.0f} MB/s", "", ""),
         ("  proxy / direct", f"{skopeo['ratio']:.2f}x", ">= 0.90x", verdict(aims["skopeo_ratio"])),
         ("GET 1 GiB blob, direct", f"{blob['direct_mbps']:.0f} MB/s", "", ""),
         ("GET 1 GiB blob, nginx", f"{blob['nginx_mbps']:.0f} MB/s", "", ""),
-        ("GET 1 GiB blob, proxy", f"{blob['proxy_mbps']:.0f} MB/s", "", ""),
+        ("GET 1 GiB blob, proxy, cache off", f"{blob['proxy_mbps']:.0f} MB/s", "", ""),
         ("  proxy / nginx", f"{blob['proxy_vs_nginx']:.2f}x", ">= 0.80x", verdict(aims["blob_proxy_vs_nginx"])),
         ("  proxy / direct", f"{blob['proxy_mbps'] / blob['direct_mbps']:.2f}x" if blob["direct_mbps"] else "-", "", ""),
         ("  CPU per GiB, nginx / proxy", f"{blob['nginx_cpu_s_per_gib']:.2f} s / {blob['proxy_cpu_s_per_gib']:.2f} s", "", ""),
         ("proxy RSS while 1 GiB streams (peak)", f"{blob['rss_peak_mb']:.0f} MB", "< 150 MB", verdict(aims["rss_peak"])),
         ("  (RSS before the stream)", f"{blob['rss_baseline_mb']:.0f} MB", "", ""),
-        (f"{concurrent['pulls']} concurrent pulls of 16 MiB image, proxy",
+        (f"{concurrent['pulls']} concurrent pulls of 16 MiB image, proxy, cache off",
          f"{concurrent['seconds']:.1f} s, {concurrent['errors']} errors", "0 errors", verdict(aims["concurrent_errors"])),
         ("  aggregate throughput / peak RSS", f"{concurrent['mbps']:.0f} MB/s / {concurrent['rss_peak_mb']:.0f} MB", "", ""),
-        ("manifest GET p50, direct / proxy", f"{manifests['direct_p50_ms']:.2f} / {manifests['proxy_p50_ms']:.2f} ms", "", ""),
-        ("manifest GET p99, direct / proxy", f"{manifests['direct_p99_ms']:.2f} / {manifests['proxy_p99_ms']:.2f} ms", "", ""),
+        ("manifest GET p50, direct / proxy, cache off", f"{manifests['direct_p50_ms']:.2f} / {manifests['proxy_p50_ms']:.2f} ms", "", ""),
+        ("manifest GET p99, direct / proxy, cache off", f"{manifests['direct_p99_ms']:.2f} / {manifests['proxy_p99_ms']:.2f} ms", "", ""),
         ("  proxy overhead p50", f"{manifests['overhead_p50_ms']:.2f} ms", "< 5 ms", verdict(aims["manifest_overhead_p50"])),
+        ("cache: skopeo 256 MiB image, direct (paired)", f"{warm['direct_mbps']:.0f} MB/s", "", ""),
+        ("cache: skopeo 256 MiB image, cold (1 pull, fills)", f"{warm['cold_mbps']:.0f} MB/s, {warm['cold_ratio']:.2f}x direct", "", ""),
+        ("cache: skopeo 256 MiB image, warm", f"{warm['warm_mbps']:.0f} MB/s", "", ""),
+        ("  direct s / warm cache s", f"{warm['warm_ratio']:.2f}x, {warm['errors']} errors", ">= 1.00x",
+         verdict(aims["cache_warm_vs_direct"])),
+        (f"cache: {fanout['clients']} concurrent cold pulls (HTTP GETs), 2x16 MiB",
+         f"{fanout['seconds']:.1f} s, {fanout['mbps']:.0f} MB/s, {fanout['errors']} errors", "", ""),
+        ("  upstream fetches per blob (config, layers)", " / ".join(str(n) for n in per_blob) or "-", "1 each",
+         verdict(aims["cache_one_fetch_per_blob"])),
+        ("  upstream manifest GETs by tag / peak RSS", f"{fanout['upstream_manifest_gets']} / {fanout['rss_peak_mb']:.0f} MB", "", ""),
+    ]  # fmt: skip
+    for label in ("direct", "cold", "warm"):
+        m = many[label]
+        aim, status = ("", "") if label == "direct" else (
+            ">= 0.80x, 0 err", verdict(aims[f"cache_many_{label}"]))  # fmt: skip
+        ratio = "" if label == "direct" else f", {many[f'{label}_vs_direct']:.2f}x direct"
+        rows.append((f"cache: {m['pulls']} concurrent skopeo pulls 16 MiB (new image a run), {label}",
+                     f"{m['mbps']:.0f} MB/s{ratio}, {m['errors']} errors, {m['seconds']:.1f} s", aim, status))  # fmt: skip
+    rows += [
+        ("cache: pulls by tag, upstream stopped", f"{down['ok']} ok, {down['failed']} failed", "0 failed",
+         verdict(aims["cache_upstream_down"])),
+        (f"  tag age (PROXY_TAG_TTL {down['tag_ttl_s']} s)", ages, "", ""),
+        (f"peak RSS per web process, whole run ({WEB_WORKERS} workers each)",
+         f"{rss['max_mb']:.0f} MB", "< 150 MB", verdict(aims["rss_per_process"])),
+        ("  cache off / cache on", " ".join(f"{v:.0f}" for v in rss["no_cache_mb"]) + " / "
+         + " ".join(f"{v:.0f}" for v in rss["cache_mb"]) + " MB", "", ""),
     ]  # fmt: skip
     width = max(len(r[0]) for r in rows)
     value_width = max(len(r[1]) for r in rows)
+    aim_width = max(len(r[2]) for r in rows)
     print()
     print(
-        f"Registry proxy benchmark ({runs} runs each; medians, ratios the median of each run's; {os.cpu_count()} CPUs; database {s.database}; cache {s.cache})"
+        f"Registry proxy benchmark ({runs} runs each; medians, ratios the median of each run's; {os.cpu_count()} CPUs; "
+        f"database {s.database}; cache {s.cache}; two portals of uvicorn --workers {WEB_WORKERS}, the cache off "
+        "(PROXY_CACHE_MAX_BYTES=0) and on)"
     )
-    print(f"{'figure'.ljust(width)}  {'value'.ljust(value_width)}  {'aim'.ljust(8)}  status")
-    print("-" * (width + value_width + 20))
+    print(f"{'figure'.ljust(width)}  {'value'.ljust(value_width)}  {'aim'.ljust(aim_width)}  status")
+    print("-" * (width + value_width + aim_width + 12))
     for name, value, aim, status in rows:
-        print(f"{name.ljust(width)}  {value.ljust(value_width)}  {aim.ljust(8)}  {status}")
+        print(f"{name.ljust(width)}  {value.ljust(value_width)}  {aim.ljust(aim_width)}  {status}")
     print(
         f"load average (1 min): {s.load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; other work skews the figures"
     )
+    if not s.rss.resettable:
+        s.notes.append("VmHWM could not be reset: each section's peak RSS is the peak since the process started")
     for note in s.notes:
         print(f"note: {note}")
     missed = [k for k, ok in aims.items() if not ok]
     print(f"aims missed: {', '.join(missed)}" if missed else "all aims met")
     summary = {
-        "skopeo": skopeo, "blob": blob, "concurrent": concurrent, "manifests": manifests,
+        **sections,
         "missed": missed, "runs": runs, "database": s.database, "cache": s.cache, "seconds": round(seconds, 1),
         "load": [round(s.load_start, 2), round(os.getloadavg()[0], 2)],
     }  # fmt: skip
@@ -779,16 +1081,19 @@ def rounded(value: object) -> object:
         return round(value, 3)
     if isinstance(value, dict):
         return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
     return value
 
 
 def hold(s: Setup) -> None:
     """Print where everything is and wait for Ctrl-C (for profiling by hand)."""
     blob = s.proxy_name(s.blob_repository)
-    print(f"upstream {s.upstream.url}  nginx {s.nginx_url}  portal {s.portal_url} (pid {s.portal_pid})")
+    print(f"upstream {s.upstream.url}  nginx {s.nginx_url}  portal {s.portal.url} (pid {s.portal.pid}, cache off)")
+    print(f"portal with the cache: {s.cached.url} (pid {s.cached.pid}); the upstream is stopped")
     print(f"license {s.license_id}  temp dir {s.tmp}")
-    print(f"proxy blob: {s.portal_url}/v2/{blob}/blobs/{s.blob_digest}")
-    print(f"proxy manifest: {s.portal_url}/v2/{s.proxy_name(s.small.repository)}/manifests/{s.small.tag}")
+    print(f"proxy blob: {s.portal.url}/v2/{blob}/blobs/{s.blob_digest}")
+    print(f"proxy manifest: {s.portal.url}/v2/{s.proxy_name(s.small.repository)}/manifests/{s.small.tag}")
     print("holding; Ctrl-C to stop and clean up", flush=True)
     while True:
         time.sleep(3600)
@@ -816,19 +1121,30 @@ def main() -> int:
     else:
         cleanup.add("temp dir", lambda: shutil.rmtree(tmp, ignore_errors=True))
     try:
-        s = build_setup(tmp, cleanup, args.sqlite)
-        profiler = Profiler(args.profile, s.portal_pid)
-        log(f"skopeo copy of the 256 MiB image, direct and through the proxy ({args.runs}x each)")
-        skopeo = measure_skopeo(s, args.runs, profiler)
-        log(f"GET of the 1 GiB blob, direct, nginx and proxy ({args.runs}x each)")
-        blob = measure_blob(s, args.runs, profiler)
-        log(f"{CONCURRENT_PULLS} concurrent pulls of the 16 MiB image through the proxy")
-        concurrent = measure_concurrency(s, profiler)
-        log(f"manifest latency, {MANIFEST_REQUESTS} GETs each, direct and proxy")
-        manifests = measure_manifests(s, profiler)
-        report(s, *(rounded(x) for x in (skopeo, blob, concurrent, manifests)), args.runs, time.monotonic() - started)
-        if "ERROR" in (tmp / "portal.log").read_text(errors="replace"):
-            log(f"the portal logged errors; see {tmp / 'portal.log'} (use --keep)")
+        s = build_setup(tmp, cleanup, args.sqlite, args.runs)
+        profiler = Profiler(args.profile, s.portal.pid)
+        sections: dict[str, dict] = {}
+        log(f"skopeo copy of the 256 MiB image, direct and through the proxy, cache off ({args.runs}x each)")
+        sections["skopeo"] = measure_skopeo(s, args.runs, profiler)
+        log(f"GET of the 1 GiB blob, direct, nginx and proxy, cache off ({args.runs}x each)")
+        sections["blob"] = measure_blob(s, args.runs, profiler)
+        log(f"{CONCURRENT_PULLS} concurrent pulls of the 16 MiB image through the proxy, cache off")
+        sections["concurrent"] = measure_concurrency(s, profiler)
+        log(f"manifest latency, {MANIFEST_REQUESTS} GETs each, direct and proxy, cache off")
+        sections["manifests"] = measure_manifests(s, profiler)
+        log(f"cache: skopeo copy of the 256 MiB image, cold once, then direct and warm ({args.runs}x each)")
+        sections["cache_skopeo"] = measure_warm(s, args.runs)
+        log(f"cache: {COLD_CLIENTS} concurrent cold pulls of bench/fresh (plain HTTP GETs)")
+        sections["cold_fanout"] = measure_cold_fanout(s)
+        log(f"cache: {MANY_PULLS} concurrent pulls of a 16 MiB image, direct, cold and warm ({args.runs}x each)")
+        sections["many"] = measure_many(s)
+        log("cache: pulls by tag with the upstream stopped")
+        sections["upstream_down"] = measure_upstream_down(s)
+        sections["rss"] = rss_figures(s)
+        report(s, {k: rounded(v) for k, v in sections.items()}, args.runs, time.monotonic() - started)
+        for name in ("portal", "portal-cached"):
+            if "ERROR" in (tmp / f"{name}.log").read_text(errors="replace"):
+                log(f"{name} logged errors; see {tmp / (name + '.log')} (use --keep)")
         if args.hold:
             hold(s)
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ hashed as it passes; the last piece goes out only once the digest checks out."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from functools import partial
@@ -104,10 +105,20 @@ async def _store_chunks(key: str, start: int = 0, end: int | None = None):
     chunks = await loop.run_in_executor(None, cache.store().read, key, start, end)
 
     async def read():
+        reading = None
         try:
-            while (chunk := await loop.run_in_executor(None, next, chunks, None)) is not None:
+            # Shielded: a request cancelled (its client hung up) while a read runs in the thread
+            # closes the generator only after that read; closing it meanwhile raised "generator
+            # already executing" and left the file open (seen under 100 concurrent pulls).
+            while True:
+                reading = loop.run_in_executor(None, next, chunks, None)
+                if (chunk := await asyncio.shield(reading)) is None:
+                    break
                 yield chunk
         finally:
+            if reading is not None and not reading.done():
+                with contextlib.suppress(Exception):
+                    await reading
             await loop.run_in_executor(None, chunks.close)
 
     return read()

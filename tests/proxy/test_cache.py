@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 
 import httpx
 import pytest
@@ -267,3 +268,38 @@ def test_a_rate_limited_upstream_answers_a_tag_from_its_last_digest_with_a_warni
     with run_portal_server(tmp_path, child_env(PROXY_CACHE_MAX_BYTES="0")) as server:
         refused = httpx.get(url_of(server), headers=basic(license_id), timeout=30)
         assert refused.status_code == 429 and refused.headers["retry-after"] == "30"
+
+
+def test_a_client_hanging_up_during_a_read_of_a_cached_blob_closes_the_file_after_that_read(monkeypatch):
+    """The hang-up has to land while a read runs in the worker thread, which no real client can
+    time, so the storage here is a stand-in whose reads are slow (the one mock in this file).
+    Closing the reader during that read raised "generator already executing" and left it open."""
+    from delivery.proxy import blobs
+
+    closed = []
+
+    def slow_chunks():
+        try:
+            for _ in range(5):
+                time.sleep(0.2)
+                yield b"x"
+        finally:
+            closed.append(True)
+
+    monkeypatch.setattr(cache, "store", lambda: type("Store", (), {"read": lambda self, *a: slow_chunks()})())
+
+    async def hang_up():
+        chunks = await blobs._store_chunks("team-1/sha256/ab/ab")
+
+        async def consume():
+            async for _ in chunks:
+                pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(hang_up())
+    assert closed == [True]
