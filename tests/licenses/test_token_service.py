@@ -182,6 +182,7 @@ def test_unknown_expired_revoked_and_anonymous_callers_get_401(world):
     License.objects.filter(pk=license.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     _assert_unauthorized(_token(world["id_a"], f"repository:{API}:pull"))
     License.objects.filter(pk=license.pk).update(expires_at=None)
+    licenses.license_state_forget(license)  # as the services do; else seen within LICENSE_CACHE_SECONDS
     assert _token(world["id_a"], f"repository:{API}:pull").status_code == 200
     licenses.license_revoke(actor=world["actor"], license=license)
     _assert_unauthorized(_token(world["id_a"], f"repository:{API}:pull"))
@@ -401,15 +402,15 @@ def test_under_asgi_two_token_requests_are_served_at_once_and_each_hands_its_con
     else would close it."""
     barrier = threading.Barrier(2, timeout=5)
     used = []
-    find = licenses.license_find
+    find = licenses.license_find_recent
 
     def find_both_at_once(license_id: str):
-        license = find(license_id)
+        license = find(license_id)  # neither finds it cached: both ask the database
         used.append(connections["default"])
         barrier.wait()  # the other request's look-up must be under way meanwhile
         return license
 
-    monkeypatch.setattr(licenses, "license_find", find_both_at_once)
+    monkeypatch.setattr(licenses, "license_find_recent", find_both_at_once)
 
     async def two_requests():
         transport = httpx.ASGITransport(app=asgi.application, client=(_address(), 40000))
@@ -448,3 +449,15 @@ def test_token_requests_through_asgi_start_no_thread_each(world, monkeypatch):
 
     assert [r.status_code for r in asyncio.run(requests_one_after_another(20))] == [200] * 20
     assert len(started) <= 2, started  # a thread of the loop's pool, maybe asgiref's shared one
+
+
+def test_a_license_found_is_not_asked_of_the_database_again_until_the_services_change_it(
+    world, django_assert_num_queries
+):
+    """`docker pull` asks for a token per repository: the license found is kept in the shared
+    cache for LICENSE_CACHE_SECONDS, and a revocation through the services drops it at once."""
+    assert _token(world["id_a"], f"repository:{API}:pull").status_code == 200
+    with django_assert_num_queries(0):
+        assert _token(world["id_a"], f"repository:{API}:pull").status_code == 200
+    licenses.license_revoke(actor=world["actor"], license=world["license_a"])
+    _assert_unauthorized(_token(world["id_a"], f"repository:{API}:pull"))
