@@ -13,6 +13,10 @@ as Basic credentials and one repository scope, as `docker pull` does. A new conn
 request, as most clients make for a token. It prints successful tokens/s and p50/p99 latency per
 worker count and a one-line JSON summary; exits 0 whether or not the aim (issue 14,
 "Benchmark": >= 500 tokens/s with 2 workers) is met; a missed aim says MISSED.
+
+Another benchmark measures a portal it already runs with `measure(base_url, license_id, scope)`
+(bench/ on sys.path, `from tokens import measure`); only the standard library is imported at
+the top, so bench/proxy.py may import this module while this module uses its parts.
 """
 
 from __future__ import annotations
@@ -27,25 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from base64 import b64encode
+from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import quote
-
-from proxy import (  # bench/proxy.py: the same parts, started the same way
-    ROOT,
-    Cleanup,
-    basic,
-    children,
-    cpu_seconds,
-    log,
-    make_database,
-    pick_cache,
-    portal_environment,
-    seed_portal,
-    stop_process,
-    wait_http,
-)
-
-from tests.realparts.distribution import Distribution, free_port
+from urllib.parse import urlencode
 
 AIM_TOKENS_PER_SECOND = 500  # with 2 workers
 WARMUP_REQUESTS = 300
@@ -53,9 +42,59 @@ WARMUP_REQUESTS = 300
 RAISED_LIMIT = 1_000_000_000
 
 
-def start_portal(tmp: Path, env: dict[str, str], cleanup: Cleanup, workers: int) -> tuple[str, subprocess.Popen]:
+def measure(
+    base_url: str,
+    license_id: str,
+    scope: str,
+    *,
+    service: str = "portal-proxy",
+    requests: int = 5000,
+    clients: int = 50,
+    warmup: int = WARMUP_REQUESTS,
+    pids: Sequence[int] = (),
+) -> dict:
+    """Token figures of a portal already running at `base_url`: `warmup` requests first
+    (connections, caches, routes), then `requests` of `GET /v2/token?service=&scope=` with the
+    license as Basic credentials, `clients` at a time (ab, a new connection per request).
+    Returns requests, ok, errors, seconds, tokens_per_s, p50_ms, p99_ms and, given the
+    portal's process ids, portal_cpu_s_per_1000 (their CPU seconds per 1000 tokens issued).
+    The portal's TOKEN_RATE_PER_ADDRESS and TOKEN_RATE_PER_CREDENTIAL must allow that many
+    requests a minute from one address and one license, or the refusals count as errors."""
+    url = f"{base_url.rstrip('/')}/v2/token?{urlencode({'service': service, 'scope': scope})}"
+    authorization = "Basic " + b64encode(f"{license_id}:{license_id}".encode()).decode()
+    with tempfile.TemporaryDirectory(prefix="tokens-ab-") as tmp:
+        if warmup:
+            ab(url, authorization, warmup, clients, Path(tmp) / "warmup.csv")
+        cpu_before = _cpu_seconds(pids)
+        result = ab(url, authorization, requests, clients, Path(tmp) / "ab.csv")
+        if pids:
+            result["portal_cpu_s_per_1000"] = (_cpu_seconds(pids) - cpu_before) / max(result["ok"], 1) * 1000
+    return result
+
+
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time of these processes (fields 14 and 15 of /proc/PID/stat)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _parts():
+    """bench/proxy.py, whose parts (database, cache, seeding, process handling) the command
+    line run uses: imported when needed, since bench/proxy.py may import this module."""
+    import proxy
+
+    return proxy
+
+
+def start_portal(tmp: Path, env: dict[str, str], cleanup, workers: int) -> tuple[str, subprocess.Popen]:
     """uvicorn serving portal.asgi as the Procfile does, with `--workers N` (the parent then
     supervises N worker processes)."""
+    parts = _parts()  # puts the repository on sys.path
+    from tests.realparts.distribution import free_port
+
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1",
                "--port", str(port), "--no-access-log", "--no-proxy-headers", "--workers", str(workers)]  # fmt: skip
@@ -64,17 +103,17 @@ def start_portal(tmp: Path, env: dict[str, str], cleanup: Cleanup, workers: int)
             __import__(module)
             command += flags
         except ImportError:
-            log(f"{module} not installed: uvicorn uses its default")
+            parts.log(f"{module} not installed: uvicorn uses its default")
     log_path = tmp / f"portal-{workers}.log"
     with log_path.open("ab") as log_file:
         process = cleanup.process(
             f"portal ({workers} workers)",
-            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT),
+            subprocess.Popen(command, cwd=parts.ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT),
         )
     url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/healthz", process, "the portal", log_path)
+    parts.wait_http(f"{url}/healthz", process, "the portal", log_path)
     deadline = time.monotonic() + 30
-    while workers > 1 and len(children(process.pid)) < workers and time.monotonic() < deadline:
+    while workers > 1 and len(parts.children(process.pid)) < workers and time.monotonic() < deadline:
         time.sleep(0.1)
     return url, process
 
@@ -115,19 +154,20 @@ def ab(url: str, authorization: str, requests: int, clients: int, csv: Path) -> 
     }
 
 
-def measure(tmp: Path, env: dict[str, str], cleanup: Cleanup, workers: int, url_path: str, authorization: str,
-            requests: int, clients: int) -> tuple[dict, str, subprocess.Popen]:  # fmt: skip
+def measure_workers(
+    tmp: Path, env: dict[str, str], cleanup, workers: int, license_id: str, scope: str, service: str, args
+) -> tuple[dict, str, subprocess.Popen]:
+    """The figures of a portal started here with `workers` uvicorn workers."""
+    parts = _parts()
     portal, process = start_portal(tmp, env, cleanup, workers)
-    pids = [process.pid, *children(process.pid)]
-    url = portal + url_path
-    ab(url, authorization, WARMUP_REQUESTS, clients, tmp / "warmup.csv")  # connections, caches, routes
-    cpu_before = cpu_seconds(pids)
-    result = ab(url, authorization, requests, clients, tmp / f"ab-{workers}.csv")
-    result["portal_cpu_s_per_1000"] = (cpu_seconds(pids) - cpu_before) / max(result["ok"], 1) * 1000
+    pids = [process.pid, *parts.children(process.pid)]
+    result = measure(
+        portal, license_id, scope, service=service, requests=args.requests, clients=args.clients, pids=pids
+    )
     result["workers"] = workers
     log_text = (tmp / f"portal-{workers}.log").read_text(errors="replace")
     if "ERROR" in log_text or "Traceback" in log_text:
-        log(f"the portal logged errors; see {tmp / f'portal-{workers}.log'} (use --keep)")
+        parts.log(f"the portal logged errors; see {tmp / f'portal-{workers}.log'} (use --keep)")
     return result, portal, process
 
 
@@ -151,7 +191,11 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    cleanup = Cleanup()
+    parts = _parts()  # puts the repository on sys.path
+    from tests.realparts.distribution import Distribution
+
+    log = parts.log
+    cleanup = parts.Cleanup()
     tmp = Path(tempfile.mkdtemp(prefix="tokens-bench-"))
     if args.keep:
         log(f"keeping {tmp}")
@@ -159,9 +203,9 @@ def main() -> int:
         cleanup.add("temp dir", lambda: shutil.rmtree(tmp, ignore_errors=True))
     load_start = os.getloadavg()[0]
     try:
-        database_url, database_label = make_database(tmp, cleanup, args.sqlite)
-        redis_url, cache_label = pick_cache()
-        env = portal_environment(tmp, database_url, redis_url)
+        database_url, database_label = parts.make_database(tmp, cleanup, args.sqlite)
+        redis_url, cache_label = parts.pick_cache()
+        env = parts.portal_environment(tmp, database_url, redis_url)
         env.update(TOKEN_RATE_PER_ADDRESS=str(RAISED_LIMIT), TOKEN_RATE_PER_CREDENTIAL=str(RAISED_LIMIT))
         os.environ.clear()  # this process sets Django up too (to seed), with the portal's settings
         os.environ.update(env)
@@ -169,23 +213,20 @@ def main() -> int:
         upstream = Distribution(tmp / "distribution", "none").start()
         cleanup.add("distribution", upstream.close)
         log(f"migrating {database_label} and creating team, app, registry, release, license")
-        app_slug, license_id, service = seed_portal(upstream)
-        repository = f"proxy/{app_slug}/{upstream.netloc.replace(':', '__')}/bench/small"
-        url_path = f"/v2/token?service={quote(service)}&scope={quote(f'repository:{repository}:pull')}"
-        authorization = basic(license_id, license_id)
+        app_slug, license_id, service = parts.seed_portal(upstream)
+        scope = f"repository:proxy/{app_slug}/{upstream.netloc.replace(':', '__')}/bench/small:pull"
         results = []
         process = None
         for workers in args.workers:
             if process is not None:
-                stop_process(process)  # one portal at a time: they would share the 2 CPUs
+                parts.stop_process(process)  # one portal at a time: they would share the 2 CPUs
             log(f"{args.requests} token requests, {args.clients} concurrent clients, uvicorn --workers {workers}")
-            result, portal, process = measure(
-                tmp, env, cleanup, workers, url_path, authorization, args.requests, args.clients
-            )
+            result, portal, process = measure_workers(tmp, env, cleanup, workers, license_id, scope, service, args)
             results.append(result)
         report(results, args, database_label, cache_label, load_start)
         if args.hold:
-            print(f"portal {portal} (pid {process.pid}); license {license_id}; GET {portal}{url_path}")
+            query = urlencode({"service": service, "scope": scope})
+            print(f"portal {portal} (pid {process.pid}); license {license_id}; GET {portal}/v2/token?{query}")
             print("holding; Ctrl-C to stop and clean up", flush=True)
             while True:
                 time.sleep(3600)

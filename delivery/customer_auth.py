@@ -126,8 +126,9 @@ def authorize(request, scope: Scope | None = None) -> Verdict:
 @sensitive_variables("credentials")
 def token_request(request, credentials: tuple[str, str] | None) -> Verdict:
     """The token service's request, with the credentials it read (Basic or a password grant):
-    counted per address and per credential, then the license ID looked up. UNKNOWN may still
-    be a vendor at the private registry; the token service tries that itself."""
+    counted per address and per credential, then the license ID looked up (a license found
+    within LICENSE_CACHE_SECONDS is not asked again). UNKNOWN may still be a vendor at the
+    private registry; the token service tries that itself."""
     if _count(_address_key(request)) > RATE_PER_ADDRESS:
         return _too_many_from_address()
     if credentials is None:
@@ -139,14 +140,15 @@ def token_request(request, credentials: tuple[str, str] | None) -> Verdict:
             message=f"too many requests with these credentials; try again in {RATE_WINDOW} seconds",
             retry_after=RATE_WINDOW,
         )
-    license = _license_here(hosts.served(request), password)
+    license = _license_here(hosts.served(request), password, recent=True)
     return _of_license(license) if license is not None else Verdict(Denial.UNKNOWN)
 
 
 @sensitive_variables("license_id")
-def _license_here(served: hosts.Served | None, license_id: str) -> License | None:
-    """The license with this ID, if the request's host serves its team."""
-    license = licenses.license_find(license_id)
+def _license_here(served: hosts.Served | None, license_id: str, *, recent: bool = False) -> License | None:
+    """The license with this ID, if the request's host serves its team. `recent`: as found
+    within LICENSE_CACHE_SECONDS (licenses.services.license_find_recent), for the token service."""
+    license = licenses.license_find_recent(license_id) if recent else licenses.license_find(license_id)
     return license if license is not None and _serves(served, license.app.team_id) else None
 
 
@@ -155,7 +157,7 @@ def _serves(served: hosts.Served | None, team_id: int | None) -> bool:
 
 
 def _of_license(license: License) -> Verdict:
-    """A license row's verdict: fresh from the database, no cache asked."""
+    """A license row's verdict, its expiry judged now."""
     uid = str(license.uid)
     if license.is_valid:
         return Verdict(license_uid=uid, app_id=license.app_id, license=license, channel_id=license.channel_id)

@@ -385,7 +385,8 @@ DOMAIN_CACHE_SECONDS = env_int("DOMAIN_CACHE_SECONDS", 5, minimum=0)
 # Token requests per minute before 429, per client address and per credential tried.
 TOKEN_RATE_PER_ADDRESS = env_int("TOKEN_RATE_PER_ADDRESS", 300)
 TOKEN_RATE_PER_CREDENTIAL = env_int("TOKEN_RATE_PER_CREDENTIAL", 120)
-# How long the proxy may trust a license's state before asking the database again.
+# How long the proxy may trust a license's state, and the token service a license it found by
+# its ID, before asking the database again (revoking through the services forgets both at once).
 LICENSE_CACHE_SECONDS = env_int("LICENSE_CACHE_SECONDS", 5)
 # Connection tests ("Test" on a registry) a team may run per window of seconds (SECURITY-TESTS S10).
 REGISTRY_TEST_RATE = env_int("REGISTRY_TEST_RATE", 20, minimum=1)

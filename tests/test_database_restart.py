@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Long enough that psycopg_pool's own retry pauses (1, 2, 4, 8, 16 s…) would outlast it.
 OUTAGE_SECONDS = 17
 HEALED_WITHIN = 5  # seconds after the database is back
+# LICENSE_CACHE_SECONDS: a license the token service found is answered from the shared cache
+# that long, database or not (licenses.services.license_find_recent).
+LICENSE_TRUSTED_FOR = 5
 
 
 @dataclass
@@ -140,10 +143,13 @@ def test_a_database_restart_fails_requests_fast_and_the_next_ones_succeed_withou
     for kind in streams:
         assert len([s for s in outage if s.kind == kind]) >= 2, (kind, outage)
     assert all(s.status and s.took < 5 for s in outage), outage
-    assert all(s.status != 200 for s in outage), [s for s in outage if s.status == 200]
+    trusted = [s for s in outage if s.kind == "license" and s.started < down + LICENSE_TRUSTED_FOR]
+    checked = [s for s in outage if s not in trusted]
+    assert all(s.status != 200 for s in checked), [s for s in checked if s.status == 200]
     # ...and in each front door's own shape, never an HTML page: clients are told to try again.
     expected = {"health": (503, "error"), "api": (503, "database_unavailable"), "license": (503, "UNAVAILABLE")}
-    assert {(s.kind, s.status, s.shape) for s in outage} == {(kind, *answer) for kind, answer in expected.items()}
+    assert {(s.kind, s.status, s.shape) for s in checked} == {(kind, *answer) for kind, answer in expected.items()}
+    assert all((s.status, s.shape) in ((200, ""), expected["license"]) for s in trusted), trusted
     # Back: every request succeeds again, from the same process.
     for kind in streams:
         assert [s.status for s in healed if s.kind == kind] and all(s.status == 200 for s in healed), healed

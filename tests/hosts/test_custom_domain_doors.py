@@ -5,13 +5,16 @@ and Django's allowed hosts following the verified domains without a restart."""
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import jwt
 import pytest
 from django.conf import settings
 
 from accounts.models import DomainKind, DomainStatus
 from licenses import services as licenses
-from portal import registry_tokens
+from portal import asgi, registry_tokens
 from tests import factories
 from tests.hosts.conftest import basic, client, set_status
 
@@ -142,3 +145,19 @@ def test_the_registry_notifications_are_not_taken_on_a_custom_domain(world, sett
     body = {"data": '{"events": []}', "content_type": "application/json"}
     assert client(ACME).post("/hooks/registry", **body, **auth).status_code == 404
     assert client().post("/hooks/registry", **body, **auth).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)  # the ASGI stack's threads have connections of their own
+def test_the_token_service_answers_on_a_teams_domain_through_the_asgi_stack(world):
+    """portal.asgi serves /v2/token without Django's thread per request: the domain's look-up
+    runs on asgiref's shared thread instead, the license's on the event loop's pool."""
+
+    async def token(license_id: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=asgi.application, client=("2001:db8:7::1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{ACME}") as client:
+            return await client.get("/v2/token?service=portal-proxy", headers={"Authorization": basic(license_id)})
+
+    issued = asyncio.run(token(world["acme_id"]))
+    assert issued.status_code == 200, issued.text
+    assert registry_tokens.verify(issued.json()["token"], audience=settings.PROXY_SERVICE)["sub"].startswith("license:")
+    assert asyncio.run(token(world["other_id"])).status_code == 401
