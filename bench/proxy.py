@@ -364,6 +364,7 @@ def portal_environment(tmp: Path, database_url: str, redis_url: str | None) -> d
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "PORTAL_", "REGISTRIES_", "DEBUG"))
     }
+    env.setdefault("MALLOC_ARENA_MAX", "2")  # as scripts/run.sh starts the portal
     env.update(
         DATABASE_URL=database_url,
         PORTAL_VAR_DIR=str(tmp / "var"),

@@ -36,8 +36,9 @@ class RegistryASGIHandler(ASGIHandler):
         (portal/db.py); what is left (the request_started and request_finished receivers, and
         a custom domain's look-up in HostRoutingMiddleware, whose connection request_finished
         then closes on the same thread) runs on asgiref's one shared thread. Making and joining
-        a thread per token request cost ~0.7 ms of CPU, a fifth of a token (bench/tokens.py)."""
-        if scope["type"] == "http" and scope["path"] in NO_THREAD_PATHS:
+        a thread per token request cost ~0.7 ms of CPU, a fifth of a token (bench/tokens.py).
+        The proxy's views (delivery/proxy/) do the same: a pull is about six requests."""
+        if scope["type"] == "http" and scope["path"].startswith(NO_THREAD_PATHS):
             return await self.handle(scope, receive, send)
         return await super().__call__(scope, receive, send)
 
@@ -52,7 +53,8 @@ class RegistryASGIHandler(ASGIHandler):
 
 # Views whose sync work goes to the loop's pool and leaves no connection open on the request's
 # thread; such a view must not call sync_to_async thread-sensitively (it would share one thread).
-NO_THREAD_PATHS = frozenset({"/v2/token"})
+# (Path prefixes: every URL under /v2/ is the token service or the proxy.)
+NO_THREAD_PATHS = ("/v2/",)
 registry_application = RegistryASGIHandler()
 REGISTRY_PATHS = ("/v2/", "/hooks/registry")
 # Every registry answer is data, never a page of the portal's origin: no sniffing it into

@@ -47,3 +47,10 @@ async def off_loop(request, func: Callable[P, R], /, *args: P.args, **kwargs: P.
     if isinstance(request, ASGIRequest):
         return await sync_to_async(_released(func), thread_sensitive=False)(*args, **kwargs)
     return await sync_to_async(func)(*args, **kwargs)
+
+
+async def pooled(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """func(*args, **kwargs) on the event loop's default thread pool, its connections released
+    after: for work of no request (a background task), or of a request served without a thread
+    of its own (portal/asgi.py, NO_THREAD_PATHS) where the request is not at hand."""
+    return await sync_to_async(_released(func), thread_sensitive=False)(*args, **kwargs)

@@ -26,7 +26,9 @@ def warm_up() -> None:
     try:
         registry_tokens.signing_key()
     except OSError as e:  # the first token request tries again, and says why
-        logger.warning("the registry signing key file could not be read at start-up (%s)", e.strerror or type(e).__name__)
+        logger.warning(
+            "the registry signing key file could not be read at start-up (%s)", e.strerror or type(e).__name__
+        )
     for engine in engines.all():
         for directory in getattr(engine, "template_dirs", ()):
             root = Path(directory)

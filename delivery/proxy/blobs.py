@@ -12,7 +12,6 @@ import logging
 from functools import partial
 
 import httpx
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -21,6 +20,7 @@ from delivery.proxy import answers, cache, fill, gate
 from delivery.proxy.upstream import open_stream
 from delivery.routing import Upstream
 from portal import metrics
+from portal.db import pooled
 from portal.objectstore import StorageError
 from portal.ocierrors import API_VERSION, oci_error
 from portal.outbound.errors import ErrorCategory, RegistryError
@@ -69,7 +69,7 @@ async def _upstream_has(upstream: Upstream, digest: str, found: cache.Found) -> 
         return False
     if response.status_code != 200:
         return False
-    await sync_to_async(_link)(upstream, found)
+    await pooled(_link, upstream, found)
     return True
 
 
@@ -198,7 +198,7 @@ async def _shared_fetch(request, caller, app, name: str, digest: str, upstream: 
     if claim.state == fill.FILLING and claim.size is None:
         claim = await fill.wait_for_size(key, settings.UPSTREAM_FIRST_BYTE_TIMEOUT + settings.UPSTREAM_POOL_WAIT)
     if claim is not None and claim.state == fill.DONE:
-        found = await sync_to_async(_found_linked)(upstream, digest)
+        found = await pooled(_found_linked, upstream, digest)
         answer = found and await _cached_blob(request, caller, app, name, digest, found)
         if answer:
             return answer
@@ -226,7 +226,7 @@ def _following(caller, app, name: str, digest: str, upstream: Upstream, key: str
     }  # fmt: skip
 
     async def from_cache():
-        found = await sync_to_async(_found_linked)(upstream, digest)
+        found = await pooled(_found_linked, upstream, digest)
         if found is None:
             raise StorageError(f"{digest} is not in the cache")
         return await _store_chunks(found.key)

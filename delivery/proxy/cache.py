@@ -28,7 +28,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Sum
 from django.db.models.signals import post_delete
 from django.utils import timezone
 
@@ -94,16 +94,19 @@ def find(upstream: Upstream, digest: str, kind: str) -> Found | None:
     used (at most once a minute), so what is pulled stays and what is not goes first."""
     if not enabled():
         return None
+    # One query: the object and whether this repository served it (a request's hot path).
+    served_here = CachedLink.objects.filter(
+        object_id=OuterRef("pk"), registry_id=upstream.registry.pk, repository=upstream.repository
+    )
     row = (
         CachedObject.objects.filter(team_id=upstream.registry.team_id, digest=digest, kind=kind)
-        .values("pk", "size", "media_type", "last_used_at")
+        .annotate(linked=Exists(served_here))
+        .values("pk", "size", "media_type", "last_used_at", "linked")
         .first()
     )
     if row is None:
         return None
-    linked = CachedLink.objects.filter(
-        object_id=row["pk"], registry_id=upstream.registry.pk, repository=upstream.repository
-    ).exists()
+    linked = row["linked"]
     now = timezone.now()
     if row["last_used_at"] < now - timedelta(seconds=TOUCH_SECONDS):
         CachedObject.objects.filter(pk=row["pk"]).update(last_used_at=now)

@@ -40,6 +40,7 @@ from django.conf import settings
 from delivery.proxy import cache
 from delivery.routing import Upstream
 from portal.cache import shared_cache
+from portal.db import pooled
 from portal.objectstore import CHUNK, StorageError
 from portal.outbound.httperrors import as_registry_error
 
@@ -221,7 +222,7 @@ async def _fetch(key: str, claim: Claim, upstream: Upstream, digest: str, respon
             reason = "digest mismatch"
             logger.warning("digest mismatch on blob %s from registry %s", digest, upstream.registry.pk)
         else:
-            await sync_to_async(cache.add, thread_sensitive=False)(upstream, digest, cache.BLOB, path, written)
+            await pooled(cache.add, upstream, digest, cache.BLOB, path, written)
             state = DONE
     except (httpx.HTTPError, OSError) as e:
         reason = as_registry_error(e).category.value if isinstance(e, httpx.HTTPError) else "could not be written"

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.http import HttpResponse, JsonResponse
 
 from delivery import customer_auth, routing
@@ -15,6 +14,7 @@ from delivery.proxy import answers, pull_log
 from delivery.routing import Upstream
 from delivery.scopes import Scope
 from licenses.models import Refusal
+from portal.db import off_loop
 from portal.ocierrors import oci_error
 
 
@@ -44,7 +44,7 @@ async def resolve(request, name: str, kind: str, reference: str, lookup: Callabl
     except routing.NameUnknown:
         return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
     # One trip to a worker thread for every database and cache look-up of the request.
-    return await sync_to_async(_authorize)(request, name, proxy, kind, reference, lookup)
+    return await off_loop(request, _authorize, request, name, proxy, kind, reference, lookup)
 
 
 def _authorize(request, name: str, proxy: routing.ProxyName, kind: str, reference: str, lookup):

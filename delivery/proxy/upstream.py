@@ -14,13 +14,13 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import httpx
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from delivery.proxy import pull_log
 from delivery.proxy.bulkhead import Bulkhead
 from delivery.routing import Upstream
 from portal import metrics
+from portal.db import pooled
 from portal.lru import LRU
 from portal.outbound.addresses import GuardPolicy
 from portal.outbound.async_client import GuardedClient
@@ -100,7 +100,7 @@ async def _login(upstream: Upstream, response: httpx.Response, *, fresh: bool) -
     challenge = oci.pick_challenge(oci.parse_www_authenticate(response.headers.get_list("www-authenticate")))
     if challenge is None:
         return None
-    credentials = await sync_to_async(services.registry_credentials)(upstream.registry, fresh=fresh)
+    credentials = await pooled(services.registry_credentials, upstream.registry, fresh=fresh)
     if challenge.scheme == "basic":
         raw = f"{credentials.username}:{credentials.password}".encode()
         header, ttl = "Basic " + base64.b64encode(raw).decode(), 3600
@@ -224,7 +224,7 @@ async def _open_stream(
             await stack.aclose()
             _auth_cache.pop(key, None)
             if upstream.registry.mints_tokens:
-                await sync_to_async(services.registry_token_invalidate)(upstream.registry)
+                await pooled(services.registry_token_invalidate, upstream.registry)
             auth, logged_in, refreshed = None, False, True
             continue
         return response, stack

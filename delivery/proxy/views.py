@@ -23,6 +23,7 @@ from delivery.proxy import answers, cache, gate
 from delivery.proxy.upstream import open_stream
 from delivery.routing import Upstream
 from portal import metrics, ocispec
+from portal.db import off_loop
 from portal.objectstore import StorageError
 from portal.ocierrors import API_VERSION, oci_error
 from portal.outbound.errors import ErrorCategory, RegistryError
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 @csrf_exempt
 async def v2_root(request):
     """GET /v2/: 200 for a valid license, else the challenge that sends clients to /v2/token."""
-    verdict = await sync_to_async(gate.authorize_root)(request)
+    verdict = await off_loop(request, gate.authorize_root, request)
     if not verdict.allowed:
         return answers.refusal(request, verdict)
     return JsonResponse({}, headers=API_VERSION)
@@ -210,7 +211,9 @@ async def manifest(request, name: str, reference: str):
     if cache.enabled():
         metrics.CACHE_REQUESTS.labels(cache.MANIFEST, "miss").inc()
         kept = found is not None and found.linked and found.digest == digest  # the tag still names it
-        await sync_to_async(_keep_manifest)(upstream, None if by_digest else reference, digest, body, media_type, kept)
+        await off_loop(
+            request, _keep_manifest, upstream, None if by_digest else reference, digest, body, media_type, kept
+        )
     headers.update(
         {"Content-Type": media_type, "Docker-Content-Digest": digest, "Content-Length": str(len(body)),
          "ETag": f'"{digest}"'}
