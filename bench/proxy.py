@@ -57,6 +57,9 @@ BIG_LAYER = 256 * MiB
 HUGE_BLOB = 1024 * MiB
 SMALL_LAYER = 16 * MiB
 CONCURRENT_PULLS = 20
+TOKEN_REQUESTS = 5000
+TOKEN_CLIENTS = 50
+AIM_TOKENS_PER_SECOND = 500
 COLD_CLIENTS = 50  # concurrent first pulls of an image nobody pulled, through the cache
 MANY_PULLS = 100  # concurrent pulls of the 16 MiB image, direct and through the cache
 WEB_WORKERS = 2  # uvicorn --workers, as `make run` (WEB_CONCURRENCY=2)
@@ -964,6 +967,16 @@ def measure_upstream_down(s: Setup) -> dict:
     return result
 
 
+def measure_tokens(s: Setup) -> dict:
+    """bench/tokens.py's figures, against the cache-on portal (uvicorn --workers 2, as make run)."""
+    from tokens import measure  # bench/tokens.py
+
+    scope = f"repository:{s.proxy_name(s.small.repository)}:pull"
+    pids = [s.cached.pid, *s.cached.workers()]
+    return measure(s.cached.url, s.license_id, scope, service=s.service, requests=TOKEN_REQUESTS,
+                   clients=TOKEN_CLIENTS, pids=pids)  # fmt: skip
+
+
 def rss_figures(s: Setup) -> dict:
     """Each web process's peak RSS over the whole run (VmHWM, folded across every reset)."""
     figures = {}
@@ -984,8 +997,8 @@ def verdict(ok: bool) -> str:
 
 def report(s: Setup, sections: dict[str, dict], runs: int, seconds: float) -> None:
     skopeo, blob, concurrent, manifests = (sections[k] for k in ("skopeo", "blob", "concurrent", "manifests"))
-    warm, fanout, many, down, rss = (
-        sections[k] for k in ("cache_skopeo", "cold_fanout", "many", "upstream_down", "rss")
+    warm, fanout, many, down, rss, tokens = (
+        sections[k] for k in ("cache_skopeo", "cold_fanout", "many", "upstream_down", "rss", "tokens")
     )
     per_blob = fanout["upstream_gets_per_blob"]
     aims = {
@@ -1000,6 +1013,7 @@ def report(s: Setup, sections: dict[str, dict], runs: int, seconds: float) -> No
         "cache_many_cold": many["cold"]["errors"] == 0 and many["cold_vs_direct"] >= 0.8,
         "cache_upstream_down": down["failed"] == 0 and down["ok"] > 0,
         "rss_per_process": 0 < rss["max_mb"] < 150,
+        "tokens_per_s": tokens["tokens_per_s"] >= AIM_TOKENS_PER_SECOND and tokens["errors"] == 0,
     }
     ages = ", ".join(f"{k.split('/')[-1]} {v} s" for k, v in down["tag_ages_s"].items())
     rows = [
@@ -1046,6 +1060,11 @@ def report(s: Setup, sections: dict[str, dict], runs: int, seconds: float) -> No
          f"{rss['max_mb']:.0f} MB", "< 150 MB", verdict(aims["rss_per_process"])),
         ("  cache off / cache on", " ".join(f"{v:.0f}" for v in rss["no_cache_mb"]) + " / "
          + " ".join(f"{v:.0f}" for v in rss["cache_mb"]) + " MB", "", ""),
+        (f"token service, {TOKEN_CLIENTS} clients, {WEB_WORKERS} workers",
+         f"{tokens['tokens_per_s']:.0f} tokens/s, {tokens['errors']} errors", f">= {AIM_TOKENS_PER_SECOND}/s",
+         verdict(aims["tokens_per_s"])),
+        ("  p50 / p99, portal CPU per 1000 tokens", f"{tokens['p50_ms']:.0f} / {tokens['p99_ms']:.0f} ms, "
+         f"{tokens.get('portal_cpu_s_per_1000', 0):.2f} s", "", ""),
     ]  # fmt: skip
     width = max(len(r[0]) for r in rows)
     value_width = max(len(r[1]) for r in rows)
@@ -1139,6 +1158,8 @@ def main() -> int:
         sections["cold_fanout"] = measure_cold_fanout(s)
         log(f"cache: {MANY_PULLS} concurrent pulls of a 16 MiB image, direct, cold and warm ({args.runs}x each)")
         sections["many"] = measure_many(s)
+        log(f"token service: {TOKEN_REQUESTS} GET /v2/token, {TOKEN_CLIENTS} clients, of the portal with 2 workers")
+        sections["tokens"] = measure_tokens(s)
         log("cache: pulls by tag with the upstream stopped")
         sections["upstream_down"] = measure_upstream_down(s)
         sections["rss"] = rss_figures(s)
