@@ -99,10 +99,16 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
 
 
 async def _store_chunks(key: str, start: int = 0, end: int | None = None):
-    """The cached object's bytes, read in a worker thread a chunk at a time; StorageError at once
-    (before a response begins) when it cannot be opened."""
+    """The cached object's bytes, a chunk at a time; StorageError at once (before a response
+    begins) when it cannot be opened. A file of the local cache is read on the event loop: a
+    256 KiB read from the page cache takes ~30 µs, less than handing it to a thread and back,
+    which was a tenth of a warm pull's CPU (bench/proxy.py). A bucket's reads wait on the
+    network, so they run in a worker thread."""
     loop = asyncio.get_running_loop()
-    chunks = await loop.run_in_executor(None, cache.store().read, key, start, end)
+    store = cache.store()
+    if store.kind == "file":
+        return _local_chunks(store.read(key, start, end))
+    chunks = await loop.run_in_executor(None, store.read, key, start, end)
 
     async def read():
         reading = None
@@ -122,6 +128,12 @@ async def _store_chunks(key: str, start: int = 0, end: int | None = None):
             await loop.run_in_executor(None, chunks.close)
 
     return read()
+
+
+async def _local_chunks(chunks):
+    with contextlib.closing(chunks):
+        for chunk in chunks:
+            yield chunk
 
 
 async def _cached_blob(request, caller, app, name: str, digest: str, found: cache.Found):

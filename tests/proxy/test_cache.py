@@ -271,8 +271,9 @@ def test_a_rate_limited_upstream_answers_a_tag_from_its_last_digest_with_a_warni
 
 
 def test_a_client_hanging_up_during_a_read_of_a_cached_blob_closes_the_file_after_that_read(monkeypatch):
-    """The hang-up has to land while a read runs in the worker thread, which no real client can
-    time, so the storage here is a stand-in whose reads are slow (the one mock in this file).
+    """The hang-up has to land while a read runs in the worker thread (a bucket's reads run there),
+    which no real client can time, so the storage here is a stand-in whose reads are slow (the
+    one mock in this file).
     Closing the reader during that read raised "generator already executing" and left it open."""
     from delivery.proxy import blobs
 
@@ -286,7 +287,9 @@ def test_a_client_hanging_up_during_a_read_of_a_cached_blob_closes_the_file_afte
         finally:
             closed.append(True)
 
-    monkeypatch.setattr(cache, "store", lambda: type("Store", (), {"read": lambda self, *a: slow_chunks()})())
+    monkeypatch.setattr(
+        cache, "store", lambda: type("Store", (), {"kind": "s3", "read": lambda self, *a: slow_chunks()})()
+    )
 
     async def hang_up():
         chunks = await blobs._store_chunks("team-1/sha256/ab/ab")
