@@ -7,7 +7,7 @@ Run from the repository root:
 It builds everything it needs under one temp dir (a throwaway PostgreSQL database, else SQLite;
 var/; Distribution storage; nginx config), measures, prints a table and a one-line JSON
 summary, and cleans up, also on Ctrl-C. It exits 0 whether or not the aims (issue 4,
-"Benchmark", and issue 14, the pull-through cache) are met; a missed aim says MISSED. MB is
+"Benchmark", and issue 14: the pull-through cache and the token service, through bench/tokens.py) are met; a missed aim says MISSED. MB is
 10^6 bytes. BENCH_POSTGRES_URL (an admin connection, default
 postgres://postgres@127.0.0.1:5432/postgres) and BENCH_REDIS_URL (default
 redis://127.0.0.1:6379/12; the portal uses Redis as in production when it answers) override.
