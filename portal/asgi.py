@@ -8,17 +8,25 @@ sync middleware is a thread hop per request, which the proxy's latency paid for.
 
 import os
 
+import django
 from django.conf import settings
 from django.core.asgi import get_asgi_application
 from django.core.handlers.asgi import ASGIHandler
 
 from portal.bodylimit import BodySizeLimit
-from portal.warmup import warm_up
+from portal.warmup import warm_up, warm_up_registry
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
-portal_application = get_asgi_application()
-warm_up()  # the first page a vendor opens should not pay for loading every view and template
+if settings.PORTAL_WEB_ROLE == "registry":
+    # Only /v2/ (settings.ROOT_URLCONF is portal/registry_urls.py): no handler of the pages, and
+    # none of their views or templates loaded.
+    django.setup(set_prefix=False)
+    portal_application = None
+    warm_up_registry()
+else:
+    portal_application = get_asgi_application()
+    warm_up()  # the first page a vendor opens should not pay for loading every view and template
 
 
 class RegistryASGIHandler(ASGIHandler):
@@ -78,7 +86,7 @@ async def registry_with_headers(scope, receive, send):
 
 
 async def application(scope, receive, send):
-    if scope["type"] == "http" and scope["path"].startswith(REGISTRY_PATHS):
+    if portal_application is None or (scope["type"] == "http" and scope["path"].startswith(REGISTRY_PATHS)):
         return await registry_with_headers(scope, receive, send)
     return await portal_application(scope, receive, send)
 

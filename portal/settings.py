@@ -112,7 +112,14 @@ MIDDLEWARE = [
 # The registry's handler (portal/asgi.py) runs only these, both async: no thread hop per request.
 REGISTRY_MIDDLEWARE = MIDDLEWARE[:2]
 
-ROOT_URLCONF = "portal.urls"
+# What a web process serves: "all" (the pages, the API, the token service and the proxy), or
+# "registry" (only /v2/: the token service and the proxy; /healthz and /metrics too), for web
+# processes a load balancer sends /v2/ to. A registry process imports nothing of the pages or
+# the API and holds ~30 MB less (README, "Benchmark"); see docs/deployment.md.
+PORTAL_WEB_ROLE = env_str("PORTAL_WEB_ROLE", "all")
+if PORTAL_WEB_ROLE not in ("all", "registry"):
+    raise ImproperlyConfigured(f"PORTAL_WEB_ROLE is all or registry, not {PORTAL_WEB_ROLE!r}")
+ROOT_URLCONF = "portal.registry_urls" if PORTAL_WEB_ROLE == "registry" else "portal.urls"
 ASGI_APPLICATION = "portal.asgi.application"
 
 TEMPLATES = [

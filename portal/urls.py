@@ -11,7 +11,7 @@ from insights import views as insights_views
 from licenses.api import licenses as license_api
 from licenses.api import releases as release_api
 from licenses.api import views as licenses_api
-from portal import views
+from portal import basic_views, views
 from registries.api import views as registries_api
 
 router = DefaultRouter()
@@ -82,8 +82,8 @@ api_urls = [
 
 urlpatterns = [
     path("", insights_views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
-    path("metrics", views.metrics, name="metrics"),
+    path("healthz", basic_views.healthz, name="healthz"),
+    path("metrics", basic_views.metrics, name="metrics"),
     path("", include("delivery.proxy.urls")),
     path("api/v1/", include((api_urls, "api"))),
     re_path(r"^api/", views.api_not_found),
@@ -94,6 +94,6 @@ urlpatterns = [
     path("", include("insights.urls")),
 ]
 
-handler404 = "portal.views.not_found"
-handler403 = "portal.views.forbidden"
-handler500 = "portal.views.server_error"
+handler404 = "portal.basic_views.not_found"
+handler403 = "portal.basic_views.forbidden"
+handler500 = "portal.basic_views.server_error"

@@ -17,7 +17,7 @@ from django.urls import get_resolver, include, path
 from psycopg_pool import PoolTimeout
 
 from licenses.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
-from portal import asgi, views
+from portal import asgi, basic_views
 from tests.realparts.env import stop
 from tests.realparts.portal_server import start_portal
 
@@ -45,11 +45,11 @@ urlpatterns = [
     for prefix in ("", "v2/", "api/v1/")
     for name, view in (("boom/", _boom), ("database-down/", _database_down), ("pool-exhausted/", _pool_exhausted))
 ] + [path("", include("portal.urls"))]
-handler500 = "portal.views.server_error"  # as portal/urls.py sets it (checked below)
+handler500 = "portal.basic_views.server_error"  # as portal/urls.py sets it (checked below)
 
 
 def test_the_portal_urls_answer_uncaught_exceptions_with_the_portals_handler():
-    assert get_resolver("portal.urls").resolve_error_handler(500) is views.server_error
+    assert get_resolver("portal.urls").resolve_error_handler(500) is basic_views.server_error
 
 
 @pytest.mark.django_db
