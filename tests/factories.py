@@ -124,3 +124,16 @@ def allow_whole_registry(actor: Actor, app: App, *registries) -> None:
         prefix = prefix.strip("/")
         rules.append(f"{host.replace(':', '__')}/{prefix}/*" if prefix else f"{host.replace(':', '__')}/*")
     licenses.app_set_repository_rules(actor=actor, app=app, rules=rules)
+
+
+def licensed_images(actor: Actor, team: Team, upstream, slug: str, images: tuple[str, ...] = ("api",)):
+    """What a customer pull needs: an app `slug`, `upstream` (a Distribution of tests/realparts)
+    connected, a release listing those of its seeded `images` promoted to stable, and Globex's
+    license. Returns (app, registry, license, license ID)."""
+    from licenses import services as licenses
+
+    app = make_app(team, slug)
+    registry = connect_registry(actor, upstream)
+    make_release(actor, app, [(registry.name, upstream.images[i].repository, upstream.images[i].tag) for i in images])
+    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    return app, registry, license, license_id

@@ -28,16 +28,6 @@ from tests.realparts.portal_server import run_portal_server
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def _licensed(actor, team, upstream: Distribution, slug: str, images: tuple[str, ...] = ("api",)):
-    app = factories.make_app(team, slug)
-    registry = factories.connect_registry(actor, upstream)
-    factories.make_release(
-        actor, app, [(registry.name, upstream.images[i].repository, upstream.images[i].tag) for i in images]
-    )
-    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
-    return app, registry, license, license_id
-
-
 def _pull(server, app, upstream: Distribution, image, license_id: str, into, *, tag: str | None = None):
     name = proxy_name(app.slug, upstream.netloc, image.repository)
     return skopeo(
@@ -49,7 +39,7 @@ def _pull(server, app, upstream: Distribution, image, license_id: str, into, *, 
 def test_a_second_pull_comes_from_the_cache_and_every_request_is_still_logged(
     portal_server, own_upstream, actor, team, tmp_path
 ):
-    app, registry, license, license_id = _licensed(actor, team, own_upstream, "cached")
+    app, registry, license, license_id = factories.licensed_images(actor, team, own_upstream, "cached")
     image = own_upstream.images["api"]
     first = _pull(portal_server, app, own_upstream, image, license_id, tmp_path / "one")
     assert first.returncode == 0, first.stderr + portal_server.log()
@@ -73,7 +63,7 @@ def test_a_second_pull_comes_from_the_cache_and_every_request_is_still_logged(
 
 
 def test_a_revoked_license_is_refused_a_blob_the_cache_holds(portal_server, own_upstream, actor, team, tmp_path):
-    app, registry, license, license_id = _licensed(actor, team, own_upstream, "revoked-cached")
+    app, registry, license, license_id = factories.licensed_images(actor, team, own_upstream, "revoked-cached")
     image = own_upstream.images["api"]
     assert _pull(portal_server, app, own_upstream, image, license_id, tmp_path / "one").returncode == 0
     licenses.license_revoke(actor=actor, license=license)
@@ -86,7 +76,9 @@ def test_a_revoked_license_is_refused_a_blob_the_cache_holds(portal_server, own_
 def test_cached_images_pull_while_the_upstream_is_stopped_and_others_get_a_clear_503(
     portal_server, own_upstream, actor, team, tmp_path
 ):
-    app, registry, license, license_id = _licensed(actor, team, own_upstream, "stale", images=("api", "secret"))
+    app, registry, license, license_id = factories.licensed_images(
+        actor, team, own_upstream, "stale", images=("api", "secret")
+    )
     image = own_upstream.images["api"]
     assert _pull(portal_server, app, own_upstream, image, license_id, tmp_path / "warm").returncode == 0
     own_upstream.stop()
@@ -115,7 +107,7 @@ def test_concurrent_misses_of_one_blob_make_one_upstream_fetch(portal_server, ow
     big = build_image(tmp_path / "big", seed="big", layers=1, layer_size=8 * 1024 * 1024)
     pushed = push(big, own_upstream.netloc, "acme/big", creds=own_upstream.creds)
     own_upstream.images["big"] = pushed
-    app, registry, license, license_id = _licensed(actor, team, own_upstream, "herd", images=("big",))
+    app, registry, license, license_id = factories.licensed_images(actor, team, own_upstream, "herd", images=("big",))
     name = proxy_name(app.slug, own_upstream.netloc, pushed.repository)
     digest = pushed.layer_digests[0]
     url = f"{portal_server.url}/v2/{name}/blobs/{digest}"
@@ -138,14 +130,16 @@ def test_a_team_never_reaches_another_teams_cached_blob(
     portal_server, own_upstream, basic_registry, actor, team, other_team, outsider_actor, tmp_path
 ):
     # Acme pulls the api image from its own upstream: its layers are now in Acme's cache.
-    app, registry, license, license_id = _licensed(actor, team, own_upstream, "owner")
+    app, registry, license, license_id = factories.licensed_images(actor, team, own_upstream, "owner")
     image = own_upstream.images["api"]
     assert _pull(portal_server, app, own_upstream, image, license_id, tmp_path / "one").returncode == 0
     digest = image.layer_digests[0]
     assert CachedObject.objects.filter(team=team, digest=digest).exists()
 
     # The other team's app pulls from a registry without that blob, asking for it by digest.
-    other_app, _, _, other_id = _licensed(outsider_actor, other_team, basic_registry, "other-team", images=("secret",))
+    other_app, _, _, other_id = factories.licensed_images(
+        outsider_actor, other_team, basic_registry, "other-team", images=("secret",)
+    )
     secret = basic_registry.images["secret"]
     name = proxy_name(other_app.slug, basic_registry.netloc, secret.repository)
     response = httpx.get(f"{portal_server.url}/v2/{name}/blobs/{digest}", headers=basic(other_id), timeout=30)
@@ -156,7 +150,9 @@ def test_a_team_never_reaches_another_teams_cached_blob(
 def test_a_repository_that_never_held_a_cached_blob_does_not_get_it(portal_server, own_upstream, actor, team, tmp_path):
     # One app of the team may pull both repositories; a blob cached from one is asked for
     # through the other, which does not hold it upstream.
-    app, registry, license, license_id = _licensed(actor, team, own_upstream, "two-repos", images=("api", "secret"))
+    app, registry, license, license_id = factories.licensed_images(
+        actor, team, own_upstream, "two-repos", images=("api", "secret")
+    )
     image = own_upstream.images["api"]
     assert _pull(portal_server, app, own_upstream, image, license_id, tmp_path / "one").returncode == 0
     secret = own_upstream.images["secret"]
@@ -168,7 +164,7 @@ def test_a_repository_that_never_held_a_cached_blob_does_not_get_it(portal_serve
 
 
 def test_a_tag_is_asked_again_once_its_ttl_has_passed(tmp_path, own_upstream, actor, team, oci_layouts):
-    app, registry, license, license_id = _licensed(actor, team, own_upstream, "ttl")
+    app, registry, license, license_id = factories.licensed_images(actor, team, own_upstream, "ttl")
     image = own_upstream.images["api"]
     name = proxy_name(app.slug, own_upstream.netloc, image.repository)
     with run_portal_server(tmp_path, child_env(PROXY_TAG_TTL="2")) as server:
@@ -193,7 +189,9 @@ def test_a_tag_is_asked_again_once_its_ttl_has_passed(tmp_path, own_upstream, ac
 def test_the_cache_keeps_to_its_budget_evicting_the_least_recently_used(
     tmp_path, own_upstream, actor, team, oci_layouts
 ):
-    app, registry, license, license_id = _licensed(actor, team, own_upstream, "budget", images=("api", "secret"))
+    app, registry, license, license_id = factories.licensed_images(
+        actor, team, own_upstream, "budget", images=("api", "secret")
+    )
     api, secret = own_upstream.images["api"], own_upstream.images["secret"]
     # Room for about one image's layers (two of 32 KiB each) and its small manifest and config.
     with run_portal_server(tmp_path, child_env(PROXY_CACHE_MAX_BYTES=str(80 * 1024))) as server:

@@ -20,7 +20,6 @@ from django.utils import timezone
 from delivery.models import CachedLink, CachedObject, CachedTag
 from delivery.proxy import cache
 from delivery.routing import Upstream
-from licenses import services as licenses
 from registries import services as registries
 from tests import factories
 from tests.proxy.conftest import basic, proxy_name, wait_for
@@ -200,10 +199,7 @@ def test_ranges_of_a_cached_blob_are_answered_as_the_upstream_answers_them(
     store, own_upstream, actor, team, tmp_path, settings
 ):
     image = own_upstream.images["api"]
-    app = factories.make_app(team, "ranges")
-    registry = factories.connect_registry(actor, own_upstream)
-    factories.make_release(actor, app, [(registry.name, image.repository, image.tag)])
-    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    app, registry, license, license_id = factories.licensed_images(actor, team, own_upstream, "ranges")
     digest = image.layer_digests[0]
     with run_portal_server(tmp_path, child_env(PROXY_CACHE_URL=settings.PROXY_CACHE_URL)) as server:
         _compare_ranges(server, own_upstream, image, license_id, app, team, digest)
@@ -241,10 +237,7 @@ def test_with_a_budget_of_0_every_pull_goes_upstream_and_nothing_is_kept(
     store, own_upstream, actor, team, tmp_path, settings
 ):
     image = own_upstream.images["api"]
-    app = factories.make_app(team, "no-cache")
-    registry = factories.connect_registry(actor, own_upstream)
-    factories.make_release(actor, app, [(registry.name, image.repository, image.tag)])
-    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
+    app, registry, license, license_id = factories.licensed_images(actor, team, own_upstream, "no-cache")
     digest = image.layer_digests[0]
     with run_portal_server(
         tmp_path,

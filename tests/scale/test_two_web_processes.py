@@ -57,11 +57,8 @@ def test_a_license_revoked_through_one_process_is_refused_by_the_other_within_5_
     two_web_processes, basic_registry, actor, admin, team, tmp_path
 ):
     a, b = two_web_processes
-    app = factories.make_app(team, "two-procs")
-    registry = factories.connect_registry(actor, basic_registry)
+    app, registry, license, license_id = factories.licensed_images(actor, team, basic_registry, "two-procs")
     image = basic_registry.images["api"]
-    factories.make_release(actor, app, [(registry.name, image.repository, image.tag)])
-    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     name = proxy_name(app.slug, basic_registry.netloc, image.repository)
     ref = f"docker://{b.netloc}/{name}:{image.tag}"
 
@@ -170,11 +167,8 @@ def test_an_image_pulled_through_one_machine_is_served_by_the_other_from_the_buc
     two_machines_one_bucket, own_upstream, actor, team, tmp_path
 ):
     a, b = two_machines_one_bucket
-    app = factories.make_app(team, "one-bucket")
-    registry = factories.connect_registry(actor, own_upstream)
+    app, registry, license, license_id = factories.licensed_images(actor, team, own_upstream, "one-bucket")
     image = own_upstream.images["api"]
-    factories.make_release(actor, app, [(registry.name, image.repository, image.tag)])
-    license, license_id = licenses.license_create(actor=actor, app=app, customer_name="Globex")
     name = proxy_name(app.slug, own_upstream.netloc, image.repository)
 
     def pull(server: PortalServer, into):
