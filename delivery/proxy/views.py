@@ -10,12 +10,14 @@ Reference: https://github.com/opencontainers/distribution-spec/blob/main/spec.md
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from functools import partial
 
 import httpx
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -147,6 +149,73 @@ async def manifest(request, name: str, reference: str):
         answer = await _cached_manifest(request, caller, app, name, reference, found)
         if answer is not None:
             return answer
+
+    # Requests missing the same manifest at once in this process wait for the first one's
+    # fetch, then read the cache: an image many customers pull at the same moment costs one
+    # upstream GET per process (Docker Hub counts each as a pull), not one per customer.
+    fetches = request.method == "GET" or not by_digest  # HEAD by digest goes upstream as a HEAD
+    if not (cache.enabled() and fetches):
+        return await _fetch_manifest(request, caller, app, name, reference, upstream, by_digest, accept, found, usable)
+    key = (asyncio.get_running_loop(), upstream.registry.pk, upstream.repository, reference, accept)
+    flight = _in_flight.get(key)
+    if flight is not None:
+        answer = await _after_flight(request, caller, app, name, reference, upstream, by_digest, flight)
+        if answer is not None:
+            return answer
+        return await _fetch_manifest(request, caller, app, name, reference, upstream, by_digest, accept, found, usable)
+    _in_flight[key] = flight = _Flight()
+    try:
+        answer = await _fetch_manifest(
+            request, caller, app, name, reference, upstream, by_digest, accept, found, usable
+        )
+        if answer.status_code >= 400:
+            flight.failure = answer
+        return answer
+    finally:
+        flight.ended.set()
+        _in_flight.pop(key, None)
+
+
+class _Flight:
+    """A manifest fetch in progress: set once it ended, with its answer if that was a failure."""
+
+    def __init__(self) -> None:
+        self.ended = asyncio.Event()
+        self.failure: HttpResponse | None = None
+
+
+# (event loop, registry, repository, reference, Accept) -> the fetch in progress.
+_in_flight: dict[tuple, _Flight] = {}
+
+
+async def _after_flight(request, caller, app, name: str, reference: str, upstream: Upstream, by_digest: bool, flight):
+    """Once another request's fetch of this manifest ended: the cached answer, or the same
+    failure (a stuck or failing upstream is not asked once more per waiting request), or None
+    when neither is there (then this request asks the upstream itself)."""
+    wait = settings.UPSTREAM_POOL_WAIT + settings.UPSTREAM_FIRST_BYTE_TIMEOUT + 5
+    try:
+        await asyncio.wait_for(flight.ended.wait(), wait)
+    except TimeoutError:
+        return None
+    if flight.failure is not None:
+        failure = flight.failure
+        answers.log(
+            caller, app, name, "manifest", reference, failure.status_code, 0, "the same as a concurrent request"
+        )
+        return HttpResponse(failure.content, status=failure.status_code, headers=dict(failure.items()))
+    found, tag = await off_loop(request, _manifest_lookup, reference, by_digest, upstream)
+    if found is None or not found.linked or not _accepts(request.headers.get("Accept"), found.media_type):
+        return None
+    if not (by_digest or tag.fresh):
+        return None
+    return await _cached_manifest(request, caller, app, name, reference, found)
+
+
+async def _fetch_manifest(
+    request, caller, app, name: str, reference: str, upstream: Upstream, by_digest: bool, accept: str, found, usable
+):
+    """The manifest from the upstream, verified and kept in the cache; while the upstream
+    fails, the cached answer if there is one (`usable`)."""
 
     async def stale_or(failure: JsonResponse, category: ErrorCategory) -> HttpResponse:
         """The last known answer while the upstream fails, else the failure."""

@@ -81,7 +81,12 @@ def test_a_skopeo_pull_and_refused_pulls_move_the_counters(metrics_server, basic
     def settled() -> str | None:  # the pull log's writer counts within about a second
         text = _scrape(metrics_server)
         done = counted(text, "portal_license_denials_total", reason=Refusal.NOT_ALLOWED) >= 1
-        return text if done and counted(text, "portal_pulls_total", app=app.slug, result="ok") >= 1 else None
+        done = done and counted(text, "portal_pulls_total", app=app.slug, result="ok") >= 1
+        # A blob's row is queued once its stream has ended, which may be after skopeo has exited.
+        done = done and counted(text, "portal_pull_bytes_total", app=app.slug, result="ok") >= blob_bytes + len(
+            image.manifest
+        )
+        return text if done else None
 
     assert wait_for(settled, timeout=10)
     after = _scrape(metrics_server)

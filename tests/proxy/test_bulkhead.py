@@ -130,15 +130,15 @@ async def _fire(url: str, headers: dict[str, str], count: int) -> list[tuple[flo
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=0)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
 
-        async def one() -> tuple[float, httpx.Response | Exception]:
+        async def one(i: int) -> tuple[float, httpx.Response | Exception]:
             started = time.monotonic()
             try:
-                response = await client.get(url, headers=headers)
+                response = await client.get(url.format(i=i), headers=headers)
             except httpx.HTTPError as e:
                 return time.monotonic() - started, e
             return time.monotonic() - started, response
 
-        return await asyncio.gather(*(one() for _ in range(count)))
+        return await asyncio.gather(*(one(i) for i in range(count)))
 
 
 @pytest.mark.slow
@@ -151,7 +151,9 @@ def test_a_stuck_upstream_fails_only_its_own_teams_requests_while_another_team_p
         team, admin, basic_registry.endpoint, "healthy",
         username=basic_registry.username, password=basic_registry.password,
     )  # fmt: skip
-    stuck_url = f"{portal_server.url}/v2/{proxy_name('stuck', silent_upstream.netloc, 'acme/api')}/manifests/1.0.0"
+    # A tag each: many images of a stuck upstream, one request each (requests for the same
+    # manifest wait for one fetch and share its failure: test_cache.py).
+    stuck_url = f"{portal_server.url}/v2/{proxy_name('stuck', silent_upstream.netloc, 'acme/api')}/manifests/1.0.{{i}}"
     results: list = []
     firing = threading.Thread(
         target=lambda: results.extend(asyncio.run(_fire(stuck_url, basic(stuck_id), STUCK_REQUESTS))), daemon=True
@@ -205,9 +207,24 @@ def test_the_teams_slots_are_free_again_once_its_stuck_requests_time_out(
 ):
     """After the stuck requests time out, the team's slots are all free again."""
     stuck_id = _registry_and_license(other_team, outsider, silent_upstream.url, "stuck", username="u", password="p")
-    url = f"{portal_server.url}/v2/{proxy_name('stuck', silent_upstream.netloc, 'acme/api')}/manifests/1.0.0"
+    url = f"{portal_server.url}/v2/{proxy_name('stuck', silent_upstream.netloc, 'acme/api')}/manifests/1.0.{{i}}"
     for _ in range(2):
         results = asyncio.run(_fire(url, basic(stuck_id), 3 * PER_HOST))
         assert all(isinstance(r, httpx.Response) and r.status_code == 503 for _, r in results)
     # Each round reached the upstream with exactly the team's share: nothing leaked a slot.
     assert silent_upstream.connections == 2 * PER_HOST
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_requests_for_one_manifest_of_a_stuck_upstream_share_one_connection_and_its_failure(
+    silent_upstream, small_bulkhead, portal_server, other_team, outsider
+):
+    stuck_id = _registry_and_license(other_team, outsider, silent_upstream.url, "stuck", username="u", password="p")
+    url = f"{portal_server.url}/v2/{proxy_name('stuck', silent_upstream.netloc, 'acme/api')}/manifests/1.0.0"
+    results = asyncio.run(_fire(url, basic(stuck_id), 3 * PER_HOST))
+    assert all(isinstance(r, httpx.Response) and r.status_code == 503 for _, r in results), results[:3]
+    # One fetch waited out the first-byte timeout; the others got its answer when it ended,
+    # instead of each asking the stuck upstream again after it.
+    assert silent_upstream.connections == 1
+    assert max(t for t, _ in results) < FIRST_BYTE + 3

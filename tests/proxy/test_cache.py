@@ -103,7 +103,9 @@ def test_cached_images_pull_while_the_upstream_is_stopped_and_others_get_a_clear
     assert "unavailable" in response.json()["errors"][0]["message"]
 
 
-def test_concurrent_misses_of_one_blob_make_one_upstream_fetch(portal_server, own_upstream, actor, team, tmp_path):
+def test_concurrent_misses_of_one_manifest_and_one_blob_make_one_upstream_fetch_each(
+    portal_server, own_upstream, actor, team, tmp_path
+):
     big = build_image(tmp_path / "big", seed="big", layers=1, layer_size=8 * 1024 * 1024)
     pushed = push(big, own_upstream.netloc, "acme/big", creds=own_upstream.creds)
     own_upstream.images["big"] = pushed
@@ -120,6 +122,20 @@ def test_concurrent_misses_of_one_blob_make_one_upstream_fetch(portal_server, ow
                 return response.status_code, "sha256:" + hashlib.sha256(response.content).hexdigest()
 
             return await asyncio.gather(*(one() for _ in range(n)))
+
+    async def manifests(n: int) -> list[tuple[int, str]]:
+        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=n)) as client:
+
+            async def one():
+                response = await client.get(f"{portal_server.url}/v2/{name}/manifests/{pushed.tag}",
+                                            headers=basic(license_id))  # fmt: skip
+                return response.status_code, response.headers.get("docker-content-digest")
+
+            return await asyncio.gather(*(one() for _ in range(n)))
+
+    asked_before = own_upstream.answered_gets("manifests", pushed.tag)
+    assert asyncio.run(manifests(12)) == [(200, pushed.digest)] * 12
+    assert own_upstream.answered_gets("manifests", pushed.tag) - asked_before == 1, own_upstream.log_tail()
 
     results = asyncio.run(pull_all(12))
     assert results == [(200, digest)] * 12, results
