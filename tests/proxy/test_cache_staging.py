@@ -1,4 +1,5 @@
-"""Staging files of blob fetches whose process died are swept; running fetches' files stay."""
+"""Staging files of blob fetches whose process died are swept; running fetches' files stay. Cached
+files are read in pieces sized by how many streams share the process."""
 
 from __future__ import annotations
 
@@ -20,3 +21,31 @@ def test_only_staging_files_not_written_for_ten_minutes_are_removed(tmp_path):
     assert fill.sweep_staging(tmp_path) == 1
     assert not dead.exists() and running.exists() and (tmp_path / "a-folder").is_dir()
     assert fill.sweep_staging(tmp_path / "missing") == 0
+
+
+def test_cached_files_are_read_in_smaller_pieces_the_more_streams_share_a_process(tmp_path):
+    import asyncio
+
+    from delivery.proxy import blobs
+
+    layer = tmp_path / "layer"
+    layer.write_bytes(os.urandom(3 * 1024 * 1024))
+    size = layer.stat().st_size
+
+    async def read() -> tuple[int, int, bytes]:
+        first_stream = blobs._local_chunks(open(layer, "rb"), 0, size)
+        alone = len(await anext(first_stream))
+        others = [blobs._local_chunks(open(layer, "rb"), 0, size) for _ in range(15)]
+        for other in others:
+            await anext(other)
+        shared = len(await anext(first_stream))
+        rest = b"".join([chunk async for chunk in first_stream])
+        for other in others:
+            await other.aclose()
+        return alone, shared, rest
+
+    alone, shared, rest = asyncio.run(read())
+    assert alone == 1024 * 1024  # one stream: the largest pieces
+    assert shared == 8 * 1024 * 1024 // 16  # sixteen share the budget
+    assert alone + shared + len(rest) == size
+    assert blobs._local_streams == 0  # every stream that ended let go of its share
