@@ -448,7 +448,10 @@ def test_token_requests_through_asgi_start_no_thread_each(world, monkeypatch):
             return [await client.get("/v2/token", params=params, headers=headers) for _ in range(count)]
 
     assert [r.status_code for r in asyncio.run(requests_one_after_another(20))] == [200] * 20
-    assert len(started) <= 2, started  # a thread of the loop's pool, maybe asgiref's shared one
+    # The loop's pool starts a thread when none is idle at that instant (a few, under load),
+    # asgiref its shared one, asyncio.run one to shut the pool down; a thread per request would
+    # be 20 more.
+    assert len([name for name in started if "_do_shutdown" not in name]) <= 4, started
 
 
 def test_a_license_found_is_not_asked_of_the_database_again_until_the_services_change_it(
