@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import httpx
 from django.conf import settings
-from django.db import connections
 from django.http import JsonResponse
 
 from delivery.customer_auth import Denial, Verdict
@@ -46,14 +45,6 @@ def refusal(request, verdict: Verdict, name: str | None = None) -> JsonResponse:
     if verdict.denial == Denial.TOO_MANY_ATTEMPTS:
         return oci_error(429, "TOOMANYREQUESTS", verdict.message, headers={"Retry-After": str(verdict.retry_after)})
     return challenge(request, name)
-
-
-def release_connections() -> None:
-    """Hand database connections back to the pool now: a blob may stream for minutes and
-    needs none. (Not inside a transaction, as under a test's atomic block.)"""
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
 
 
 def upstream_failure(error: RegistryError) -> JsonResponse:

@@ -70,15 +70,8 @@ async def _upstream_has(upstream: Upstream, digest: str, found: cache.Found) -> 
         return False
     if response.status_code != 200:
         return False
-    await pooled(_link, upstream, found)
+    await pooled(cache.link, upstream, found)
     return True
-
-
-def _link(upstream: Upstream, found: cache.Found) -> None:
-    try:
-        cache.link(upstream, found)
-    finally:
-        answers.release_connections()
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
@@ -254,11 +247,8 @@ async def _shared_fetch(request, caller, app, name: str, digest: str, upstream: 
 
 
 def _found_linked(upstream: Upstream, digest: str) -> cache.Found | None:
-    try:
-        found = cache.find(upstream, digest, cache.BLOB)
-        return found if found is not None and found.linked else None
-    finally:
-        answers.release_connections()
+    found = cache.find(upstream, digest, cache.BLOB)
+    return found if found is not None and found.linked else None
 
 
 def _following(caller, app, name: str, digest: str, upstream: Upstream, key: str, claim: fill.Claim):

@@ -9,20 +9,13 @@ from typing import Any
 from django.http import HttpResponse, JsonResponse
 
 from delivery import customer_auth, routing
-from delivery.customer_auth import Denial, Verdict
+from delivery.customer_auth import Denial
 from delivery.proxy import answers, pull_log
 from delivery.routing import Upstream
 from delivery.scopes import Scope
 from licenses.models import Refusal
 from portal.db import off_loop
 from portal.ocierrors import oci_error
-
-
-def authorize_root(request) -> Verdict:
-    try:
-        return customer_auth.authorize(request)
-    finally:
-        answers.release_connections()
 
 
 def _raw_path(request) -> str:
@@ -43,18 +36,16 @@ async def resolve(request, name: str, kind: str, reference: str, lookup: Callabl
         return oci_error(400, "NAME_INVALID", "invalid repository name")
     except routing.NameUnknown:
         return oci_error(404, "NAME_UNKNOWN", "repository name not known to the proxy")
-    # One trip to a worker thread for every database and cache look-up of the request.
+    # One trip to a worker thread for every database and cache look-up of the request
+    # (off_loop hands its connections back: a blob may stream for minutes and needs none).
     return await off_loop(request, _authorize, request, name, proxy, kind, reference, lookup)
 
 
 def _authorize(request, name: str, proxy: routing.ProxyName, kind: str, reference: str, lookup):
-    try:
-        resolved = authorize_in_db(request, name, proxy, kind, reference)
-        if isinstance(resolved, HttpResponse):
-            return resolved
-        return *resolved, (lookup(resolved[2]) if lookup is not None else None)
-    finally:
-        answers.release_connections()
+    resolved = authorize_in_db(request, name, proxy, kind, reference)
+    if isinstance(resolved, HttpResponse):
+        return resolved
+    return *resolved, (lookup(resolved[2]) if lookup is not None else None)
 
 
 def authorize_in_db(request, name: str, proxy: routing.ProxyName, kind: str, reference: str):

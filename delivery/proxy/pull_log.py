@@ -27,12 +27,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from licenses.models import App, Refusal
 from portal import metrics
+from portal.db import release_connections
 from portal.lru import LRU
 from registries.clients.oci import RateLimit
 from registries.upstream_limits import registry_rate_limit_record
@@ -114,7 +115,7 @@ def _write_rate_limits() -> None:
     except Exception:
         logger.exception("could not record the upstream rate limits of %s registries", len(seen))
     finally:
-        _close_connections()
+        release_connections()
 
 
 def _ensure_writer() -> None:
@@ -228,13 +229,7 @@ def write(batch: list[Entry]) -> None:
     except Exception:
         logger.exception("could not record %s pull events", len(batch))
     finally:
-        _close_connections()
-
-
-def _close_connections() -> None:
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
+        release_connections()
 
 
 atexit.register(flush)

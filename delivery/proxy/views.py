@@ -21,6 +21,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from delivery import customer_auth
 from delivery.proxy import answers, cache, gate
 from delivery.proxy.upstream import open_stream
 from delivery.routing import Upstream
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 @csrf_exempt
 async def v2_root(request):
     """GET /v2/: 200 for a valid license, else the challenge that sends clients to /v2/token."""
-    verdict = await off_loop(request, gate.authorize_root, request)
+    verdict = await off_loop(request, customer_auth.authorize, request)
     if not verdict.allowed:
         return answers.refusal(request, verdict)
     return JsonResponse({}, headers=API_VERSION)
@@ -296,13 +297,10 @@ async def _fetch_manifest(
 def _keep_manifest(upstream: Upstream, tag: str | None, digest: str, body: bytes, media_type: str, kept: bool) -> None:
     """A verified manifest into the cache (unless `kept` there already), and the tag's answer
     if asked by tag."""
-    try:
-        if not kept:
-            cache.add_bytes(upstream, digest, cache.MANIFEST, body, media_type)
-        if tag is not None:
-            cache.remember_tag(upstream, tag, digest)
-    finally:
-        answers.release_connections()
+    if not kept:
+        cache.add_bytes(upstream, digest, cache.MANIFEST, body, media_type)
+    if tag is not None:
+        cache.remember_tag(upstream, tag, digest)
 
 
 def _tag_list(raw: bytes) -> list[str]:
