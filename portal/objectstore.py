@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -44,7 +44,9 @@ class ObjectStore(Protocol):
 
     def stat(self, key: str) -> Stat | None: ...
 
-    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
+    def read(
+        self, key: str, start: int = 0, end: int | None = None, piece: Callable[[], int] | None = None
+    ) -> Iterator[bytes]: ...
 
     def delete(self, key: str) -> None: ...
 
@@ -96,13 +98,16 @@ class FileStore:
         except FileNotFoundError:
             return None
 
-    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Bytes start..end (end exclusive; None: to the end of the file)."""
+    def read(
+        self, key: str, start: int = 0, end: int | None = None, piece: Callable[[], int] | None = None
+    ) -> Iterator[bytes]:
+        """Bytes start..end (end exclusive; None: to the end of the file), each read taking
+        `piece()` bytes, asked anew before each read (default CHUNK)."""
         try:
             f: BinaryIO = open(self.path(key), "rb")  # noqa: SIM115 (closed by the generator)
         except FileNotFoundError:
             raise StorageError(f"{key} is not in the storage") from None
-        return _chunks(f, start, end)
+        return _chunks(f, start, end, piece or (lambda: CHUNK))
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -111,12 +116,12 @@ class FileStore:
         return None  # the portal streams files itself
 
 
-def _chunks(f: BinaryIO, start: int, end: int | None) -> Iterator[bytes]:
+def _chunks(f: BinaryIO, start: int, end: int | None, piece: Callable[[], int]) -> Iterator[bytes]:
     with f:
         f.seek(start)
         left = None if end is None else end - start
         while left is None or left > 0:
-            data = f.read(CHUNK if left is None else min(CHUNK, left))
+            data = f.read(piece() if left is None else min(piece(), left))
             if not data:
                 return
             if left is not None:
@@ -174,13 +179,16 @@ class S3Store:
             raise self._error("reading", key, e) from None
         return Stat(int(head["ContentLength"]))
 
-    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def read(
+        self, key: str, start: int = 0, end: int | None = None, piece: Callable[[], int] | None = None
+    ) -> Iterator[bytes]:
+        """Bytes start..end, in pieces of `piece()` bytes as asked once (default CHUNK)."""
         ranged = {"Range": f"bytes={start}-{'' if end is None else end - 1}"} if start or end is not None else {}
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self._name(key), **ranged)["Body"]
         except Exception as e:
             raise self._error("reading", key, e) from None
-        return _stream(body)
+        return _stream(body, piece() if piece else CHUNK)
 
     def delete(self, key: str) -> None:
         try:
@@ -201,9 +209,9 @@ class S3Store:
             raise self._error("signing a link to", key, e) from None
 
 
-def _stream(body) -> Iterator[bytes]:
+def _stream(body, size: int) -> Iterator[bytes]:
     try:
-        yield from body.iter_chunks(CHUNK)
+        yield from body.iter_chunks(size)
     finally:
         body.close()
 

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 from functools import partial
 
 import httpx
@@ -99,11 +98,7 @@ async def _store_chunks(key: str, start: int = 0, end: int | None = None):
     loop = asyncio.get_running_loop()
     store = cache.store()
     if store.kind == "file":
-        try:
-            f = open(store.path(key), "rb")  # noqa: SIM115 (closed by _local_chunks)
-        except FileNotFoundError:
-            raise StorageError(f"{key} is not in the storage") from None
-        return _local_chunks(f, start, os.fstat(f.fileno()).st_size if end is None else end)
+        return _local_chunks(store.read(key, start, end, piece=_local_piece))
     chunks = await loop.run_in_executor(None, store.read, key, start, end)
 
     async def read():
@@ -139,22 +134,16 @@ def _local_piece() -> int:
     return max(LOCAL_PIECE_MIN, min(LOCAL_PIECE_MAX, LOCAL_READ_BUDGET // max(_local_streams, 1)))
 
 
-async def _local_chunks(f, start: int, end: int):
-    """Bytes start..end of an open cache file, read on the event loop: a read from the page
-    cache costs less than handing it to a thread and back, which was a tenth of a warm pull's
-    CPU (bench/proxy.py)."""
+async def _local_chunks(chunks):
+    """A local cache file's pieces, read on the event loop: a read from the page cache costs
+    less than handing it to a thread and back, which was a tenth of a warm pull's CPU
+    (bench/proxy.py)."""
     global _local_streams
     _local_streams += 1
     try:
-        with f:
-            f.seek(start)
-            left = end - start
-            while left > 0:
-                data = f.read(min(_local_piece(), left))
-                if not data:
-                    return
-                left -= len(data)
-                yield data
+        with contextlib.closing(chunks):
+            for chunk in chunks:
+                yield chunk
     finally:
         _local_streams -= 1
 

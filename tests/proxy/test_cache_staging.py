@@ -27,15 +27,17 @@ def test_cached_files_are_read_in_smaller_pieces_the_more_streams_share_a_proces
     import asyncio
 
     from delivery.proxy import blobs
+    from portal.objectstore import FileStore
 
     layer = tmp_path / "layer"
     layer.write_bytes(os.urandom(3 * 1024 * 1024))
     size = layer.stat().st_size
 
     async def read() -> tuple[int, int, bytes]:
-        first_stream = blobs._local_chunks(open(layer, "rb"), 0, size)
+        store = FileStore(tmp_path)
+        first_stream = blobs._local_chunks(store.read("layer", piece=blobs._local_piece))
         alone = len(await anext(first_stream))
-        others = [blobs._local_chunks(open(layer, "rb"), 0, size) for _ in range(15)]
+        others = [blobs._local_chunks(store.read("layer", piece=blobs._local_piece)) for _ in range(15)]
         for other in others:
             await anext(other)
         shared = len(await anext(first_stream))
