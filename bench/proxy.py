@@ -469,12 +469,11 @@ def start_nginx(tmp: Path, upstream: Distribution, cleanup: Cleanup) -> tuple[st
     return url, process.pid
 
 
-def start_portal(tmp: Path, name: str, env: dict[str, str], cleanup: Cleanup) -> tuple[Portal, list[str]]:
-    """uvicorn serving portal.asgi as the Procfile does under `make run` (WEB_WORKERS processes),
-    with uvloop and httptools when installed; returns once every worker has warmed up."""
-    port = free_port()
+def uvicorn_command(port: int, workers: int) -> tuple[list[str], list[str]]:
+    """(command, notes): uvicorn serving portal.asgi as the Procfile does, with `workers`
+    processes and uvloop and httptools when installed (the notes say which is missing)."""
     command = [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", str(WEB_WORKERS), "--no-access-log", "--no-proxy-headers"]
+    command += ["--workers", str(workers), "--no-access-log", "--no-proxy-headers"]
     notes = []
     for module, flags in (("uvloop", ["--loop", "uvloop"]), ("httptools", ["--http", "httptools"])):
         try:
@@ -482,6 +481,14 @@ def start_portal(tmp: Path, name: str, env: dict[str, str], cleanup: Cleanup) ->
             command += flags
         except ImportError:
             notes.append(f"{module} not installed: uvicorn uses its default")
+    return command, notes
+
+
+def start_portal(tmp: Path, name: str, env: dict[str, str], cleanup: Cleanup) -> tuple[Portal, list[str]]:
+    """uvicorn serving portal.asgi as the Procfile does under `make run` (WEB_WORKERS processes),
+    with uvloop and httptools when installed; returns once every worker has warmed up."""
+    port = free_port()
+    command, notes = uvicorn_command(port, WEB_WORKERS)
     log_path = tmp / f"{name}.log"
     with log_path.open("ab") as log_file:
         process = cleanup.process(

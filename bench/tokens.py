@@ -65,20 +65,11 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="tokens-ab-") as tmp:
         if warmup:
             ab(url, authorization, warmup, clients, Path(tmp) / "warmup.csv")
-        cpu_before = _cpu_seconds(pids)
+        cpu_before = _parts().cpu_seconds(pids)
         result = ab(url, authorization, requests, clients, Path(tmp) / "ab.csv")
         if pids:
-            result["portal_cpu_s_per_1000"] = (_cpu_seconds(pids) - cpu_before) / max(result["ok"], 1) * 1000
+            result["portal_cpu_s_per_1000"] = (_parts().cpu_seconds(pids) - cpu_before) / max(result["ok"], 1) * 1000
     return result
-
-
-def _cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU time of these processes (fields 14 and 15 of /proc/PID/stat)."""
-    ticks = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _parts():
@@ -96,14 +87,9 @@ def start_portal(tmp: Path, env: dict[str, str], cleanup, workers: int) -> tuple
     from tests.realparts.distribution import free_port
 
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1",
-               "--port", str(port), "--no-access-log", "--no-proxy-headers", "--workers", str(workers)]  # fmt: skip
-    for module, flags in (("uvloop", ["--loop", "uvloop"]), ("httptools", ["--http", "httptools"])):
-        try:
-            __import__(module)
-            command += flags
-        except ImportError:
-            parts.log(f"{module} not installed: uvicorn uses its default")
+    command, notes = parts.uvicorn_command(port, workers)
+    for note in notes:
+        parts.log(note)
     log_path = tmp / f"portal-{workers}.log"
     with log_path.open("ab") as log_file:
         process = cleanup.process(
@@ -213,7 +199,7 @@ def main() -> int:
         upstream = Distribution(tmp / "distribution", "none").start()
         cleanup.add("distribution", upstream.close)
         log(f"migrating {database_label} and creating team, app, registry, release, license")
-        app_slug, license_id, service = parts.seed_portal(upstream)
+        app_slug, license_id, service = parts.seed_portal(upstream, ["small"])
         scope = f"repository:proxy/{app_slug}/{upstream.netloc.replace(':', '__')}/bench/small:pull"
         results = []
         process = None
