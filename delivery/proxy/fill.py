@@ -324,10 +324,3 @@ async def _after_done(key: str, found_later) -> AsyncIterator[bytes]:
             yield chunk
     except StorageError as e:
         raise Lost(f"the cached blob could not be read: {e}") from None
-
-
-def discard_staging(claim: Claim) -> None:
-    try:
-        os.unlink(claim.staging)
-    except OSError:
-        pass
