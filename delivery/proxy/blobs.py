@@ -16,7 +16,7 @@ from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from delivery.proxy import answers, cache, fill, gate
+from delivery.proxy import answers, cache, fill, gate, pieces
 from delivery.proxy.upstream import open_stream
 from delivery.routing import Upstream
 from portal import metrics
@@ -98,7 +98,7 @@ async def _store_chunks(key: str, start: int = 0, end: int | None = None):
     loop = asyncio.get_running_loop()
     store = cache.store()
     if store.kind == "file":
-        return _local_chunks(store.read(key, start, end, piece=_local_piece))
+        return _local_chunks(store.read(key, start, end, piece=pieces.size))
     chunks = await loop.run_in_executor(None, store.read, key, start, end)
 
     async def read():
@@ -121,31 +121,13 @@ async def _store_chunks(key: str, start: int = 0, end: int | None = None):
     return read()
 
 
-# Cached blobs being read from local files in this process (one event loop a process), and the
-# bytes their reads may hold between them: one stream reads 1 MiB at a time, fifty read 160 KiB.
-# Large pieces are what makes one pull fast (fewer trips through Django and uvicorn), small
-# ones what keeps fifty pulls within a process's memory (bench/proxy.py).
-_local_streams = 0
-LOCAL_READ_BUDGET = 8 * 1024 * 1024
-LOCAL_PIECE_MIN, LOCAL_PIECE_MAX = 64 * 1024, 1024 * 1024
-
-
-def _local_piece() -> int:
-    return max(LOCAL_PIECE_MIN, min(LOCAL_PIECE_MAX, LOCAL_READ_BUDGET // max(_local_streams, 1)))
-
-
 async def _local_chunks(chunks):
-    """A local cache file's pieces, read on the event loop: a read from the page cache costs
-    less than handing it to a thread and back, which was a tenth of a warm pull's CPU
-    (bench/proxy.py)."""
-    global _local_streams
-    _local_streams += 1
-    try:
-        with contextlib.closing(chunks):
-            for chunk in chunks:
-                yield chunk
-    finally:
-        _local_streams -= 1
+    """A local cache file's pieces (sized by delivery/proxy/pieces.py), read on the event loop:
+    a read from the page cache costs less than handing it to a thread and back, which was a
+    tenth of a warm pull's CPU (bench/proxy.py)."""
+    with pieces.sharing(), contextlib.closing(chunks):
+        for chunk in chunks:
+            yield chunk
 
 
 async def _cached_blob(request, caller, app, name: str, digest: str, found: cache.Found):

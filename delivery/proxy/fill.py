@@ -37,11 +37,11 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from delivery.proxy import cache
+from delivery.proxy import cache, pieces
 from delivery.routing import Upstream
 from portal.cache import shared_cache
 from portal.db import pooled
-from portal.objectstore import CHUNK, StorageError
+from portal.objectstore import StorageError
 from portal.outbound.httperrors import as_registry_error
 
 logger = logging.getLogger(__name__)
@@ -273,29 +273,30 @@ async def follow(key: str, claim: Claim, found_later) -> AsyncIterator[bytes]:
     looked = time.monotonic()
     held: bytes | None = None
     try:
-        while sent + len(held or b"") < size:
-            data = await loop.run_in_executor(None, f.read, CHUNK)
-            if data:
-                if held is not None:
-                    yield held
-                    sent += len(held)
-                held = data
-                continue
-            if time.monotonic() - looked > STATE_EVERY_SECONDS:
-                looked = time.monotonic()
+        with pieces.sharing():  # its pieces sized as a cached blob's (delivery/proxy/pieces.py)
+            while sent + len(held or b"") < size:
+                data = await loop.run_in_executor(None, f.read, pieces.size())
+                if data:
+                    if held is not None:
+                        yield held
+                        sent += len(held)
+                    held = data
+                    continue
+                if time.monotonic() - looked > STATE_EVERY_SECONDS:
+                    looked = time.monotonic()
+                    now = await read_claim(key)
+                    if now is None or now.state == FAILED or now.owner != claim.owner:
+                        raise Lost(_why(now))
+                await asyncio.sleep(POLL_SECONDS)
+            while True:  # every byte is here: the last piece waits for the digest
                 now = await read_claim(key)
+                if now is not None and now.state == DONE and now.owner == claim.owner:
+                    break
                 if now is None or now.state == FAILED or now.owner != claim.owner:
                     raise Lost(_why(now))
-            await asyncio.sleep(POLL_SECONDS)
-        while True:  # every byte is here: the last piece waits for the digest
-            now = await read_claim(key)
-            if now is not None and now.state == DONE and now.owner == claim.owner:
-                break
-            if now is None or now.state == FAILED or now.owner != claim.owner:
-                raise Lost(_why(now))
-            await asyncio.sleep(POLL_SECONDS)
-        if held is not None:
-            yield held
+                await asyncio.sleep(POLL_SECONDS)
+            if held is not None:
+                yield held
     finally:
         await loop.run_in_executor(None, f.close)
 
