@@ -28,7 +28,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, Subquery, Sum
 from django.db.models.signals import post_delete
 from django.utils import timezone
 
@@ -94,23 +94,48 @@ def find(upstream: Upstream, digest: str, kind: str) -> Found | None:
     used (at most once a minute), so what is pulled stays and what is not goes first."""
     if not enabled():
         return None
-    # One query: the object and whether this repository served it (a request's hot path).
-    served_here = CachedLink.objects.filter(
-        object_id=OuterRef("pk"), registry_id=upstream.registry.pk, repository=upstream.repository
-    )
+    row = _object_rows(upstream, kind).filter(digest=digest).values(*_FOUND_FIELDS).first()
+    return _found(upstream, row, digest) if row is not None else None
+
+
+def find_by_tag(upstream: Upstream, tag: str) -> tuple[Found | None, TagAnswer | None]:
+    """The cached manifest the tag named when last asked, and that answer with whether it is
+    recent enough to trust; (None, None) unless both are cached. One query: every pull by tag
+    starts with it."""
+    if not enabled():
+        return None, None
+    named = CachedTag.objects.filter(registry_id=upstream.registry.pk, repository=upstream.repository, tag=tag)
     row = (
-        CachedObject.objects.filter(team_id=upstream.registry.team_id, digest=digest, kind=kind)
-        .annotate(linked=Exists(served_here))
-        .values("pk", "size", "media_type", "last_used_at", "linked")
+        _object_rows(upstream, MANIFEST)
+        .filter(digest=Subquery(named.values("digest")[:1]))
+        .annotate(asked_at=Subquery(named.values("fetched_at")[:1]))
+        .values(*_FOUND_FIELDS, "digest", "asked_at")
         .first()
     )
     if row is None:
-        return None
-    linked = row["linked"]
+        return None, None
+    fresh = row["asked_at"] > timezone.now() - timedelta(seconds=settings.PROXY_TAG_TTL)
+    return _found(upstream, row, row["digest"]), TagAnswer(row["digest"], fresh)
+
+
+_FOUND_FIELDS = ("pk", "size", "media_type", "last_used_at", "linked")
+
+
+def _object_rows(upstream: Upstream, kind: str):
+    """The team's cached objects of `kind`, each with whether this repository served it."""
+    served_here = CachedLink.objects.filter(
+        object_id=OuterRef("pk"), registry_id=upstream.registry.pk, repository=upstream.repository
+    )
+    return CachedObject.objects.filter(team_id=upstream.registry.team_id, kind=kind).annotate(
+        linked=Exists(served_here)
+    )
+
+
+def _found(upstream: Upstream, row: dict, digest: str) -> Found:
     now = timezone.now()
     if row["last_used_at"] < now - timedelta(seconds=TOUCH_SECONDS):
         CachedObject.objects.filter(pk=row["pk"]).update(last_used_at=now)
-    return Found(row["pk"], upstream.registry.team_id, digest, row["size"], row["media_type"], linked)
+    return Found(row["pk"], upstream.registry.team_id, digest, row["size"], row["media_type"], row["linked"])
 
 
 def link(upstream: Upstream, found: Found) -> None:
@@ -251,21 +276,6 @@ def _remove_bytes(sender, instance: CachedObject, **kwargs) -> None:
 class TagAnswer:
     digest: str
     fresh: bool  # asked within PROXY_TAG_TTL
-
-
-def tag_digest(upstream: Upstream, tag: str) -> TagAnswer | None:
-    """What the tag named when last asked, and whether that is recent enough to trust."""
-    if not enabled():
-        return None
-    row = (
-        CachedTag.objects.filter(registry_id=upstream.registry.pk, repository=upstream.repository, tag=tag)
-        .values("digest", "fetched_at")
-        .first()
-    )
-    if row is None:
-        return None
-    fresh = row["fetched_at"] > timezone.now() - timedelta(seconds=settings.PROXY_TAG_TTL)
-    return TagAnswer(row["digest"], fresh)
 
 
 def remember_tag(upstream: Upstream, tag: str, digest: str) -> None:

@@ -86,8 +86,7 @@ def _manifest_lookup(reference: str, by_digest: bool, upstream: Upstream):
     """(cached manifest or None, the tag's last answer or None), in the authorizing thread."""
     if by_digest:
         return cache.find(upstream, reference, cache.MANIFEST), None
-    tag = cache.tag_digest(upstream, reference)
-    return (cache.find(upstream, tag.digest, cache.MANIFEST) if tag else None), tag
+    return cache.find_by_tag(upstream, reference)
 
 
 def _accepts(accept: str | None, media_type: str) -> bool:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from delivery.models import CachedLink, CachedObject, CachedTag
 from delivery.proxy import cache
 from delivery.routing import Upstream
+from portal import ocispec
 from registries import services as registries
 from tests import factories
 from tests.proxy.conftest import basic, proxy_name, wait_for
@@ -56,12 +57,12 @@ def _upstream(actor, repository: str = "acme/api", endpoint: str = "http://127.0
     return Upstream(registry=registry, repository=repository)
 
 
-def _add(upstream: Upstream, body: bytes, tmp_path: Path) -> str:
-    """Put `body` in the cache as a blob that `upstream` served; its digest."""
+def _add(upstream: Upstream, body: bytes, tmp_path: Path, kind: str = cache.BLOB) -> str:
+    """Put `body` in the cache as a blob (or `kind`) that `upstream` served; its digest."""
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
     path = tmp_path / f"incoming-{secrets.token_hex(4)}"
     path.write_bytes(body)
-    cache.add(upstream, digest, cache.BLOB, path, len(body))
+    cache.add(upstream, digest, kind, path, len(body), ocispec.OCI_MANIFEST if kind == cache.MANIFEST else "")
     assert not path.exists()
     return digest
 
@@ -102,14 +103,40 @@ def test_the_least_recently_used_object_goes_first_and_its_bytes_with_it(store, 
 def test_a_budget_of_0_turns_the_cache_off(store, settings, actor, team, tmp_path):
     upstream = _upstream(actor)
     digest = _add(upstream, b"layer" * 1000, tmp_path)
-    cache.remember_tag(upstream, "1.0.0", digest)
+    manifest = _add(upstream, b'{"layers": []}', tmp_path, cache.MANIFEST)
+    cache.remember_tag(upstream, "1.0.0", manifest)
     assert cache.enabled() and cache.find(upstream, digest, cache.BLOB) is not None
-    assert cache.tag_digest(upstream, "1.0.0").digest == digest
+    assert cache.find_by_tag(upstream, "1.0.0")[1].digest == manifest
 
     settings.PROXY_CACHE_MAX_BYTES = 0
     assert not cache.enabled()
     assert cache.find(upstream, digest, cache.BLOB) is None
-    assert cache.tag_digest(upstream, "1.0.0") is None
+    assert cache.find_by_tag(upstream, "1.0.0") == (None, None)
+
+
+def test_a_tag_is_looked_up_with_the_cached_manifest_it_named_and_whether_that_is_recent(
+    store, settings, actor, tmp_path
+):
+    settings.PROXY_TAG_TTL = 60
+    upstream = _upstream(actor)
+    sibling = Upstream(registry=upstream.registry, repository="acme/worker")
+    manifest = _add(sibling, b'{"schemaVersion": 2, "layers": []}', tmp_path, cache.MANIFEST)
+    assert cache.find_by_tag(upstream, "1.0.0") == (None, None)  # never asked
+
+    cache.remember_tag(upstream, "1.0.0", manifest)
+    found, tag = cache.find_by_tag(upstream, "1.0.0")
+    assert (tag.digest, tag.fresh) == (manifest, True)
+    assert found.digest == manifest and found.key == cache.object_key(upstream.registry.team_id, manifest)
+    assert not found.linked  # the tag is this repository's; the manifest came from the sibling's
+    assert cache.find_by_tag(sibling, "1.0.0") == (None, None)  # a tag is one repository's
+    assert cache.find_by_tag(upstream, "2.0.0") == (None, None)
+
+    CachedTag.objects.update(fetched_at=timezone.now() - timedelta(seconds=61))
+    found, tag = cache.find_by_tag(upstream, "1.0.0")
+    assert found.digest == manifest and not tag.fresh  # kept, to answer while the upstream is down
+
+    cache.remember_tag(upstream, "1.0.0", "sha256:" + "0" * 64)  # it names one not cached
+    assert cache.find_by_tag(upstream, "1.0.0") == (None, None)
 
 
 def test_keys_are_per_team_and_one_teams_copy_is_not_the_others(
