@@ -83,10 +83,21 @@ def _manifest_invalid(caller, app, name: str, reference: str, upstream: Upstream
 
 
 def _manifest_lookup(reference: str, by_digest: bool, upstream: Upstream):
-    """(cached manifest or None, the tag's last answer or None), in the authorizing thread."""
+    """(cached manifest or None, the tag's last answer or None, the manifest's bytes or None), in
+    the authorizing thread. The bytes are read when they would be served as they are (this
+    repository served them and, by tag, the tag's answer is recent): a cached answer then costs
+    the request one trip to a thread, not two."""
     if by_digest:
-        return cache.find(upstream, reference, cache.MANIFEST), None
-    return cache.find_by_tag(upstream, reference)
+        found, tag = cache.find(upstream, reference, cache.MANIFEST), None
+    else:
+        found, tag = cache.find_by_tag(upstream, reference)
+    body = None
+    if found is not None and found.linked and (by_digest or tag.fresh):
+        try:
+            body = cache.read_all(found.key)
+        except StorageError:
+            pass  # _cached_manifest tries once more, and says why
+    return found, tag, body
 
 
 def _accepts(accept: str | None, media_type: str) -> bool:
@@ -109,13 +120,17 @@ def _stale_reason(category: ErrorCategory) -> str:
     return f"served from the cache: the upstream registry failed ({category.value})"
 
 
-async def _cached_manifest(request, caller, app, name: str, reference: str, found: cache.Found, reason: str = ""):
-    """The cached manifest's answer, or None when its bytes cannot be read (then: a miss)."""
-    try:
-        body = await sync_to_async(cache.read_all, thread_sensitive=False)(found.key)
-    except StorageError as e:
-        logger.warning("cached manifest %s unreadable: %s", found.digest, e)
-        return None
+async def _cached_manifest(
+    request, caller, app, name: str, reference: str, found: cache.Found, reason: str = "", body: bytes | None = None
+):
+    """The cached manifest's answer (`body`: its bytes if read already), or None when its bytes
+    cannot be read (then: a miss)."""
+    if body is None:
+        try:
+            body = await sync_to_async(cache.read_all, thread_sensitive=False)(found.key)
+        except StorageError as e:
+            logger.warning("cached manifest %s unreadable: %s", found.digest, e)
+            return None
     if "sha256:" + hashlib.sha256(body).hexdigest() != found.digest:
         logger.warning("cached manifest %s does not match its digest; fetching it again", found.digest)
         return None
@@ -142,13 +157,14 @@ async def manifest(request, name: str, reference: str):
     resolved = await gate.resolve(request, name, "manifest", reference, partial(_manifest_lookup, reference, by_digest))
     if isinstance(resolved, HttpResponse):
         return resolved
-    caller, app, upstream, (found, tag) = resolved
+    caller, app, upstream, (found, tag, body) = resolved
     accept = request.headers.get("Accept") or ocispec.ACCEPT_MANIFESTS
     usable = found is not None and found.linked and _accepts(request.headers.get("Accept"), found.media_type)
     if usable and (by_digest or tag.fresh):
-        answer = await _cached_manifest(request, caller, app, name, reference, found)
+        answer = await _cached_manifest(request, caller, app, name, reference, found, body=body)
         if answer is not None:
             return answer
+        found, usable = None, False  # its bytes are damaged or gone: the fetch stores them anew
 
     # Requests missing the same manifest at once in this process wait for the first one's
     # fetch, then read the cache: an image many customers pull at the same moment costs one
@@ -203,12 +219,12 @@ async def _after_flight(request, caller, app, name: str, reference: str, upstrea
             caller, app, name, "manifest", reference, failure.status_code, 0, "the same as a concurrent request"
         )
         return HttpResponse(failure.content, status=failure.status_code, headers=dict(failure.items()))
-    found, tag = await off_loop(request, _manifest_lookup, reference, by_digest, upstream)
+    found, tag, body = await off_loop(request, _manifest_lookup, reference, by_digest, upstream)
     if found is None or not found.linked or not _accepts(request.headers.get("Accept"), found.media_type):
         return None
     if not (by_digest or tag.fresh):
         return None
-    return await _cached_manifest(request, caller, app, name, reference, found)
+    return await _cached_manifest(request, caller, app, name, reference, found, body=body)
 
 
 async def _fetch_manifest(

@@ -62,6 +62,42 @@ def test_a_second_pull_comes_from_the_cache_and_every_request_is_still_logged(
     assert wait_for(logged), list(PullEvent.objects.filter(license=license).values_list("kind", "status", "reason"))
 
 
+def test_a_cached_manifest_whose_bytes_are_damaged_or_gone_is_fetched_from_the_upstream_again(
+    portal_server, own_upstream, actor, team, tmp_path
+):
+    app, registry, license, license_id = factories.licensed_images(actor, team, own_upstream, "damaged")
+    image = own_upstream.images["api"]
+    name = proxy_name(app.slug, own_upstream.netloc, image.repository)
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json", **basic(license_id)}
+    by_tag, by_digest = (f"{portal_server.url}/v2/{name}/manifests/{ref}" for ref in (image.tag, image.digest))
+    assert httpx.get(by_tag, headers=accept, timeout=30).status_code == 200
+    key = cache.object_key(team.pk, image.digest)
+    assert wait_for(lambda: cache.store().stat(key) is not None)
+    asked = own_upstream.answered_gets("manifests", image.tag)
+    assert httpx.get(by_tag, headers=accept, timeout=30).status_code == 200
+    assert own_upstream.answered_gets("manifests", image.tag) == asked  # from the cache
+
+    damaged = tmp_path / "damaged"
+    damaged.write_bytes(b'{"schemaVersion": 2, "layers": ["not what was pulled"]}')
+    cache.store().put_file(key, damaged, move=True)
+    answer = httpx.get(by_tag, headers=accept, timeout=30)
+    assert answer.status_code == 200 and answer.headers["docker-content-digest"] == image.digest
+    assert "sha256:" + hashlib.sha256(answer.content).hexdigest() == image.digest
+    assert own_upstream.answered_gets("manifests", image.tag) == asked + 1
+    assert "does not match its digest" in portal_server.log()
+    assert httpx.get(by_tag, headers=accept, timeout=30).status_code == 200
+    assert own_upstream.answered_gets("manifests", image.tag) == asked + 1  # stored anew, from the cache again
+
+    cache.store().delete(key)
+    answer = httpx.get(by_digest, headers=accept, timeout=30)
+    assert answer.status_code == 200 and "sha256:" + hashlib.sha256(answer.content).hexdigest() == image.digest
+    assert own_upstream.answered_gets("manifests", image.digest) == 1
+    assert "unreadable" in portal_server.log()
+    assert wait_for(lambda: cache.store().stat(key) is not None)
+    assert httpx.get(by_digest, headers=accept, timeout=30).status_code == 200
+    assert own_upstream.answered_gets("manifests", image.digest) == 1
+
+
 def test_a_revoked_license_is_refused_a_blob_the_cache_holds(portal_server, own_upstream, actor, team, tmp_path):
     app, registry, license, license_id = factories.licensed_images(actor, team, own_upstream, "revoked-cached")
     image = own_upstream.images["api"]
