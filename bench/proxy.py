@@ -28,6 +28,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -580,13 +581,17 @@ def image_bytes(image: PushedImage) -> int:
     return manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"]) + len(image.manifest)
 
 
-def skopeo_copy(source: str, destination: Path, creds: str | None) -> tuple[subprocess.CompletedProcess, float]:
+def skopeo_copy(source: str, destination: Path, creds: str | None) -> tuple[subprocess.CompletedProcess, float, float]:
+    """(result, wall seconds, skopeo's own CPU seconds)."""
     command = ["skopeo", "--insecure-policy", "copy", "--quiet", "--src-tls-verify=false"]
     if creds:
         command += ["--src-creds", creds]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run([*command, source, f"dir:{destination}"], capture_output=True, text=True, timeout=240)
-    return result, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return result, seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def pulled_layers(directory: Path) -> list[str]:
@@ -635,7 +640,7 @@ def measure_skopeo(s: Setup, runs: int, profiler: Profiler) -> dict:
         pair = {}
         for path, ref, creds in (("direct", direct_ref, None), ("proxy", proxy_ref, f"{s.license_id}:{s.license_id}")):
             out = s.tmp / f"skopeo-{path}-{i}"
-            result, seconds = skopeo_copy(ref, out, creds)
+            result, seconds, _ = skopeo_copy(ref, out, creds)
             if result.returncode != 0 or pulled_layers(out) != list(s.big.layer_digests):
                 errors += 1
                 log(f"skopeo {path} failed: {result.stderr[-500:]}")
@@ -811,22 +816,28 @@ def cached_ref(s: Setup, image: PushedImage) -> str:
 
 def measure_warm(s: Setup, runs: int) -> dict:
     """skopeo copy of the 256 MiB image: once through the cache portal (cold: the cache fills
-    while the bytes pass), then direct and from the warm cache in pairs."""
+    while the bytes pass), then direct and from the warm cache in pairs, with skopeo's own CPU
+    time (how near it is to a whole CPU, the bound of both); then plain GETs of its layer, direct
+    and from the warm cache in pairs: the part of a pull the server alone decides."""
     size = image_bytes(s.big)
     creds = f"{s.license_id}:{s.license_id}"
     direct_ref, proxy_ref = f"docker://{s.upstream.netloc}/{s.big.reference}", cached_ref(s, s.big)
     errors = 0
+    busy: dict[str, list[float]] = {"direct": [], "warm": []}  # skopeo CPU seconds / wall seconds
 
     def pull(path: str, ref: str, creds: str | None, i: int) -> float | None:
         nonlocal errors
         out = s.tmp / f"skopeo-{path}-{i}"
-        result, seconds = skopeo_copy(ref, out, creds)
+        result, seconds, cpu = skopeo_copy(ref, out, creds)
         ok = result.returncode == 0 and pulled_layers(out) == list(s.big.layer_digests)
         shutil.rmtree(out, ignore_errors=True)
         if not ok:
             errors += 1
             log(f"skopeo {path} failed: {result.stderr[-500:]}")
-        return seconds if ok else None
+            return None
+        if path in busy:
+            busy[path].append(cpu / seconds)
+        return seconds
 
     cold = pull("cold", proxy_ref, creds, 0)
     times: dict[str, list[float]] = {"direct": [], "warm": []}
@@ -839,6 +850,27 @@ def measure_warm(s: Setup, runs: int) -> dict:
         if None not in pair.values():
             ratios.append(pair["direct"] / pair["warm"])
     s.pulled_at[s.big.repository] = time.monotonic()
+
+    layer, layer_size = s.big.layer_digests[0], json.loads(s.big.manifest)["layers"][0]["size"]
+    token = fetch_token(s.cached.url, s.license_id, s.service, [s.proxy_name(s.big.repository)])
+    gets = {
+        "direct": (s.upstream.url, f"/v2/{s.big.repository}/blobs/{layer}", {}),
+        "warm": (s.cached.url, f"/v2/{s.proxy_name(s.big.repository)}/blobs/{layer}", {"Authorization": f"Bearer {token}"}),
+    }  # fmt: skip
+    get_rates: dict[str, list[float]] = {"direct": [], "warm": []}
+    get_ratios = []
+    for _ in range(runs):
+        run = {}
+        for label, (base, path, headers) in gets.items():
+            status, got, seconds = get_body(base, path, headers)
+            if status != 200 or got != layer_size:
+                errors += 1
+                log(f"layer GET {label}: HTTP {status}, {got} bytes")
+                continue
+            run[label] = seconds
+            get_rates[label].append(layer_size / MB / seconds)
+        if len(run) == 2:
+            get_ratios.append(run["direct"] / run["warm"])
     direct = statistics.median(times["direct"]) if times["direct"] else 0.0
     return {
         "bytes": size, "errors": errors,
@@ -847,6 +879,10 @@ def measure_warm(s: Setup, runs: int) -> dict:
         "warm_mbps": size / MB / statistics.median(times["warm"]) if times["warm"] else 0.0,
         "cold_ratio": direct / cold if cold and direct else 0.0,  # one cold pull against the direct median
         "warm_ratio": paired_ratio(ratios),  # direct seconds / cached seconds, per pair
+        "skopeo_busy": {k: statistics.median(v) if v else 0.0 for k, v in busy.items()},
+        "get_direct_mbps": statistics.median(get_rates["direct"]) if get_rates["direct"] else 0.0,
+        "get_warm_mbps": statistics.median(get_rates["warm"]) if get_rates["warm"] else 0.0,
+        "get_ratio": paired_ratio(get_ratios),
     }  # fmt: skip
 
 
@@ -967,7 +1003,7 @@ def measure_upstream_down(s: Setup) -> dict:
     for image in (s.big, s.fresh, s.many[-1]):
         age = time.monotonic() - s.pulled_at.get(image.repository, 0)
         out = s.tmp / f"down-{image.repository.replace('/', '-')}"
-        completed, _ = skopeo_copy(cached_ref(s, image), out, f"{s.license_id}:{s.license_id}")
+        completed, _, _ = skopeo_copy(cached_ref(s, image), out, f"{s.license_id}:{s.license_id}")
         ok = completed.returncode == 0 and pulled_layers(out) == list(image.layer_digests)
         shutil.rmtree(out, ignore_errors=True)
         result["ok" if ok else "failed"] += 1
@@ -1049,6 +1085,9 @@ def report(s: Setup, sections: dict[str, dict], runs: int, seconds: float) -> No
         ("cache: skopeo 256 MiB image, warm", f"{warm['warm_mbps']:.0f} MB/s", "", ""),
         ("  direct s / warm cache s", f"{warm['warm_ratio']:.2f}x, {warm['errors']} errors", ">= 1.00x",
          verdict(aims["cache_warm_vs_direct"])),
+        ("  skopeo's CPU / wall time, direct / warm", " / ".join(f"{v:.2f}" for v in warm["skopeo_busy"].values()), "", ""),
+        ("cache: GET of the 256 MiB layer, direct / warm cache",
+         f"{warm['get_direct_mbps']:.0f} / {warm['get_warm_mbps']:.0f} MB/s, {warm['get_ratio']:.2f}x", "", ""),
         (f"cache: {fanout['clients']} concurrent cold pulls (HTTP GETs), 2x16 MiB",
          f"{fanout['seconds']:.1f} s, {fanout['mbps']:.0f} MB/s, {fanout['errors']} errors", "", ""),
         ("  upstream fetches per blob (config, layers)", " / ".join(str(n) for n in per_blob) or "-", "1 each",
