@@ -8,7 +8,7 @@ holds it until the client has taken it, and a stream from a staging file holds o
 the next piece arrives. So a process holds about twice the budget.
 
 bench/proxy.py with 100 concurrent pulls: an 8 MiB budget peaked at 150-165 MB per process;
-2 MiB peaked at 125-135 MB, with the same throughput.
+2 MiB peaked at 134-140 MB, with the same throughput.
 """
 
 from __future__ import annotations
