@@ -260,9 +260,8 @@ async def follow(key: str, claim: Claim, found_later) -> AsyncIterator[bytes]:
     `found_later` is an async callable giving the cached object's chunks (for a request that
     comes to a file already moved away, or on another machine). Raises Lost if the fetch fails."""
     size = claim.size or 0
-    loop = asyncio.get_running_loop()
     try:
-        f = await loop.run_in_executor(None, _open, claim.staging) if claim.node == node() else None
+        f = open(claim.staging, "rb") if claim.node == node() else None  # noqa: SIM115 (closed below)
     except OSError:
         f = None
     if f is None:
@@ -272,36 +271,34 @@ async def follow(key: str, claim: Claim, found_later) -> AsyncIterator[bytes]:
     sent = 0
     looked = time.monotonic()
     held: bytes | None = None
-    try:
-        # Pieces sized as a cached blob's (delivery/proxy/pieces.py), and read on the event loop
-        # as those are: what the fetch wrote is in the page cache, and a thread trip per piece
-        # cost 100 concurrent cold pulls a tenth of their throughput (bench/proxy.py).
-        with pieces.sharing():
-            while sent + len(held or b"") < size:
-                data = f.read(pieces.size())
-                if data:
-                    if held is not None:
-                        yield held
-                        sent += len(held)
-                    held = data
-                    continue
-                if time.monotonic() - looked > STATE_EVERY_SECONDS:
-                    looked = time.monotonic()
-                    now = await read_claim(key)
-                    if now is None or now.state == FAILED or now.owner != claim.owner:
-                        raise Lost(_why(now))
-                await asyncio.sleep(POLL_SECONDS)
-            while True:  # every byte is here: the last piece waits for the digest
+    # Opened and read on the event loop, in pieces sized as a cached blob's
+    # (delivery/proxy/pieces.py), as a cached file is: what the fetch wrote is in the page cache,
+    # and a thread trip per piece cost 100 concurrent cold pulls a tenth of their throughput
+    # (bench/proxy.py).
+    with pieces.sharing(), f:
+        while sent + len(held or b"") < size:
+            data = f.read(pieces.size())
+            if data:
+                if held is not None:
+                    yield held
+                    sent += len(held)
+                held = data
+                continue
+            if time.monotonic() - looked > STATE_EVERY_SECONDS:
+                looked = time.monotonic()
                 now = await read_claim(key)
-                if now is not None and now.state == DONE and now.owner == claim.owner:
-                    break
                 if now is None or now.state == FAILED or now.owner != claim.owner:
                     raise Lost(_why(now))
-                await asyncio.sleep(POLL_SECONDS)
-            if held is not None:
-                yield held
-    finally:
-        await loop.run_in_executor(None, f.close)
+            await asyncio.sleep(POLL_SECONDS)
+        while True:  # every byte is here: the last piece waits for the digest
+            now = await read_claim(key)
+            if now is not None and now.state == DONE and now.owner == claim.owner:
+                break
+            if now is None or now.state == FAILED or now.owner != claim.owner:
+                raise Lost(_why(now))
+            await asyncio.sleep(POLL_SECONDS)
+        if held is not None:
+            yield held
 
 
 def _why(claim: Claim | None) -> str:
@@ -309,10 +306,6 @@ def _why(claim: Claim | None) -> str:
     if claim is not None and claim.state == FAILED:
         return claim.reason or "fetch failed"
     return "fetch lost"
-
-
-def _open(path: str):
-    return open(path, "rb")  # noqa: SIM115 (closed by follow)
 
 
 async def _after_done(key: str, found_later) -> AsyncIterator[bytes]:
