@@ -83,21 +83,32 @@ def _manifest_invalid(caller, app, name: str, reference: str, upstream: Upstream
 
 
 def _manifest_lookup(reference: str, by_digest: bool, upstream: Upstream):
-    """(cached manifest or None, the tag's last answer or None, the manifest's bytes or None), in
-    the authorizing thread. The bytes are read when they would be served as they are (this
-    repository served them and, by tag, the tag's answer is recent): a cached answer then costs
-    the request one trip to a thread, not two."""
+    """(cached manifest or None, the tag's last answer or None, the manifest's verified bytes or
+    None), in the authorizing thread: a cached answer costs the request one trip to a thread.
+    The bytes are read when they may be served as they are (this repository served them and,
+    by tag, the tag's answer is recent); bytes damaged or gone make it a miss, whose fetch
+    stores them anew."""
     if by_digest:
         found, tag = cache.find(upstream, reference, cache.MANIFEST), None
     else:
         found, tag = cache.find_by_tag(upstream, reference)
-    body = None
-    if found is not None and found.linked and (by_digest or tag.fresh):
-        try:
-            body = cache.read_all(found.key)
-        except StorageError:
-            pass  # _cached_manifest tries once more, and says why
-    return found, tag, body
+    if found is None or not found.linked or not (by_digest or tag.fresh):
+        return found, tag, None
+    body = _cached_bytes(found)
+    return (found if body is not None else None), tag, body
+
+
+def _cached_bytes(found: cache.Found) -> bytes | None:
+    """A cached manifest's bytes once they match its digest, else None (and why, in the log)."""
+    try:
+        body = cache.read_all(found.key)
+    except StorageError as e:
+        logger.warning("cached manifest %s unreadable: %s", found.digest, e)
+        return None
+    if "sha256:" + hashlib.sha256(body).hexdigest() != found.digest:
+        logger.warning("cached manifest %s does not match its digest; fetching it again", found.digest)
+        return None
+    return body
 
 
 def _accepts(accept: str | None, media_type: str) -> bool:
@@ -120,20 +131,8 @@ def _stale_reason(category: ErrorCategory) -> str:
     return f"served from the cache: the upstream registry failed ({category.value})"
 
 
-async def _cached_manifest(
-    request, caller, app, name: str, reference: str, found: cache.Found, reason: str = "", body: bytes | None = None
-):
-    """The cached manifest's answer (`body`: its bytes if read already), or None when its bytes
-    cannot be read (then: a miss)."""
-    if body is None:
-        try:
-            body = await sync_to_async(cache.read_all, thread_sensitive=False)(found.key)
-        except StorageError as e:
-            logger.warning("cached manifest %s unreadable: %s", found.digest, e)
-            return None
-    if "sha256:" + hashlib.sha256(body).hexdigest() != found.digest:
-        logger.warning("cached manifest %s does not match its digest; fetching it again", found.digest)
-        return None
+def _cached_manifest(request, caller, app, name: str, reference: str, found: cache.Found, body: bytes, reason=""):
+    """The answer of a cached manifest, its verified `body`; `reason` says why a stale one."""
     metrics.CACHE_REQUESTS.labels(cache.MANIFEST, "stale" if reason else "hit").inc()
     headers = {
         **API_VERSION, "Content-Type": found.media_type, "Docker-Content-Digest": found.digest,
@@ -160,11 +159,8 @@ async def manifest(request, name: str, reference: str):
     caller, app, upstream, (found, tag, body) = resolved
     accept = request.headers.get("Accept") or ocispec.ACCEPT_MANIFESTS
     usable = found is not None and found.linked and _accepts(request.headers.get("Accept"), found.media_type)
-    if usable and (by_digest or tag.fresh):
-        answer = await _cached_manifest(request, caller, app, name, reference, found, body=body)
-        if answer is not None:
-            return answer
-        found, usable = None, False  # its bytes are damaged or gone: the fetch stores them anew
+    if usable and body is not None:
+        return _cached_manifest(request, caller, app, name, reference, found, body)
 
     # Requests missing the same manifest at once in this process wait for the first one's
     # fetch, then read the cache: an image many customers pull at the same moment costs one
@@ -220,11 +216,9 @@ async def _after_flight(request, caller, app, name: str, reference: str, upstrea
         )
         return HttpResponse(failure.content, status=failure.status_code, headers=dict(failure.items()))
     found, tag, body = await off_loop(request, _manifest_lookup, reference, by_digest, upstream)
-    if found is None or not found.linked or not _accepts(request.headers.get("Accept"), found.media_type):
+    if body is None or not _accepts(request.headers.get("Accept"), found.media_type):
         return None
-    if not (by_digest or tag.fresh):
-        return None
-    return await _cached_manifest(request, caller, app, name, reference, found, body=body)
+    return _cached_manifest(request, caller, app, name, reference, found, body)
 
 
 async def _fetch_manifest(
@@ -237,9 +231,9 @@ async def _fetch_manifest(
         """The last known answer while the upstream fails, else the failure."""
         if usable and category in STALE_CATEGORIES:
             logger.warning("upstream of %s failed (%s); answering %s from the cache", name, category.value, reference)
-            answer = await _cached_manifest(request, caller, app, name, reference, found, _stale_reason(category))
-            if answer is not None:
-                return answer
+            cached = await sync_to_async(_cached_bytes, thread_sensitive=False)(found)
+            if cached is not None:
+                return _cached_manifest(request, caller, app, name, reference, found, cached, _stale_reason(category))
         return failure
 
     # A HEAD by tag (how containerd resolves a tag) is answered from a GET, so the digest it
