@@ -21,6 +21,7 @@ thread. The fetching of a blob by one request while others wait is delivery/prox
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -179,7 +180,7 @@ def add(upstream: Upstream, digest: str, kind: str, path: Path, size: int, media
 def add_bytes(upstream: Upstream, digest: str, kind: str, body: bytes, media_type: str = "") -> None:
     """`add` for a body already in memory (a manifest)."""
     staging = staging_dir()
-    path = staging / f"{kind}-{digest.partition(':')[2]}-{id(body)}"
+    path = staging / f"{kind}-{digest.partition(':')[2]}-{secrets.token_hex(6)}"  # one per caller, in any process
     try:
         path.write_bytes(body)
     except OSError as e:
@@ -221,22 +222,21 @@ def evict(budget: int | None = None) -> int:
             oldest = list(CachedObject.objects.order_by("last_used_at", "pk").values_list("pk", "size")[:EVICT_BATCH])
             if not oldest:
                 break
-            chosen = []
+            chosen: dict[int, int] = {}  # pk: size
             for pk, size in oldest:
                 if excess <= 0:
                     break
-                chosen.append(pk)
+                chosen[pk] = size
                 excess -= size
             # The rows go first (post_delete removes the bytes): a request that found a row a
             # moment ago still reads the file it opened, and no new request finds the row.
-            evicted = CachedObject.objects.filter(pk__in=chosen)
-            freed = evicted.aggregate(total=Sum("size"))["total"] or 0
-            count, _ = evicted.delete()
-            removed += len(chosen)
-            metrics.CACHE_EVICTIONS.inc(len(chosen))
-            metrics.CACHE_EVICTED_BYTES.inc(freed)
-            if not count:
+            _, deleted = CachedObject.objects.filter(pk__in=chosen).delete()
+            gone = deleted.get(CachedObject._meta.label, 0)  # another process may have taken some
+            if not gone:
                 break
+            removed += gone
+            metrics.CACHE_EVICTIONS.inc(gone)
+            metrics.CACHE_EVICTED_BYTES.inc(sum(chosen.values()))
     finally:
         if lock:
             shared_cache().delete(lock)

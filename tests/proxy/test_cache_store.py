@@ -20,7 +20,7 @@ from django.utils import timezone
 from delivery.models import CachedLink, CachedObject, CachedTag
 from delivery.proxy import cache
 from delivery.routing import Upstream
-from portal import ocispec
+from portal import metrics, ocispec
 from registries import services as registries
 from tests import factories
 from tests.proxy.conftest import basic, proxy_name, wait_for
@@ -71,6 +71,11 @@ def _stored(team_id: int, digest: str) -> bool:
     return cache.store().stat(cache.object_key(team_id, digest)) is not None
 
 
+def _counted(counter) -> float:
+    """This process's count of a prometheus_client Counter."""
+    return next(sample.value for sample in counter.collect()[0].samples if sample.name.endswith("_total"))
+
+
 def _used(digest: str, ago: timedelta) -> None:
     CachedObject.objects.filter(digest=digest).update(last_used_at=timezone.now() - ago)
 
@@ -94,7 +99,10 @@ def test_the_least_recently_used_object_goes_first_and_its_bytes_with_it(store, 
     assert all(_stored(team.pk, d) for d in kept)
 
     # A smaller budget: the oldest go, in order, until it fits.
+    evictions, evicted_bytes = _counted(metrics.CACHE_EVICTIONS), _counted(metrics.CACHE_EVICTED_BYTES)
     assert cache.evict(15 * KiB) == 2
+    assert _counted(metrics.CACHE_EVICTIONS) - evictions == 2
+    assert _counted(metrics.CACHE_EVICTED_BYTES) - evicted_bytes == 20 * KiB
     assert set(CachedObject.objects.values_list("digest", flat=True)) == {fourth}
     assert wait_for(lambda: not _stored(team.pk, first) and not _stored(team.pk, third))
     assert _stored(team.pk, fourth)
