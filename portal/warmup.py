@@ -15,16 +15,13 @@ TEMPLATE_SUFFIXES = (".html", ".txt")
 
 
 def warm_up_registry() -> None:
-    """A registry process's share (PORTAL_WEB_ROLE=registry): its URLconf, and the token key."""
+    """A registry process's share (PORTAL_WEB_ROLE=registry), and the first step of warm_up:
+    the URLconf's views, and the registry token key."""
     from django.urls import get_resolver
 
-    get_resolver().url_patterns  # noqa: B018 (the import is the point)
-    _load_signing_key()
-
-
-def _load_signing_key() -> None:
     from portal import registry_tokens
 
+    get_resolver().url_patterns  # noqa: B018 (the import is the point)
     try:
         registry_tokens.signing_key()
     except OSError as e:  # the first token request tries again, and says why
@@ -37,10 +34,8 @@ def warm_up() -> None:
     """Import every view (by loading the URLconf), compile every template into the cache and
     load the registry token key (~36 ms; the private registry listing's first call needs it)."""
     from django.template import TemplateSyntaxError, engines
-    from django.urls import get_resolver
 
-    get_resolver().url_patterns  # noqa: B018 (the import is the point)
-    _load_signing_key()
+    warm_up_registry()
     for engine in engines.all():
         for directory in getattr(engine, "template_dirs", ()):
             root = Path(directory)
