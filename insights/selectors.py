@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.urls import reverse
@@ -242,8 +243,6 @@ class CacheFigures:
 
 
 def cache_figures(team: Team, days: int = DEFAULT_DAYS) -> CacheFigures:
-    from django.conf import settings
-
     held = CachedObject.objects.filter(team=team).aggregate(objects=Count("pk"), bytes=Coalesce(Sum("size"), 0))
     stale = PullEvent.objects.filter(
         app__team=team, status__lt=400, reason__startswith="served from the cache",
