@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from tests import factories
 
@@ -33,7 +34,7 @@ def test_change_password_from_the_header_then_log_in_with_the_new_one(page, scre
     page.get_by_label("New password again").fill("a-Newer-passw0rd")
     page.get_by_role("button", name="Change password").click()
     page.get_by_text("Password changed.").wait_for()
-    assert page.get_by_role("button", name="Log out").is_visible()  # still logged in
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()  # still logged in
 
     page.get_by_role("button", name="Log out").click()
     page.goto("/login/")
@@ -69,7 +70,7 @@ def test_an_admin_issues_a_reset_link_and_the_member_sets_a_password_with_it(pag
     member.get_by_role("button", name="Set password").click()
     member.get_by_text("Password set. Log in with it now.").wait_for()
     member.goto(url)
-    assert member.get_by_role("heading", name="This reset link does not work").is_visible()
+    expect(member.get_by_role("heading", name="This reset link does not work")).to_be_visible()
     member.context.close()
 
 

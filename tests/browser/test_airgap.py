@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from delivery.models import AirgapBundle, BundleStatus
 from tests import factories
@@ -23,11 +24,11 @@ def test_click_build_on_a_ready_release_and_watch_it_queue_then_progress(page, s
     page.goto(f"/apps/{app.slug}/releases/{release.sequence}/")
 
     card = page.locator("#airgap")
-    assert card.get_by_text("No bundle yet.").is_visible()
+    expect(card.get_by_text("No bundle yet.")).to_be_visible()
     card.get_by_role("button", name="Build bundle").click()
     page.wait_for_url(re.compile(rf"/apps/{app.slug}/releases/1/#airgap$"))
-    assert page.get_by_text("The air-gap bundle of release 1 is queued to be built.").is_visible()
-    assert card.get_by_text("Queued: waiting for a worker").is_visible()
+    expect(page.get_by_text("The air-gap bundle of release 1 is queued to be built.")).to_be_visible()
+    expect(card.get_by_text("Queued: waiting for a worker")).to_be_visible()
     assert card.get_by_role("button", name="Build again").count() == 0
 
     # What a worker would write as it goes; the card follows within a poll (every 2 s).

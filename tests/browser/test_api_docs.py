@@ -4,6 +4,7 @@ under its own CSP exception with the portal's bar on top, at desktop and phone w
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests import factories
 
@@ -39,4 +40,4 @@ def test_the_nav_leads_to_the_api_docs_and_the_docs_lead_back(page, screenshot, 
 
     page.get_by_role("link", name="Back to the vendor portal").click()
     page.wait_for_url(lambda url: "/api/" not in url)
-    assert page.get_by_role("navigation", name="Main").get_by_role("link", name="API docs").is_visible()
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="API docs")).to_be_visible()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,8 +18,8 @@ def test_sign_up_create_an_app_see_it_listed_and_create_a_token(page, screenshot
     page.get_by_role("button", name="Create account").click()
 
     page.wait_for_url("**/apps/")
-    assert page.get_by_text("Your team “Rocket Software” is ready").is_visible()
-    assert page.get_by_role("heading", name="No apps yet").is_visible()
+    expect(page.get_by_text("Your team “Rocket Software” is ready")).to_be_visible()
+    expect(page.get_by_role("heading", name="No apps yet")).to_be_visible()
     screenshot("01-empty-apps")
 
     page.get_by_role("link", name="Create your first app").click()
@@ -29,7 +30,7 @@ def test_sign_up_create_an_app_see_it_listed_and_create_a_token(page, screenshot
 
     page.get_by_role("link", name="Apps").click()
     row = page.get_by_role("row", name="Rocket Launcher")
-    assert row.get_by_text("rocket-launcher").is_visible()
+    expect(row.get_by_text("rocket-launcher")).to_be_visible()
     screenshot("02-app-listed")
 
     page.get_by_role("link", name="API tokens").click()
@@ -44,7 +45,7 @@ def test_sign_up_create_an_app_see_it_listed_and_create_a_token(page, screenshot
 
     page.get_by_role("link", name="Done").click()
     assert token not in page.content()
-    assert page.get_by_text(token[:12]).is_visible()
+    expect(page.get_by_text(token[:12])).to_be_visible()
 
 
 def test_signup_errors_show_next_to_their_fields(page, screenshot):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from licenses import services
 from licenses.models import App, License
@@ -25,12 +26,12 @@ def test_log_in_create_an_app_and_a_license_then_revoke_it(page, screenshot, liv
     page.get_by_role("heading", name="Dashboard").wait_for()  # a login lands on the dashboard
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Licenses").click()
-    assert page.get_by_role("heading", name="No apps to license yet").is_visible()
+    expect(page.get_by_role("heading", name="No apps to license yet")).to_be_visible()
     page.get_by_role("link", name="Create an app").click()
     page.get_by_label("Name").fill("Rocket Launcher")
     page.get_by_role("button", name="Create app").click()
     page.wait_for_url("**/apps/rocket-launcher/")
-    assert page.locator("#no-rules-note").is_visible()
+    expect(page.locator("#no-rules-note")).to_be_visible()
     screenshot("10-app-page-licenses-and-repository-access")
     # What the license will pull: a release listing one image of the quay registry, on stable.
     admin = team.memberships.get(role="admin").user
@@ -53,36 +54,36 @@ def test_log_in_create_an_app_and_a_license_then_revoke_it(page, screenshot, liv
     license_id = services.license_id_of(license)
     assert page.get_by_role("textbox", name="License ID").input_value() == license_id
     assert license_id not in page.url
-    assert page.locator(".badge", has_text="Active").first.is_visible()
+    expect(page.locator(".badge", has_text="Active").first).to_be_visible()
     instructions = page.locator("#instructions-text").inner_text()
     assert f"docker login {host} --username ops@globex.test --password-stdin" in instructions
     assert f"docker pull {host}/proxy/rocket-launcher/quay.io/acme/api:<tag>" in instructions
-    assert page.get_by_role("link", name="Download license file").is_visible()
-    assert page.get_by_text("No pulls yet").is_visible()
+    expect(page.get_by_role("link", name="Download license file")).to_be_visible()
+    expect(page.get_by_text("No pulls yet")).to_be_visible()
     screenshot("12-license-page")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Licenses").click()
     row = page.get_by_role("row", name=re.compile("Globex"))
-    assert row.get_by_text(f"{license.id_prefix}…").is_visible()
+    expect(row.get_by_text(f"{license.id_prefix}…")).to_be_visible()
     assert license_id not in page.content()
     page.get_by_label("Search").fill("nobody")
     page.get_by_role("button", name="Filter").click()
-    assert page.get_by_role("heading", name="No licenses match").is_visible()
+    expect(page.get_by_role("heading", name="No licenses match")).to_be_visible()
     page.get_by_label("Search").fill("globex")
     page.get_by_role("button", name="Filter").click()
     screenshot("13-license-list")
     page.get_by_role("link", name="Globex").click()
 
     page.get_by_role("link", name="Revoke").click()
-    assert page.get_by_role("heading", name="Revoke the license of Globex?").is_visible()
+    expect(page.get_by_role("heading", name="Revoke the license of Globex?")).to_be_visible()
     screenshot("14-revoke-confirmation")
     license.refresh_from_db()
     assert license.revoked_at is None
     page.get_by_role("button", name="Revoke license").click()
     page.wait_for_url(re.compile(r"/licenses/\d+/$"))
-    assert page.get_by_text("License revoked: Globex can no longer pull.").is_visible()
+    expect(page.get_by_text("License revoked: Globex can no longer pull.")).to_be_visible()
     assert page.locator("h1 .badge").inner_text() == "Revoked"
-    assert page.get_by_role("link", name="Un-revoke").is_visible()
+    expect(page.get_by_role("link", name="Un-revoke")).to_be_visible()
     screenshot("15-license-revoked")
     license.refresh_from_db()
     assert license.status == "revoked"

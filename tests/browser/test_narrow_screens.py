@@ -5,6 +5,7 @@ of the desktop layout to compare with."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import Role
 from licenses import releases
@@ -91,7 +92,7 @@ def test_no_page_a_vendor_uses_scrolls_sideways(page, screenshot, live_server, t
     ]
     for name, url in pages:
         page.goto(url)
-        assert page.get_by_text(LONG_EMAIL).first.is_visible(), f"{name}: the header lost the email"
+        expect(page.get_by_text(LONG_EMAIL).first, f"{name}: the header lost the email").to_be_visible()
         too_wide += _too_wide(page, name, width)
         shot(name)
 

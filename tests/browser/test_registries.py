@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from playwright.sync_api import expect
 
 from registries.models import ExternalRegistry
 
@@ -48,8 +49,9 @@ def test_add_a_dockerhub_registry_test_it_then_see_a_wrong_password_fail(
 
     card = page.get_by_role("article", name="dockerhub")
     card.wait_for()
-    assert page.get_by_text("Registry “dockerhub” saved").is_visible()
-    assert card.get_by_text("Docker Hub", exact=True).is_visible() and card.get_by_text("Not tested").is_visible()
+    expect(page.get_by_text("Registry “dockerhub” saved")).to_be_visible()
+    expect(card.get_by_text("Docker Hub", exact=True)).to_be_visible()
+    expect(card.get_by_text("Not tested")).to_be_visible()
 
     # Test: the result appears in place, polled from the worker's outcome, without a reload.
     page.evaluate("window.__sameDocument = true")
@@ -58,9 +60,9 @@ def test_add_a_dockerhub_registry_test_it_then_see_a_wrong_password_fail(
     digest = basic_registry.images["api"].digest
     card.locator(".test-result code.digest").filter(has_text=digest).wait_for(timeout=WORKER_TIMEOUT_MS)
     assert card.locator(".test-result .badge").inner_text() == "Succeeded"
-    assert card.locator(".health").get_by_text("Healthy").is_visible()  # updated out of band
+    expect(card.locator(".health").get_by_text("Healthy")).to_be_visible()  # updated out of band
     assert page.evaluate("window.__sameDocument") is True
-    assert card.get_by_label("Test with image").is_visible()  # the form stays for the next test
+    expect(card.get_by_label("Test with image")).to_be_visible()  # the form stays for the next test
     assert card.locator("[hx-trigger]").count() == 0  # done: polling stopped
     screenshot("12-test-succeeded")
 
@@ -69,8 +71,9 @@ def test_add_a_dockerhub_registry_test_it_then_see_a_wrong_password_fail(
     other = dialog.get_by_role("tabpanel", name="Other Registry")
     other.wait_for()
     other.get_by_label("Provider").select_option("ecr")
-    assert other.get_by_label("Access key ID").is_visible() and other.get_by_label("Secret access key").is_visible()
-    assert not other.locator('[data-provider="other"]').is_visible()
+    expect(other.get_by_label("Access key ID")).to_be_visible()
+    expect(other.get_by_label("Secret access key")).to_be_visible()
+    expect(other.locator('[data-provider="other"]')).not_to_be_visible()
     screenshot("13-add-dialog-ecr-fields")
     other.get_by_label("Provider").select_option("other")
     section = other.locator('[data-provider="other"]')
@@ -84,7 +87,8 @@ def test_add_a_dockerhub_registry_test_it_then_see_a_wrong_password_fail(
     error = dialog.locator("#reg_other_password_error")
     error.wait_for()
     assert "rejected the credentials" in error.inner_text()
-    assert dialog.is_visible() and ExternalRegistry.objects.count() == 1
+    expect(dialog).to_be_visible()
+    assert ExternalRegistry.objects.count() == 1
     screenshot("14-add-dialog-inline-error")
 
     # Saved anyway with "skip validation", the Test then reports the failure clearly.
@@ -99,18 +103,18 @@ def test_add_a_dockerhub_registry_test_it_then_see_a_wrong_password_fail(
     failure = broken.locator(".test-result .test-failure")
     failure.wait_for(timeout=WORKER_TIMEOUT_MS)
     assert failure.inner_text().startswith("unauthorized: the registry rejected the credentials.")
-    assert broken.get_by_text("Unhealthy").is_visible()
+    expect(broken.get_by_text("Unhealthy")).to_be_visible()
     screenshot("15-test-unauthorized")
     assert basic_registry.password not in page.content()
 
     # Its page keeps the history; the edit page leaves the stored secret alone unless one is typed.
     broken.get_by_role("link", name="broken", exact=True).click()
     page.get_by_role("heading", name="Test history").wait_for()
-    assert page.get_by_role("row", name="unauthorized").is_visible()
+    expect(page.get_by_role("row", name="unauthorized")).to_be_visible()
     screenshot("16-registry-detail")
     page.get_by_role("link", name="Edit").click()
     assert page.get_by_label("Password or token (optional)").input_value() == ""
-    assert page.get_by_text("Leave blank to keep the stored one").is_visible()
+    expect(page.get_by_text("Leave blank to keep the stored one")).to_be_visible()
     screenshot("17-registry-edit")
 
 
@@ -151,10 +155,10 @@ def test_a_json_key_typed_into_the_other_tab_is_saved_as_gcr_and_its_test_pulls(
     other.get_by_role("button", name="Save registry").click()
     card = page.get_by_role("article", name="gcr-local")
     card.wait_for()
-    assert page.get_by_text(
-        "Saved as Google Container Registry: the portal exchanges the key for short-lived tokens."
-    ).is_visible()
-    assert card.get_by_text("Google Container Registry", exact=True).is_visible()
+    expect(
+        page.get_by_text("Saved as Google Container Registry: the portal exchanges the key for short-lived tokens.")
+    ).to_be_visible()
+    expect(card.get_by_text("Google Container Registry", exact=True)).to_be_visible()
     assert ExternalRegistry.objects.get().provider == "gcr"
     screenshot("21-other-tab-json-key-saved-as-gcr")
 

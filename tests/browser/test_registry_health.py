@@ -7,6 +7,7 @@ field), also 390 px wide without sideways scrolling."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from registries.steps import STEPS
 from tests import factories
@@ -66,7 +67,7 @@ def test_the_detail_page_follows_a_test_to_its_end_and_keeps_health_apart_from_t
     page.get_by_role("button", name="Test", exact=True).click()
     live.locator("code.last-good-image").filter(has_text="acme/api:1.0.0").wait_for(timeout=WORKER_TIMEOUT_MS)
     assert history.get_by_role("row", name="Succeeded").count() == 1
-    assert live.locator('[data-image-result="succeeded"]').is_visible()
+    expect(live.locator('[data-image-result="succeeded"]')).to_be_visible()
     page.wait_for_function("!document.querySelector('#registry-live[data-polling]')")
     assert page.evaluate("window.__sameDocument") is True, "no reload"
     screenshot(f"health-{width}-good-image")
@@ -78,7 +79,7 @@ def test_the_detail_page_follows_a_test_to_its_end_and_keeps_health_apart_from_t
     page.get_by_role("button", name="Save changes").click()
     page.locator("#registry-live").wait_for()
     assert page.locator("#registry-live [data-health]").inner_text() == "Untested since the credentials changed"
-    assert page.get_by_text("Test it to check the new credentials.").is_visible()
+    expect(page.get_by_text("Test it to check the new credentials.")).to_be_visible()
     screenshot(f"health-{width}-credentials-changed")
     page.goto("/images/")
     card = page.get_by_role("article", name="local")
@@ -132,9 +133,9 @@ def test_the_add_dialog_focuses_the_first_field_and_keeps_save_in_view_on_every_
     advanced = other.locator("details.advanced")
     advanced.locator("summary").click()
     for label in ("Token realm host", "Skip validation"):
-        assert advanced.get_by_label(label).is_visible()
+        expect(advanced.get_by_label(label)).to_be_visible()
     other.get_by_label("Provider").select_option("ecr")
-    assert advanced.get_by_label("Region (optional)").is_visible(), "the provider's rare fields are in it too"
+    expect(advanced.get_by_label("Region (optional)"), "the provider's rare fields are in it too").to_be_visible()
     screenshot(f"add-dialog-{width}-ecr-advanced")
 
     dialog.get_by_role("tab", name="DockerHub").click()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from licenses import releases
 from licenses.models import Release, ReleaseStatus
@@ -55,7 +56,7 @@ def test_upload_a_folder_with_subfolders_see_lint_errors_then_the_release_resolv
     page.get_by_role("heading", name="Dashboard").wait_for()  # a login lands on the dashboard
     page.goto(f"/apps/{app.slug}/")
     page.locator("#releases").get_by_role("link", name="Releases").click()
-    assert page.get_by_role("heading", name="No releases yet").is_visible()
+    expect(page.get_by_role("heading", name="No releases yet")).to_be_visible()
     page.get_by_role("link", name="Upload the first release").click()
 
     page.get_by_label("Folder").set_input_files(bad)
@@ -63,12 +64,12 @@ def test_upload_a_folder_with_subfolders_see_lint_errors_then_the_release_resolv
     findings = page.locator("#lint-findings")
     findings.wait_for()
     assert re.search(r"ERROR unknown-source app\.yaml:2 images\[1\] source “nowhere”", findings.inner_text())
-    assert page.get_by_text("1 lint error stops this release").is_visible()
+    expect(page.get_by_text("1 lint error stops this release")).to_be_visible()
     screenshot("30-release-lint-errors")
     assert not Release.objects.exists()
 
     page.get_by_label("Folder").set_input_files(good)
-    assert page.get_by_text("3 YAML files of 4 in the folder.").is_visible()
+    expect(page.get_by_text("3 YAML files of 4 in the folder.")).to_be_visible()
     page.get_by_label("Version").fill("1.0.0")
     page.get_by_label("Promote to").select_option("stable")
     page.get_by_role("button", name="Create release").click()
@@ -76,8 +77,8 @@ def test_upload_a_folder_with_subfolders_see_lint_errors_then_the_release_resolv
 
     release = Release.objects.get()
     assert sorted(release.files.values_list("path", flat=True)) == ["app.yaml", "cache/deploy.yaml", "web/deploy.yaml"]
-    assert page.get_by_text("Release 1 created from 3 files and promoted to stable.").is_visible()
-    assert page.get_by_text("Resolving images: 0 of 2 resolved.").is_visible()
+    expect(page.get_by_text("Release 1 created from 3 files and promoted to stable.")).to_be_visible()
+    expect(page.get_by_text("Resolving images: 0 of 2 resolved.")).to_be_visible()
     assert releases.channel_current(releases.channel_get(app, "stable")) == release
     screenshot("31-release-resolving")
 
@@ -85,7 +86,7 @@ def test_upload_a_folder_with_subfolders_see_lint_errors_then_the_release_resolv
     release.images.update(resolved_digest="sha256:" + "d" * 64, visibility="public", size=1_048_576)
     Release.objects.filter(pk=release.pk).update(status=ReleaseStatus.READY)
     page.get_by_text("All 2 images resolved").wait_for(timeout=8_000)
-    assert page.locator("#images").get_by_text("1.0\xa0MB").first.is_visible()
+    expect(page.locator("#images").get_by_text("1.0\xa0MB").first).to_be_visible()
     page.locator("#files").get_by_text("web/deploy.yaml").click()  # files are collapsed until opened
-    assert page.locator("#files").get_by_text("name: web").is_visible()
+    expect(page.locator("#files").get_by_text("name: web")).to_be_visible()
     screenshot("32-release-ready")

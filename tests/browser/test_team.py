@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import Membership, Role
 
@@ -34,7 +35,7 @@ def test_the_sole_admin_sees_a_note_until_someone_else_is_made_admin(
     me, dev = _row(page, "admin@acme.test"), _row(page, "dev@acme.test")
     assert "You are the only admin; make someone else admin first" in me.inner_text()
     assert me.get_by_role("combobox").count() == 0 and me.get_by_role("link", name="Remove").count() == 0
-    assert dev.get_by_role("link", name="Remove").is_visible()
+    expect(dev.get_by_role("link", name="Remove")).to_be_visible()
     screenshot("60-team-sole-admin")
 
     dev.get_by_role("combobox").select_option("admin")
@@ -42,7 +43,7 @@ def test_the_sole_admin_sees_a_note_until_someone_else_is_made_admin(
     page.get_by_text("dev@acme.test is now admin").wait_for()
     me = _row(page, "admin@acme.test")
     assert me.get_by_role("combobox").input_value() == "admin"
-    assert me.get_by_role("link", name="Remove").is_visible()
+    expect(me.get_by_role("link", name="Remove")).to_be_visible()
     assert page.locator("#sole-admin-note").count() == 0
     assert Membership.objects.get(user=developer).role == Role.ADMIN
 
@@ -76,4 +77,4 @@ def test_an_invite_for_another_address_offers_to_switch_account(
     page.get_by_role("button", name="Log out and switch account").click()
     page.wait_for_url(f"**{path}")
     assert page.get_by_label("Email").input_value() == "someone@acme.test"
-    assert page.get_by_role("button", name="Create account and join").is_visible()
+    expect(page.get_by_role("button", name="Create account and join")).to_be_visible()
