@@ -30,3 +30,11 @@ def airgap_build_task(self, bundle_id: int) -> str:
         raise self.retry(countdown=max(30 * 2**self.request.retries, min(e.retry_after or 0, 600))) from None
     logger.info("air-gap bundle %s: %s", bundle_id, bundle.status if bundle else "skipped")
     return bundle.status if bundle else "skipped"
+
+
+@shared_task
+def proxy_cache_sweep_task() -> str:
+    """Remove cached bytes no row records (delivery.proxy.cache.sweep_orphans)."""
+    from delivery.proxy import cache
+
+    return f"{cache.sweep_orphans()} removed"

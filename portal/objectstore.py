@@ -37,6 +37,12 @@ class Stat:
     size: int
 
 
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    modified: float  # seconds since the epoch
+
+
 class ObjectStore(Protocol):
     kind: str  # "file" or "s3"
 
@@ -49,6 +55,8 @@ class ObjectStore(Protocol):
     ) -> Iterator[bytes]: ...
 
     def delete(self, key: str) -> None: ...
+
+    def entries(self) -> Iterator[Entry]: ...
 
     def presigned_url(self, key: str, *, expires_in: int, filename: str) -> str | None: ...
 
@@ -111,6 +119,17 @@ class FileStore:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+    def entries(self) -> Iterator[Entry]:
+        """Every file in the store, partial writes included, in no order."""
+        for parent, _, names in os.walk(self.root):
+            for name in names:
+                path = Path(parent, name)
+                try:
+                    modified = path.stat().st_mtime
+                except FileNotFoundError:
+                    continue  # removed while we walked
+                yield Entry(path.relative_to(self.root).as_posix(), modified)
 
     def presigned_url(self, key: str, *, expires_in: int, filename: str) -> str | None:
         return None  # the portal streams files itself
@@ -195,6 +214,18 @@ class S3Store:
             self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
         except Exception as e:
             raise self._error("deleting", key, e) from None
+
+    def entries(self) -> Iterator[Entry]:
+        """Every object under the prefix, in key order, listed 1000 to a request."""
+        start = f"{self.prefix}/" if self.prefix else ""
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
+                for item in page.get("Contents", []):
+                    yield Entry(item["Key"].removeprefix(start), item["LastModified"].timestamp())
+        except Exception as e:
+            raise StorageError(
+                f"bucket {self.bucket}: listing s3://{self.bucket}/{start} failed: {_describe(e)}"
+            ) from None
 
     def presigned_url(self, key: str, *, expires_in: int, filename: str) -> str | None:
         params = {

@@ -464,4 +464,6 @@ CELERY_BEAT_SCHEDULE = {
     "resolve-stuck-releases": {"task": "registries.tasks.releases_resolve_stuck_task", "schedule": 5 * 60},
     # Every verified custom domain's TXT record looked up again; one that vanished becomes lost.
     "recheck-custom-domains": {"task": "accounts.tasks.domains_recheck_task", "schedule": 24 * 3600},
+    # Bytes in the proxy cache that no row records (a process died between the two) removed.
+    "sweep-proxy-cache": {"task": "delivery.tasks.proxy_cache_sweep_task", "schedule": 6 * 3600},
 }

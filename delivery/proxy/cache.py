@@ -10,9 +10,10 @@ digest checked out, and a row appears only once they are there.
 The storage is portal/objectstore.py (PROXY_CACHE_URL): files under var/ or one bucket for every
 web process on every machine. PROXY_CACHE_MAX_BYTES bounds it: each new object's arrival
 removes the least recently used until the total fits. A row's bytes go with it (evicted, its
-team deleted, or the one registry that served it deleted), in whichever process deletes it. A tag's digest is remembered in the
-database (`CachedTag`) and trusted for PROXY_TAG_TTL seconds; after that it is asked again,
-and kept as the answer while the upstream is down.
+team deleted, or the one registry that served it deleted), in whichever process deletes it;
+bytes left without a row (a process died between the two steps of `add`) are swept by a beat
+task. A tag's digest is remembered in the database (`CachedTag`) and trusted for PROXY_TAG_TTL
+seconds; after that it is asked again, and kept as the answer while the upstream is down.
 
 Everything here is synchronous (database and storage calls); the views call it from a worker
 thread. The fetching of a blob by one request while others wait is delivery/proxy/fill.py.
@@ -21,7 +22,9 @@ thread. The fetching of a blob by one request while others wait is delivery/prox
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -44,6 +47,11 @@ logger = logging.getLogger(__name__)
 TOUCH_SECONDS = 60  # last_used_at moves at most this often per object
 EVICT_LOCK_SECONDS = 60
 EVICT_BATCH = 200
+# Bytes without a row this old are left over (a process died between storing them and recording
+# them, or the record failed); younger ones may be an `add` between its two steps.
+ORPHAN_SECONDS = 3600
+SWEEP_BATCH = 500
+_OBJECT_KEY = re.compile(r"^team-(\d+)/([a-z0-9]+)/([0-9a-f]{2})/(\3[0-9a-f]{30,126})(\.partial)?$")
 BLOB = CachedObject.BLOB
 MANIFEST = CachedObject.MANIFEST
 
@@ -240,6 +248,46 @@ def evict(budget: int | None = None) -> int:
     finally:
         if lock:
             shared_cache().delete(lock)
+    return removed
+
+
+def sweep_orphans(older_than: float = ORPHAN_SECONDS) -> int:
+    """Remove the bytes no row records, written more than `older_than` seconds ago: left by a
+    process that died (or whose database call failed) between storing an object and recording
+    it, they would hold storage outside PROXY_CACHE_MAX_BYTES for ever; and as old `.partial`
+    files of a copy into the folder store that never finished. Only keys shaped as this
+    module writes them are touched, so a bucket shared with anything else loses nothing else.
+    Returns the objects removed."""
+    cutoff = time.time() - older_than
+    removed = 0
+    batch: dict[tuple[int, str], list[str]] = {}  # (team id, digest): keys
+    for entry in store().entries():
+        match = _OBJECT_KEY.match(entry.key)
+        if match and entry.modified < cutoff:
+            team_id, algorithm, _, hex_digest, _ = match.groups()
+            batch.setdefault((int(team_id), f"{algorithm}:{hex_digest}"), []).append(entry.key)
+        if len(batch) >= SWEEP_BATCH:
+            removed += _remove_unrecorded(batch)
+            batch = {}
+    return removed + _remove_unrecorded(batch)
+
+
+def _remove_unrecorded(keys: dict[tuple[int, str], list[str]]) -> int:
+    recorded = set(
+        CachedObject.objects.filter(digest__in={digest for _, digest in keys}).values_list("team_id", "digest")
+    )
+    removed = 0
+    for object_id, names in keys.items():
+        for key in names:
+            if object_id in recorded and not key.endswith(".partial"):
+                continue
+            try:
+                store().delete(key)
+            except StorageError as e:
+                logger.warning("could not remove %s from the proxy cache: %s", key, e)
+                continue
+            logger.info("removed left-over %s from the proxy cache", key)
+            removed += 1
     return removed
 
 

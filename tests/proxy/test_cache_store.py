@@ -7,9 +7,11 @@ as the upstream Distribution answers the same ranges."""
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +22,9 @@ from django.utils import timezone
 from delivery.models import CachedLink, CachedObject, CachedTag
 from delivery.proxy import cache
 from delivery.routing import Upstream
+from delivery.tasks import proxy_cache_sweep_task
 from portal import metrics, ocispec
+from portal.objectstore import StorageError
 from registries import services as registries
 from tests import factories
 from tests.proxy.conftest import basic, proxy_name, wait_for
@@ -195,6 +199,72 @@ def test_a_deleted_registry_takes_the_bytes_only_it_served(store, actor, team, t
     assert list(CachedLink.objects.values_list("registry_id", flat=True)) == [staying.registry.pk]
     assert wait_for(lambda: not _stored(team.pk, only_there)), "a deleted registry's bytes stayed"
     assert _stored(team.pk, both)
+
+
+def _put(key: str, body: bytes, tmp_path: Path) -> None:
+    """Bytes straight into the storage, as a process that died before recording them left them."""
+    path = tmp_path / f"left-{secrets.token_hex(4)}"
+    path.write_bytes(body)
+    cache.store().put_file(key, path)
+
+
+def test_bytes_no_row_records_are_swept_once_old_and_nothing_else_is(
+    store, actor, outsider_actor, team, other_team, tmp_path
+):
+    recorded = _add(_upstream(actor), b"a layer the cache recorded" * 100, tmp_path)
+    orphan = "sha256:" + hashlib.sha256(b"stored, never recorded").hexdigest()
+    _put(cache.object_key(team.pk, orphan), b"stored, never recorded", tmp_path)
+    # The other team's copy of our recorded digest: a row is per team, so no row records it.
+    _put(cache.object_key(other_team.pk, recorded), b"a layer the cache recorded" * 100, tmp_path)
+    foreign = [f"team-{team.pk}/bundle-7.tar", "docker/registry/v2/blobs/sha256/ab/abcd/data", "notes.txt"]
+    for key in foreign:  # a bucket shared with bundles or Distribution
+        _put(key, b"not the cache's", tmp_path)
+
+    assert cache.sweep_orphans() == 0, "bytes younger than an hour may be an add between its two steps"
+    assert _stored(team.pk, orphan)
+
+    assert cache.sweep_orphans(older_than=-60) == 2  # -60: everything stored counts as old
+    assert not _stored(team.pk, orphan) and not _stored(other_team.pk, recorded)
+    assert cache.read_all(cache.object_key(team.pk, recorded)) == b"a layer the cache recorded" * 100
+    assert all(store.stat(key) is not None for key in foreign), "the sweep touched what the cache did not write"
+    assert cache.sweep_orphans(older_than=-60) == 0
+
+
+def test_a_partial_copy_left_in_the_folder_store_is_swept_even_when_its_object_is_recorded(
+    settings, actor, team, tmp_path
+):
+    settings.PROXY_CACHE_URL = f"file://{tmp_path / 'cache'}"
+    digest = _add(_upstream(actor), b"a layer" * 100, tmp_path)
+    key = cache.object_key(team.pk, digest)
+    partial = cache.store().path(key).with_name(Path(key).name + ".partial")
+    partial.write_bytes(b"a lay")  # the copy stopped here when its process died
+
+    assert cache.sweep_orphans(older_than=-60) == 1
+    assert not partial.exists() and cache.read_all(key) == b"a layer" * 100
+
+
+def test_the_sweep_says_which_bucket_it_could_not_list(settings, moto_ecr, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_ecr.url)
+    settings.PROXY_CACHE_URL = "s3://no-such-bucket/proxy"
+    with pytest.raises(
+        StorageError, match=r"bucket no-such-bucket: listing s3://no-such-bucket/proxy/ failed: NoSuchBucket"
+    ):
+        cache.sweep_orphans()
+
+
+def test_beat_sweeps_the_proxy_cache_every_six_hours(settings, actor, team, tmp_path):
+    from portal.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["sweep-proxy-cache"]
+    assert entry == {"task": "delivery.tasks.proxy_cache_sweep_task", "schedule": 6 * 3600}
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks
+    settings.PROXY_CACHE_URL = f"file://{tmp_path / 'cache'}"
+    _put(cache.object_key(team.pk, "sha256:" + "ab" * 32), b"left over", tmp_path)
+    old = time.time() - cache.ORPHAN_SECONDS - 60
+    os.utime(cache.store().path(cache.object_key(team.pk, "sha256:" + "ab" * 32)), (old, old))
+    assert proxy_cache_sweep_task() == "1 removed"
+    assert proxy_cache_sweep_task() == "0 removed"
 
 
 @pytest.mark.slow
