@@ -13,6 +13,7 @@ from licenses.models import App
 from portal import ocispec, safejson
 from portal.ocierrors import oci_error
 from portal.outbound.errors import ErrorCategory, RegistryError
+from registries.clients import oci
 
 # A manifest goes out only as one of ocispec.MANIFEST_MEDIA_TYPES: whatever else an upstream
 # says a manifest is (text/html, say) would make its bytes a page on the portal's origin.
@@ -90,13 +91,8 @@ def status_failure(response: httpx.Response, kind: str, body: bytes = b"") -> Js
         return oci_error(404, code, f"{kind} unknown")
     if status in (401, 403):
         return upstream_failure(RegistryError("refused", ErrorCategory.UNAUTHORIZED))
-    if status == 429:
-        return oci_error(
-            429,
-            "TOOMANYREQUESTS",
-            "the upstream registry is rate limiting",
-            headers={"Retry-After": response.headers.get("retry-after", "30")},
-        )
+    if status == 429:  # its Retry-After read as the clients read it (seconds or an HTTP date)
+        return upstream_failure(oci.status_error(response, what=kind))
     if status == 416:
         return oci_error(416, "BLOB_UNKNOWN", "range not satisfiable")
     return oci_error(503, "UNAVAILABLE", "the upstream registry failed; try again", headers={"Retry-After": "30"})

@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from email.utils import formatdate
 
 import httpx
 import pytest
@@ -183,6 +184,8 @@ def test_upstream_faults_map_to_clear_errors_and_bad_bytes_never_complete(
     up.on("/v2/acme/flaky/manifests/1.0.0", Reply.error(500), Reply.error(503),
           Reply(200, {"Content-Type": OCI_MANIFEST}, _manifest()))  # fmt: skip
     up.on("/v2/acme/limited/manifests/1.0.0", Reply.rate_limited("17"))
+    in_two_minutes = formatdate(time.time() + 120, usegmt=True)  # Retry-After as an HTTP date
+    up.on("/v2/acme/limited-until/manifests/1.0.0", Reply.rate_limited(in_two_minutes))
     up.on("/v2/acme/locked/manifests/1.0.0", challenge)
     up.on(f"/v2/acme/lying/blobs/{blob_digest}", Reply(200, {"Content-Type": "application/octet-stream"}, lying_blob))
     up.on(
@@ -234,6 +237,9 @@ def test_upstream_faults_map_to_clear_errors_and_bad_bytes_never_complete(
         limited = http.get(f"{at_up}/limited/manifests/1.0.0")
         assert_oci_error(limited, 429, "TOOMANYREQUESTS")
         assert limited.headers["retry-after"] == "17"
+        until = http.get(f"{at_up}/limited-until/manifests/1.0.0")
+        assert_oci_error(until, 429, "TOOMANYREQUESTS")
+        assert 60 < int(until.headers["retry-after"]) <= 120, "a date is passed on as the seconds until it"
         assert len([r for r in up.requests if r.path == "/v2/acme/limited/manifests/1.0.0"]) == 1
 
         # The vendor's credentials are refused: 502, nothing of them in the answer.
