@@ -45,7 +45,7 @@ def child_env(tmp: Path) -> dict[str, str]:
         DEBUG="0",
         REGISTRIES_ALLOW_HTTP="1",
         REGISTRIES_ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8",
-        CELERY_BROKER_URL="filesystem://",
+        CELERY_BROKER_URL="filesystem://localhost/",
         AIRGAP_WORK_DIR=str(tmp / "work"),
         AIRGAP_STORAGE_URL=f"file://{tmp / 'store'}",
         DJANGO_SETTINGS_MODULE="portal.settings",

@@ -376,7 +376,7 @@ def portal_environment(tmp: Path, database_url: str, redis_url: str | None) -> d
         DEBUG="0",
         REGISTRIES_ALLOW_HTTP="1",
         REGISTRIES_ALLOWED_PRIVATE_NETWORKS="127.0.0.0/8",
-        CELERY_BROKER_URL="filesystem://",
+        CELERY_BROKER_URL="filesystem://localhost/",
         DJANGO_SETTINGS_MODULE="portal.settings",
     )
     if redis_url:

@@ -307,8 +307,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Celery: Redis when CELERY_BROKER_URL is set, else a broker that needs no server.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# Celery: Redis when CELERY_BROKER_URL is set, else a broker that needs no server. (Its host is
+# named only so that kombu does not warn "No hostname was supplied" at every task sent.)
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery" / "queue"
     _processed_dir = VAR_DIR / "celery" / "processed"
