@@ -227,14 +227,15 @@ async def _fetch_manifest(
     """The manifest from the upstream, verified and kept in the cache; while the upstream
     fails, the cached answer if there is one (`usable`)."""
 
-    async def stale_or(failure: JsonResponse, category: ErrorCategory) -> HttpResponse:
-        """The last known answer while the upstream fails, else the failure."""
-        if usable and category in STALE_CATEGORIES:
-            logger.warning("upstream of %s failed (%s); answering %s from the cache", name, category.value, reference)
-            cached = await sync_to_async(_cached_bytes, thread_sensitive=False)(found)
-            if cached is not None:
-                return _cached_manifest(request, caller, app, name, reference, found, cached, _stale_reason(category))
-        return failure
+    async def stale(category: ErrorCategory) -> HttpResponse | None:
+        """The last known answer while the upstream fails this way, if the cache has it intact."""
+        if not (usable and category in STALE_CATEGORIES):
+            return None
+        cached = await sync_to_async(_cached_bytes, thread_sensitive=False)(found)
+        if cached is None:
+            return None
+        logger.warning("upstream of %s failed (%s); answering %s from the cache", name, category.value, reference)
+        return _cached_manifest(request, caller, app, name, reference, found, cached, _stale_reason(category))
 
     # A HEAD by tag (how containerd resolves a tag) is answered from a GET, so the digest it
     # gives is one computed here, the same a GET gives, never the upstream's word for it.
@@ -252,16 +253,14 @@ async def _fetch_manifest(
                 body = await answers.read_bounded(response, answers.MAX_ERROR_BODY_BYTES) or b""
     except (RegistryError, httpx.HTTPError) as e:
         error = e if isinstance(e, RegistryError) else as_registry_error(e)
-        if usable and error.category in STALE_CATEGORIES:
-            return await stale_or(answers.upstream_failure(error), error.category)
-        return answers.failed(caller, app, name, "manifest", reference, error)
+        answer = await stale(error.category)
+        return answer if answer is not None else answers.failed(caller, app, name, "manifest", reference, error)
     if response.status_code != 200:
-        failure = answers.status_failure(response, "manifest", body)
-        category = ErrorCategory.RATE_LIMITED if response.status_code == 429 else ErrorCategory.UPSTREAM_ERROR
         if response.status_code == 429 or response.status_code >= 500:
-            answer = await stale_or(failure, category)
-            if answer is not failure:
+            category = ErrorCategory.RATE_LIMITED if response.status_code == 429 else ErrorCategory.UPSTREAM_ERROR
+            if (answer := await stale(category)) is not None:
                 return answer
+        failure = answers.status_failure(response, "manifest", body)
         answers.log(
             caller, app, name, "manifest", reference, failure.status_code, 0, f"upstream {response.status_code}"
         )

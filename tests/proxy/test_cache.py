@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
+from django.utils import timezone
 
 from delivery.models import CachedObject, CachedTag
 from delivery.proxy import cache
@@ -96,6 +98,30 @@ def test_a_cached_manifest_whose_bytes_are_damaged_or_gone_is_fetched_from_the_u
     assert wait_for(lambda: cache.store().stat(key) is not None)
     assert httpx.get(by_digest, headers=accept, timeout=30).status_code == 200
     assert own_upstream.answered_gets("manifests", image.digest) == 1
+
+
+def test_a_stale_tag_whose_cached_bytes_are_damaged_while_the_upstream_is_down_is_a_logged_503(
+    portal_server, own_upstream, actor, team, tmp_path
+):
+    app, registry, license, license_id = factories.licensed_images(actor, team, own_upstream, "damaged-down")
+    image = own_upstream.images["api"]
+    url = f"{portal_server.url}/v2/{proxy_name(app.slug, own_upstream.netloc, image.repository)}/manifests/{image.tag}"
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json", **basic(license_id)}
+    assert httpx.get(url, headers=accept, timeout=30).status_code == 200
+    key = cache.object_key(team.pk, image.digest)
+    assert wait_for(lambda: cache.store().stat(key) is not None)
+    CachedTag.objects.update(fetched_at=timezone.now() - timedelta(hours=1))  # past PROXY_TAG_TTL: ask again
+    damaged = tmp_path / "damaged"
+    damaged.write_bytes(b'{"schemaVersion": 2, "layers": ["not what was pulled"]}')
+    cache.store().put_file(key, damaged, move=True)
+    own_upstream.stop()
+
+    answer = httpx.get(url, headers=accept, timeout=30)
+    assert answer.status_code == 503 and answer.json()["errors"][0]["code"] == "UNAVAILABLE"
+    assert "not what was pulled" not in answer.text
+    logged = lambda: PullEvent.objects.filter(license=license, kind="manifest", status=503).exists()  # noqa: E731
+    assert wait_for(logged), list(PullEvent.objects.filter(license=license).values_list("kind", "status", "reason"))
+    assert "answering" not in portal_server.log(), "the log said the cache answered; it could not"
 
 
 def test_a_revoked_license_is_refused_a_blob_the_cache_holds(portal_server, own_upstream, actor, team, tmp_path):
