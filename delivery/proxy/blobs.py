@@ -205,8 +205,8 @@ async def _shared_fetch(request, caller, app, name: str, digest: str, upstream: 
         claim = await fill.wait_for_size(key, settings.UPSTREAM_FIRST_BYTE_TIMEOUT + settings.UPSTREAM_POOL_WAIT)
     if claim is not None and claim.state == fill.DONE:
         found = await pooled(_found_linked, upstream, digest)
-        answer = found and await _cached_blob(request, caller, app, name, digest, found)
-        if answer:
+        answer = await _cached_blob(request, caller, app, name, digest, found) if found is not None else None
+        if answer is not None:
             return answer
         if again:  # fetched, and evicted since: this request fetches it again
             await fill.forget(key, claim)

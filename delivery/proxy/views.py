@@ -165,21 +165,18 @@ async def manifest(request, name: str, reference: str):
     # Requests missing the same manifest at once in this process wait for the first one's
     # fetch, then read the cache: an image many customers pull at the same moment costs one
     # upstream GET per process (Docker Hub counts each as a pull), not one per customer.
+    fetch = partial(_fetch_manifest, request, caller, app, name, reference, upstream, by_digest, accept, found, usable)
     fetches = request.method == "GET" or not by_digest  # HEAD by digest goes upstream as a HEAD
     if not (cache.enabled() and fetches):
-        return await _fetch_manifest(request, caller, app, name, reference, upstream, by_digest, accept, found, usable)
+        return await fetch()
     key = (asyncio.get_running_loop(), upstream.registry.pk, upstream.repository, reference, accept)
     flight = _in_flight.get(key)
     if flight is not None:
         answer = await _after_flight(request, caller, app, name, reference, upstream, by_digest, flight)
-        if answer is not None:
-            return answer
-        return await _fetch_manifest(request, caller, app, name, reference, upstream, by_digest, accept, found, usable)
+        return answer if answer is not None else await fetch()
     _in_flight[key] = flight = _Flight()
     try:
-        answer = await _fetch_manifest(
-            request, caller, app, name, reference, upstream, by_digest, accept, found, usable
-        )
+        answer = await fetch()
         if answer.status_code >= 400:
             flight.failure = answer
         return answer
